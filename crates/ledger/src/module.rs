@@ -1,0 +1,222 @@
+//! The trait every market plugs into the ledger through.
+
+use crate::{state::StateError, Event, StateRead};
+use agora_types::{Address, TxHash};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A stable, machine-readable code for why a transaction failed (`insufficient_funds`,
+/// `unknown_hold`, ...). Codes are part of the public interface: tools match on them.
+pub trait ReasonCode {
+    fn reason(&self) -> &'static str;
+}
+
+/// Why a query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("unknown module {0:?}")]
+    UnknownModule(String),
+    #[error("module {module} has no query {path:?}")]
+    UnknownPath { module: String, path: String },
+    #[error("bad query parameters: {0}")]
+    BadParams(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// A deterministic state machine hosted by the ledger ("smart contract").
+///
+/// Determinism rules: no wall clock (use [`TxContext::timestamp`]), no randomness except what is
+/// derived from block data, no iteration over hash maps, no I/O. State is reached only through
+/// the [`TxContext`] (writes) and [`StateRead`] (reads); keys are prefixed with the module's name
+/// by [`TxContext::module_key`] so modules cannot collide.
+pub trait Module: Send + Sync + 'static {
+    type Call;
+    type Error: std::error::Error + ReasonCode + From<StateError>;
+
+    /// The name transactions address this module by (`Call::module`).
+    fn name(&self) -> &'static str;
+
+    /// Decodes a call payload; a malformed payload is a failed transaction, not a panic.
+    fn decode_call(&self, payload: &[u8]) -> Result<Self::Call, Self::Error>;
+
+    /// Executes one call by `ctx.sender()`. On `Err`, every write of the call is discarded.
+    fn execute(&self, ctx: &mut TxContext<'_>, call: Self::Call) -> Result<(), Self::Error>;
+
+    /// Initial state from the genesis file's section for this module (absent: `null`).
+    fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), Self::Error>;
+
+    /// Answers a read-only query against committed state.
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError>;
+}
+
+/// The executor's object-safe view of a [`Module`].
+pub(crate) trait DynModule: Send + Sync {
+    fn execute_payload(&self, ctx: &mut TxContext<'_>, payload: &[u8]) -> Result<(), Failure>;
+    fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), Failure>;
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError>;
+}
+
+/// A module's refusal, ready for a receipt.
+pub(crate) struct Failure {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn failure<E: std::error::Error + ReasonCode>(e: E) -> Failure {
+    Failure {
+        reason: e.reason(),
+        message: e.to_string(),
+    }
+}
+
+impl<M: Module> DynModule for M {
+    fn execute_payload(&self, ctx: &mut TxContext<'_>, payload: &[u8]) -> Result<(), Failure> {
+        let call = self.decode_call(payload).map_err(failure)?;
+        self.execute(ctx, call).map_err(failure)
+    }
+
+    fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), Failure> {
+        Module::genesis(self, ctx, config).map_err(failure)
+    }
+
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        Module::query(self, state, path, params)
+    }
+}
+
+/// One transaction's view of the chain: who sent it, when, and a private write buffer that
+/// becomes state only if the module returns `Ok`.
+pub struct TxContext<'a> {
+    base: &'a dyn StateRead,
+    sender: Address,
+    height: u64,
+    timestamp: u64,
+    tx_hash: TxHash,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    events: Vec<Event>,
+    /// A storage failure seen by a read; the executor aborts the block when set.
+    fatal: Option<String>,
+}
+
+impl<'a> TxContext<'a> {
+    pub(crate) fn new(
+        base: &'a dyn StateRead,
+        sender: Address,
+        height: u64,
+        timestamp: u64,
+        tx_hash: TxHash,
+    ) -> Self {
+        Self {
+            base,
+            sender,
+            height,
+            timestamp,
+            tx_hash,
+            writes: BTreeMap::new(),
+            events: Vec::new(),
+            fatal: None,
+        }
+    }
+
+    /// The account that signed the transaction: identities come from signatures, never from
+    /// call arguments.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// Height of the block being executed.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The block's timestamp (ms since the Unix epoch): the chain's clock for time guards.
+    pub fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+
+    pub fn tx_hash(&self) -> TxHash {
+        self.tx_hash
+    }
+
+    /// `module ':' key`, the namespaced key of a module's entry.
+    pub fn module_key(module: &str, key: &[u8]) -> Vec<u8> {
+        let mut full = Vec::with_capacity(module.len() + 1 + key.len());
+        full.extend_from_slice(module.as_bytes());
+        full.push(b':');
+        full.extend_from_slice(key);
+        full
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    pub fn emit(&mut self, module: &str, name: &str, data: &impl Serialize) {
+        self.events.push(Event {
+            module: module.to_string(),
+            name: name.to_string(),
+            // Module events are plain data; serialization to a JSON value cannot fail for them.
+            data: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
+        });
+    }
+
+    pub(crate) fn into_parts(self) -> (BTreeMap<Vec<u8>, Option<Vec<u8>>>, Vec<Event>, Option<String>) {
+        (self.writes, self.events, self.fatal)
+    }
+
+    fn note<T>(&mut self, r: Result<T, StateError>) -> Result<T, StateError> {
+        if let Err(e) = &r {
+            self.fatal.get_or_insert_with(|| e.0.clone());
+        }
+        r
+    }
+
+    /// Reads through this transaction's own writes to the state below. Takes `&mut self` to
+    /// remember a storage failure even if the module swallows the error.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        if let Some(w) = self.writes.get(key) {
+            return Ok(w.clone());
+        }
+        let r = self.base.read(key);
+        self.note(r)
+    }
+
+    /// Entries under `prefix` as this transaction sees them, in key order.
+    pub fn scan(&mut self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        let r = self.base.scan_prefix(prefix);
+        let base = self.note(r)?;
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
+        for (k, v) in self.writes.range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+}

@@ -1,0 +1,38 @@
+//! What the chain says about each executed transaction.
+
+use agora_types::{Address, TxHash};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatus {
+    Success,
+    Failed,
+}
+
+/// Something a module reports happened, for subscribers and receipts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub module: String,
+    pub name: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub tx_hash: TxHash,
+    pub height: u64,
+    /// Position of the transaction in its block.
+    pub index: u32,
+    pub sender: Address,
+    pub nonce: u64,
+    pub module: String,
+    pub status: TxStatus,
+    /// Stable machine-readable reason code when the transaction failed (e.g. `insufficient_funds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The human-readable message that goes with `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub events: Vec<Event>,
+}

@@ -1,0 +1,86 @@
+//! State storage: redb tables and read access for modules.
+
+use redb::{ReadableTable, TableDefinition};
+
+/// Module state: keys are `module-name ':' module-key`.
+pub(crate) const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+/// Bookkeeping: last applied height, the state hash, the chain id.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Receipts by transaction hash (JSON).
+pub(crate) const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
+/// Block records by height (JSON).
+pub(crate) const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+
+pub(crate) const META_HEIGHT: &str = "last_applied_height";
+pub(crate) const META_LTHASH: &str = "lthash";
+pub(crate) const META_CHAIN_ID: &str = "chain_id";
+
+/// The state store failed: an I/O or database error, never a property of a transaction.
+#[derive(Debug, thiserror::Error)]
+#[error("state storage failed: {0}")]
+pub struct StateError(pub String);
+
+macro_rules! state_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StateError {
+            fn from(e: $t) -> Self {
+                Self(e.to_string())
+            }
+        }
+    )*};
+}
+state_error_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Read access to module state, the same for execution and for queries, so a module's
+/// accessors (a balance, an offer) are written once.
+pub trait StateRead {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// Every entry whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+}
+
+/// Reads committed state for queries.
+pub(crate) struct Snapshot<T: ReadableTable<&'static [u8], &'static [u8]>>(pub T);
+
+impl<T: ReadableTable<&'static [u8], &'static [u8]>> StateRead for Snapshot<T> {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.0.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        scan(&self.0, prefix)
+    }
+}
+
+pub(crate) fn scan<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    table: &T,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    let mut out = Vec::new();
+    for entry in table.range(prefix..)? {
+        let (k, v) = entry?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+/// The element an entry contributes to the state hash: length-prefixed so that no two
+/// different `(key, value)` pairs give the same bytes.
+pub(crate) fn entry_element(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut element = Vec::with_capacity(8 + key.len() + value.len());
+    element.extend_from_slice(&(key.len() as u64).to_be_bytes());
+    element.extend_from_slice(key);
+    element.extend_from_slice(value);
+    element
+}
