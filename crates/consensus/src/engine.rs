@@ -1,0 +1,298 @@
+//! Wires simplex, marshal and the block buffer into one validator, over any Commonware runtime
+//! (tokio for real nodes, the deterministic runtime for simulations).
+
+use crate::application::{Application, Ledger, TxPool, EPOCH};
+use agora_types::{Block, Digest, ValidatorKey};
+use commonware_broadcast::buffered;
+use commonware_consensus::{
+    marshal::{
+        self,
+        core::{Actor as MarshalActor, Mailbox as MarshalMailbox},
+        resolver::handler,
+        standard::{Deferred, Standard},
+    },
+    simplex::{self, elector::RoundRobin, scheme::ed25519::Scheme, types::Finalization},
+    types::{Epoch, FixedEpocher, ViewDelta},
+};
+use commonware_cryptography::{certificate::ConstantProvider, ed25519};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_resolver::Resolver;
+use commonware_runtime::{
+    buffer::paged::CacheRef, spawn_cell, BufferPooler, Clock, ContextCell, Handle, Metrics,
+    Spawner, Storage,
+};
+use commonware_storage::archive::immutable;
+use commonware_utils::{channel::mpsc, ordered::Set, NZUsize, NZU16, NZU64};
+use futures::future::try_join_all;
+use rand::{CryptoRng, Rng};
+use std::{num::NonZero, time::Duration};
+use tracing::{error, warn};
+
+/// Domain separation for consensus signatures.
+pub const CONSENSUS_NAMESPACE: &[u8] = b"agora-consensus-v1";
+
+const PRUNABLE_ITEMS_PER_SECTION: NonZero<u64> = NZU64!(4_096);
+const IMMUTABLE_ITEMS_PER_SECTION: NonZero<u64> = NZU64!(262_144);
+const FREEZER_TABLE_RESIZE_FREQUENCY: u8 = 4;
+const FREEZER_TABLE_RESIZE_CHUNK_SIZE: u32 = 2u32.pow(16);
+const FREEZER_TABLE_INITIAL_SIZE: u32 = 2u32.pow(14);
+const FREEZER_JOURNAL_TARGET_SIZE: u64 = 256 * 1024 * 1024;
+const REPLAY_BUFFER: NonZero<usize> = NZUsize!(1024 * 1024);
+const WRITE_BUFFER: NonZero<usize> = NZUsize!(256 * 1024);
+const PAGE_CACHE_PAGE_SIZE: NonZero<u16> = NZU16!(4_096);
+const PAGE_CACHE_CAPACITY: NonZero<usize> = NZUsize!(1_024);
+const MAX_REPAIR: NonZero<usize> = NZUsize!(32);
+const MAX_PENDING_ACKS: NonZero<usize> = NZUsize!(16);
+/// Validators keep views for longer than consensus does so peers near the tip can catch up.
+const VIEW_RETENTION_MULTIPLIER: u64 = 10;
+
+/// Timeouts of the consensus protocol.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    pub leader: Duration,
+    pub certification: Duration,
+    pub nullify_retry: Duration,
+    pub fetch: Duration,
+    pub activity: ViewDelta,
+    pub skip: ViewDelta,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            leader: Duration::from_secs(2),
+            certification: Duration::from_secs(3),
+            nullify_retry: Duration::from_secs(5),
+            fetch: Duration::from_secs(1),
+            activity: ViewDelta::new(256),
+            skip: ViewDelta::new(32),
+        }
+    }
+}
+
+/// One validator's configuration.
+pub struct Config<B: Blocker<PublicKey = ValidatorKey>, P: Provider<PublicKey = ValidatorKey>, T: TxPool, L: Ledger> {
+    pub signer: ed25519::PrivateKey,
+    pub validators: Set<ValidatorKey>,
+    pub blocker: B,
+    pub provider: P,
+    /// Prefix of the storage partitions, so several validators can share one runtime's storage.
+    pub partition_prefix: String,
+    pub application: Application<T, L>,
+    pub timeouts: Timeouts,
+    pub mailbox_size: usize,
+}
+
+type Marshaled<E, T, L> = Deferred<E, Scheme, Application<T, L>, Block, FixedEpocher>;
+type Marshal<E> = MarshalActor<
+    E,
+    Standard<Block>,
+    ConstantProvider<Scheme, Epoch>,
+    immutable::Archive<E, Digest, Finalization<Scheme, Digest>>,
+    immutable::Archive<E, Digest, Block>,
+    FixedEpocher,
+    Sequential,
+>;
+
+/// A validator: consensus, marshal and the block buffer, ready to be started on five channels.
+pub struct Engine<E, B, P, T, L>
+where
+    E: BufferPooler + Clock + governor::clock::Clock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    B: Blocker<PublicKey = ValidatorKey>,
+    P: Provider<PublicKey = ValidatorKey>,
+    T: TxPool,
+    L: Ledger,
+{
+    context: ContextCell<E>,
+    buffer: buffered::Engine<E, ValidatorKey, Block, P>,
+    buffer_mailbox: buffered::Mailbox<ValidatorKey, Block>,
+    marshal: Marshal<E>,
+    marshaled: Marshaled<E, T, L>,
+    consensus: simplex::Engine<
+        E,
+        Scheme,
+        RoundRobin,
+        B,
+        Digest,
+        Marshaled<E, T, L>,
+        Marshaled<E, T, L>,
+        MarshalMailbox<Scheme, Standard<Block>>,
+        Sequential,
+    >,
+}
+
+/// Why a validator could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("this node's key is not one of the validators")]
+    NotAValidator,
+    #[error("cannot open the block archive: {0}")]
+    Archive(String),
+}
+
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: &CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
+    immutable::Config {
+        metadata_partition: format!("{prefix}-{name}-metadata"),
+        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
+        freezer_table_initial_size: FREEZER_TABLE_INITIAL_SIZE,
+        freezer_table_resize_frequency: FREEZER_TABLE_RESIZE_FREQUENCY,
+        freezer_table_resize_chunk_size: FREEZER_TABLE_RESIZE_CHUNK_SIZE,
+        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
+        freezer_key_page_cache: page_cache.clone(),
+        freezer_key_write_buffer: WRITE_BUFFER,
+        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
+        freezer_value_write_buffer: WRITE_BUFFER,
+        freezer_value_target_size: FREEZER_JOURNAL_TARGET_SIZE,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{prefix}-{name}-ordinal"),
+        ordinal_write_buffer: WRITE_BUFFER,
+        items_per_section: IMMUTABLE_ITEMS_PER_SECTION,
+        codec_config,
+        replay_buffer: REPLAY_BUFFER,
+    }
+}
+
+impl<E, B, P, T, L> Engine<E, B, P, T, L>
+where
+    E: BufferPooler + Clock + governor::clock::Clock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    B: Blocker<PublicKey = ValidatorKey>,
+    P: Provider<PublicKey = ValidatorKey>,
+    T: TxPool,
+    L: Ledger,
+{
+    pub async fn new(context: E, cfg: Config<B, P, T, L>) -> Result<Self, EngineError> {
+        use commonware_cryptography::{certificate::Scheme as _, Signer};
+        let prefix = cfg.partition_prefix.clone();
+        let (buffer, buffer_mailbox) = buffered::Engine::new(
+            context.with_label("buffer"),
+            buffered::Config {
+                public_key: cfg.signer.public_key(),
+                mailbox_size: cfg.mailbox_size,
+                deque_size: 10,
+                priority: true,
+                codec_config: (),
+                peer_provider: cfg.provider,
+            },
+        );
+        let page_cache = CacheRef::from_pooler(&context, PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
+        let finalizations = immutable::Archive::init(
+            context.with_label("finalizations_by_height"),
+            archive_config(
+                &prefix,
+                "finalizations-by-height",
+                &page_cache,
+                Scheme::certificate_codec_config_unbounded(),
+            ),
+        )
+        .await
+        .map_err(|e| EngineError::Archive(e.to_string()))?;
+        let blocks = immutable::Archive::init(
+            context.with_label("finalized_blocks"),
+            archive_config(&prefix, "finalized-blocks", &page_cache, ()),
+        )
+        .await
+        .map_err(|e| EngineError::Archive(e.to_string()))?;
+
+        let scheme = Scheme::signer(CONSENSUS_NAMESPACE, cfg.validators.clone(), cfg.signer.clone())
+            .ok_or(EngineError::NotAValidator)?;
+        let epocher = FixedEpocher::new(NZU64!(u64::MAX));
+        let (marshal, marshal_mailbox, _) = MarshalActor::init(
+            context.with_label("marshal"),
+            finalizations,
+            blocks,
+            marshal::Config {
+                provider: ConstantProvider::new(scheme.clone()),
+                epocher: epocher.clone(),
+                partition_prefix: prefix.clone(),
+                mailbox_size: cfg.mailbox_size,
+                view_retention_timeout: ViewDelta::new(
+                    cfg.timeouts
+                        .activity
+                        .get()
+                        .saturating_mul(VIEW_RETENTION_MULTIPLIER),
+                ),
+                prunable_items_per_section: PRUNABLE_ITEMS_PER_SECTION,
+                replay_buffer: REPLAY_BUFFER,
+                key_write_buffer: WRITE_BUFFER,
+                value_write_buffer: WRITE_BUFFER,
+                block_codec_config: (),
+                max_repair: MAX_REPAIR,
+                max_pending_acks: MAX_PENDING_ACKS,
+                page_cache: page_cache.clone(),
+                strategy: Sequential,
+            },
+        )
+        .await;
+        let marshaled = Marshaled::new(
+            context.with_label("marshaled"),
+            cfg.application,
+            marshal_mailbox.clone(),
+            epocher,
+        );
+        let consensus = simplex::Engine::new(
+            context.with_label("consensus"),
+            simplex::Config {
+                epoch: EPOCH,
+                scheme,
+                elector: RoundRobin::default(),
+                automaton: marshaled.clone(),
+                relay: marshaled.clone(),
+                reporter: marshal_mailbox,
+                partition: format!("{prefix}-consensus"),
+                mailbox_size: cfg.mailbox_size,
+                leader_timeout: cfg.timeouts.leader,
+                certification_timeout: cfg.timeouts.certification,
+                timeout_retry: cfg.timeouts.nullify_retry,
+                fetch_timeout: cfg.timeouts.fetch,
+                activity_timeout: cfg.timeouts.activity,
+                skip_timeout: cfg.timeouts.skip,
+                fetch_concurrent: 4,
+                replay_buffer: REPLAY_BUFFER,
+                write_buffer: WRITE_BUFFER,
+                blocker: cfg.blocker,
+                page_cache,
+                strategy: Sequential,
+            },
+        );
+        Ok(Self {
+            context: ContextCell::new(context),
+            buffer,
+            buffer_mailbox,
+            marshal,
+            marshaled,
+            consensus,
+        })
+    }
+
+    /// Starts every actor; the handle resolves when any of them stops.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        mut self,
+        votes: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
+        certificates: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
+        resolver: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
+        broadcast: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
+        backfill: (
+            mpsc::Receiver<handler::Message<Digest>>,
+            impl Resolver<Key = handler::Request<Digest>, PublicKey = ValidatorKey>,
+        ),
+    ) -> Handle<()> {
+        spawn_cell!(self.context, {
+            let buffer = self.buffer.start(broadcast);
+            // Marshal starts before consensus so that consensus's replay on restart finds it.
+            let marshal = self.marshal.start(self.marshaled, self.buffer_mailbox, backfill);
+            let consensus = self.consensus.start(votes, certificates, resolver);
+            if let Err(e) = try_join_all(vec![buffer, marshal, consensus]).await {
+                error!(?e, "validator stopped");
+            } else {
+                warn!("validator stopped");
+            }
+        })
+    }
+}
