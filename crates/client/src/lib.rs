@@ -1,1 +1,216 @@
+//! The JSON-RPC interface of an Agora node ([`AgoraApiServer`] for nodes) and a typed client
+//! ([`Client`]) that the CLI, agents and tests use.
+//!
+//! Methods (namespace `agora`, HTTP and WebSocket on the same port):
+//!
+//! | method | params | result |
+//! | --- | --- | --- |
+//! | `agora_submitTransaction` | hex of a signed transaction's canonical encoding | its hash |
+//! | `agora_getReceipt` | transaction hash | [`Receipt`] or `null` |
+//! | `agora_getBlock` | height | [`BlockRecord`] or `null` |
+//! | `agora_status` | | [`Status`] |
+//! | `agora_query` | module, path, params | module-defined JSON |
+//! | `agora_nextNonce` | address | the nonce the address's next transaction needs |
+//! | `agora_subscribeBlocks` | | a [`BlockRecord`] per applied block (WebSocket) |
+//! | `agora_subscribeEvents` | module or `null`, event name or `null` | [`EventNotification`]s (WebSocket) |
+//!
+//! Submission errors carry code [`SUBMIT_REJECTED`] and a message saying what was wrong.
 
+use agora_types::{Address, BlockRecord, Call, Event, Keypair, Receipt, SignedTransaction, Transaction, TxHash};
+use commonware_codec::Encode;
+use jsonrpsee::{
+    core::{client::Subscription, RpcResult, SubscriptionResult},
+    http_client::{HttpClient, HttpClientBuilder},
+    proc_macros::rpc,
+    ws_client::WsClientBuilder,
+};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// JSON-RPC error code of a refused transaction.
+pub const SUBMIT_REJECTED: i32 = -32001;
+/// JSON-RPC error code of a failed query.
+pub const QUERY_FAILED: i32 = -32002;
+/// JSON-RPC error code of a node-side failure (storage).
+pub const NODE_ERROR: i32 = -32003;
+
+/// A node's view of its chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub chain_id: String,
+    /// Last block this node executed.
+    pub height: u64,
+    /// Highest finalized block this node knows of (may run ahead of `height` briefly).
+    pub finalized_height: u64,
+    /// State root after `height`.
+    pub state_root: String,
+    pub validators: Vec<String>,
+    /// Transactions waiting in this node's mempool.
+    pub mempool: usize,
+}
+
+/// An event as delivered to subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventNotification {
+    pub height: u64,
+    pub tx_hash: TxHash,
+    pub event: Event,
+}
+
+#[rpc(server, client, namespace = "agora")]
+pub trait AgoraApi {
+    #[method(name = "submitTransaction")]
+    async fn submit_transaction(&self, tx_hex: String) -> RpcResult<TxHash>;
+
+    #[method(name = "getReceipt")]
+    async fn get_receipt(&self, hash: TxHash) -> RpcResult<Option<Receipt>>;
+
+    #[method(name = "getBlock")]
+    async fn get_block(&self, height: u64) -> RpcResult<Option<BlockRecord>>;
+
+    #[method(name = "status")]
+    async fn status(&self) -> RpcResult<Status>;
+
+    #[method(name = "query")]
+    async fn query(&self, module: String, path: String, params: serde_json::Value) -> RpcResult<serde_json::Value>;
+
+    #[method(name = "nextNonce")]
+    async fn next_nonce(&self, address: Address) -> RpcResult<u64>;
+
+    #[subscription(name = "subscribeBlocks" => "block", unsubscribe = "unsubscribeBlocks", item = BlockRecord)]
+    async fn subscribe_blocks(&self) -> SubscriptionResult;
+
+    #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = EventNotification)]
+    async fn subscribe_events(&self, module: Option<String>, name: Option<String>) -> SubscriptionResult;
+}
+
+/// What went wrong talking to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("node at {url}: {source}")]
+    Rpc {
+        url: String,
+        source: jsonrpsee::core::client::Error,
+    },
+    #[error("no receipt for {hash} after {waited:?}")]
+    Timeout { hash: TxHash, waited: Duration },
+    #[error("unexpected answer from node: {0}")]
+    Unexpected(String),
+}
+
+/// A typed client of one node.
+#[derive(Clone, Debug)]
+pub struct Client {
+    url: String,
+    http: HttpClient,
+}
+
+impl Client {
+    /// A client of the node at `url` (`http://host:port`); connects lazily.
+    pub fn new(url: &str) -> Result<Self, ClientError> {
+        let http = HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .build(url)
+            .map_err(|source| ClientError::Rpc { url: url.to_string(), source })?;
+        Ok(Self { url: url.to_string(), http })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn rpc(&self) -> impl FnOnce(jsonrpsee::core::client::Error) -> ClientError + '_ {
+        |source| ClientError::Rpc { url: self.url.clone(), source }
+    }
+
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        AgoraApiClient::status(&self.http).await.map_err(self.rpc())
+    }
+
+    pub async fn submit(&self, tx: &SignedTransaction) -> Result<TxHash, ClientError> {
+        let hex = hex::encode(tx.encode());
+        self.http.submit_transaction(hex).await.map_err(self.rpc())
+    }
+
+    pub async fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, ClientError> {
+        self.http.get_receipt(*hash).await.map_err(self.rpc())
+    }
+
+    /// Polls until the transaction has a receipt (it was finalized and executed).
+    pub async fn wait_for_receipt(&self, hash: &TxHash, timeout: Duration) -> Result<Receipt, ClientError> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(receipt) = self.receipt(hash).await? {
+                return Ok(receipt);
+            }
+            if start.elapsed() > timeout {
+                return Err(ClientError::Timeout { hash: *hash, waited: timeout });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn block(&self, height: u64) -> Result<Option<BlockRecord>, ClientError> {
+        self.http.get_block(height).await.map_err(self.rpc())
+    }
+
+    pub async fn query(&self, module: &str, path: &str, params: serde_json::Value) -> Result<serde_json::Value, ClientError> {
+        AgoraApiClient::query(&self.http, module.into(), path.into(), params)
+            .await
+            .map_err(self.rpc())
+    }
+
+    pub async fn balance(&self, address: &Address) -> Result<u64, ClientError> {
+        let answer = self
+            .query("bank", "balance", serde_json::json!({ "address": address }))
+            .await?;
+        answer["balance"]
+            .as_u64()
+            .ok_or_else(|| ClientError::Unexpected(format!("balance answer {answer}")))
+    }
+
+    pub async fn next_nonce(&self, address: &Address) -> Result<u64, ClientError> {
+        self.http.next_nonce(*address).await.map_err(self.rpc())
+    }
+
+    /// Signs `call` with the next nonce of `key` and submits it.
+    pub async fn send(&self, key: &Keypair, call: Call) -> Result<SignedTransaction, ClientError> {
+        let chain_id = self.status().await?.chain_id;
+        let nonce = self.next_nonce(&key.address()).await?;
+        let tx = Transaction { chain_id, sender: key.address(), nonce, call }.sign(key);
+        self.submit(&tx).await?;
+        Ok(tx)
+    }
+
+    fn ws_url(&self) -> String {
+        if let Some(rest) = self.url.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = self.url.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            self.url.clone()
+        }
+    }
+
+    async fn ws(&self) -> Result<jsonrpsee::ws_client::WsClient, ClientError> {
+        WsClientBuilder::default()
+            .max_buffer_capacity_per_subscription(65_536)
+            .build(self.ws_url())
+            .await
+            .map_err(self.rpc())
+    }
+
+    /// Every block this node applies from now on.
+    pub async fn subscribe_blocks(&self) -> Result<Subscription<BlockRecord>, ClientError> {
+        let ws = self.ws().await?;
+        ws.subscribe_blocks().await.map_err(self.rpc())
+    }
+
+    /// Events of `module` (any if `None`) named `name` (any if `None`) from now on.
+    pub async fn subscribe_events(&self, module: Option<&str>, name: Option<&str>) -> Result<Subscription<EventNotification>, ClientError> {
+        let ws = self.ws().await?;
+        ws.subscribe_events(module.map(String::from), name.map(String::from))
+            .await
+            .map_err(self.rpc())
+    }
+}

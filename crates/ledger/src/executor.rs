@@ -6,13 +6,13 @@ use crate::{
         entry_element, scan, Snapshot, StateError, BLOCKS, META, META_CHAIN_ID, META_HEIGHT,
         META_LTHASH, RECEIPTS, STATE,
     },
-    Event, Module, QueryError, Receipt, StateRead, TxStatus,
+    Module, QueryError, StateRead,
 };
-use agora_types::{Address, Block, SignedTransaction, TxHash};
+use agora_types::{Address, Block, BlockRecord, Event, Receipt, TxStatus, SignedTransaction, TxHash, TxSummary};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{lthash::LtHash, Digestible};
 use redb::{Database, ReadableTable, Table};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::{collections::BTreeMap, path::Path, sync::Mutex};
 use tracing::debug;
 
@@ -35,27 +35,6 @@ pub enum ExecutorError {
     OutOfOrder { expected: u64, got: u64 },
     #[error("the state holds a corrupt {0}")]
     Corrupt(&'static str),
-}
-
-/// What the chain keeps about a block, for the RPC and explorers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockRecord {
-    pub height: u64,
-    pub digest: String,
-    pub parent: String,
-    pub timestamp: u64,
-    pub proposer: String,
-    pub txs: Vec<TxSummary>,
-    /// State root after this block.
-    pub state_root: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxSummary {
-    pub hash: TxHash,
-    pub sender: Address,
-    pub nonce: u64,
-    pub module: String,
 }
 
 /// The outcome of applying one block: its record and the receipts of the transactions it

@@ -25,10 +25,9 @@
 
 mod executor;
 mod module;
-mod receipt;
 mod state;
 
-pub use executor::{AppliedBlock, BlockRecord, Executor, ExecutorError, ModuleGenesis};
+pub use executor::{AppliedBlock, Executor, ExecutorError, ModuleGenesis};
 pub use module::{Module, QueryError, ReasonCode, TxContext};
-pub use receipt::{Event, Receipt, TxStatus};
+pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use state::{StateError, StateRead};

@@ -1,6 +1,7 @@
 //! The trait every market plugs into the ledger through.
 
-use crate::{state::StateError, Event, StateRead};
+use crate::{state::StateError, StateRead};
+use agora_types::Event;
 use agora_types::{Address, TxHash};
 use serde::Serialize;
 use std::collections::BTreeMap;

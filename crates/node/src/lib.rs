@@ -1,1 +1,15 @@
+//! An Agora validator node.
+//!
+//! A node is a [`mempool`] that checks what clients submit, the consensus engine
+//! ([`agora_consensus`]) that orders blocks with the other validators, the executor
+//! ([`agora_ledger`]) that applies each finalized block with the registered modules, and the
+//! JSON-RPC server ([`rpc`]) through which clients submit, read and subscribe.
+//!
+//! [`node::run`] runs a validator from its home directory ([`genesis::Home`]);
+//! [`devnet::Devnet`] creates the homes of a local chain.
 
+pub mod devnet;
+pub mod genesis;
+pub mod mempool;
+pub mod node;
+pub mod rpc;

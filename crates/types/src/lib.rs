@@ -13,9 +13,11 @@
 
 mod account;
 mod block;
+mod receipt;
 mod tx;
 
 pub use account::{Address, AddressError, Keypair, KeyFileError};
+pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
 pub use block::{Block, BlockError, Context, Digest, ValidatorKey, MAX_BLOCK_BYTES, MAX_BLOCK_TXS};
 pub use tx::{
     Call, SignedTransaction, Transaction, TxError, TxHash, MAX_CHAIN_ID_LEN, MAX_MODULE_NAME_LEN,

@@ -1,6 +1,6 @@
 //! What the chain says about each executed transaction.
 
-use agora_types::{Address, TxHash};
+use crate::{Address, TxHash};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,4 +35,25 @@ pub struct Receipt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub events: Vec<Event>,
+}
+
+/// What the chain keeps about a block, for the RPC and explorers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRecord {
+    pub height: u64,
+    pub digest: String,
+    pub parent: String,
+    pub timestamp: u64,
+    pub proposer: String,
+    pub txs: Vec<TxSummary>,
+    /// State root after this block.
+    pub state_root: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxSummary {
+    pub hash: TxHash,
+    pub sender: Address,
+    pub nonce: u64,
+    pub module: String,
 }

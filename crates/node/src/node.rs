@@ -1,0 +1,163 @@
+//! Running a validator from its home directory.
+
+use crate::{
+    genesis::{Genesis, GenesisError, Home},
+    mempool::{Mempool, MempoolLimits},
+    rpc::RpcState,
+};
+use agora_bank::Bank;
+use agora_client::AgoraApiServer;
+use agora_consensus::{
+    network::{run_validator, NetworkConfig},
+    Application, BlockTiming, EngineError, Ledger, Timeouts,
+};
+use agora_ledger::{AppliedBlock, Executor, ExecutorError};
+use agora_types::Block;
+use commonware_runtime::Runner as _;
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+use tokio::sync::broadcast;
+use tracing::{info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0} is not a node home (no genesis.json and node.key); run `agora devnet` or `agora node` on an empty directory")]
+    NotInitialized(String),
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    #[error(transparent)]
+    Key(#[from] agora_types::KeyFileError),
+    #[error("this node's key {0} is not a validator in the genesis")]
+    NotAValidator(agora_types::Address),
+    #[error(transparent)]
+    State(#[from] ExecutorError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot serve RPC on {addr}: {source}")]
+    Rpc { addr: SocketAddr, source: std::io::Error },
+}
+
+/// The modules every Agora node runs, in one place so nodes and tools agree.
+pub fn executor_with_modules(executor: Executor) -> Executor {
+    executor.with_module(Bank)
+}
+
+/// Executes finalized blocks for consensus and tells the mempool and subscribers.
+#[derive(Clone)]
+struct NodeLedger {
+    executor: Arc<Executor>,
+    mempool: Mempool,
+    applied: broadcast::Sender<Arc<AppliedBlock>>,
+    tip: Arc<AtomicU64>,
+}
+
+impl Ledger for NodeLedger {
+    fn finalized(&self, block: &Block) -> Result<(), String> {
+        let Some(applied) = self.executor.apply_block(block).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        self.mempool
+            .on_block_applied(block.txs.iter().map(|tx| tx.tx.sender));
+        if block.height % 1000 == 0 || !block.txs.is_empty() {
+            info!(height = block.height, txs = block.txs.len(), root = %applied.record.state_root, "applied block");
+        }
+        // Nobody listening is fine.
+        let _ = self.applied.send(Arc::new(applied));
+        Ok(())
+    }
+
+    fn tip(&self, height: u64) {
+        self.tip.fetch_max(height, Ordering::Relaxed);
+    }
+}
+
+/// Runs the validator whose home is `home` until the process is stopped.
+pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), NodeError> {
+    if !home.is_initialized() {
+        return Err(NodeError::NotInitialized(home.0.display().to_string()));
+    }
+    let genesis = Genesis::read(&home.genesis())?;
+    let key = home.read_key()?;
+    let me = genesis
+        .validators
+        .iter()
+        .find(|v| v.key == key.address())
+        .cloned()
+        .ok_or(NodeError::NotAValidator(key.address()))?;
+    let executor = Arc::new(executor_with_modules(Executor::open(&home.state(), &genesis.chain_id)?));
+    executor.init_genesis(&genesis.modules, genesis.genesis_time)?;
+    let mempool = Mempool::new(executor.clone(), MempoolLimits::default());
+    let (applied, _) = broadcast::channel(4096);
+    let tip = Arc::new(AtomicU64::new(0));
+    let ledger = NodeLedger {
+        executor: executor.clone(),
+        mempool: mempool.clone(),
+        applied: applied.clone(),
+        tip: tip.clone(),
+    };
+    let keys = genesis
+        .validator_keys()
+        .ok_or_else(|| NodeError::NotAValidator(key.address()))?;
+    let first = genesis
+        .first_validator()
+        .ok_or_else(|| NodeError::NotAValidator(key.address()))?;
+    let application = Application::new(
+        &genesis.chain_id,
+        genesis.genesis_time,
+        first,
+        mempool.clone(),
+        ledger,
+        timing,
+    );
+    let rpc = RpcState {
+        executor: executor.clone(),
+        mempool,
+        applied,
+        tip,
+        validators: genesis.validators.iter().map(|v| v.key.to_string()).collect(),
+    };
+    let network = NetworkConfig {
+        signer: key.private_key().clone(),
+        listen: me.p2p,
+        validators: keys
+            .into_iter()
+            .zip(genesis.validators.iter().map(|v| v.p2p))
+            .collect(),
+    };
+    let runtime = commonware_runtime::tokio::Config::new()
+        .with_storage_directory(home.consensus())
+        .with_tcp_nodelay(Some(true))
+        .with_catch_panics(false);
+    commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+        let server = jsonrpsee::server::Server::builder()
+            .build(me.rpc)
+            .await
+            .map_err(|source| NodeError::Rpc { addr: me.rpc, source })?;
+        let _rpc = server.start(rpc.into_rpc());
+        info!(rpc = %me.rpc, p2p = %me.p2p, chain = %genesis.chain_id, height = executor.last_applied_height()?.unwrap_or(0), "validator started");
+        tokio::spawn(stop_on_signal());
+        run_validator(context, network, application, timeouts).await?;
+        Ok(())
+    })
+}
+
+/// Exits on SIGINT or SIGTERM. Every write of a node is atomic (redb transactions, Commonware's
+/// journals), so stopping at any point loses nothing that was acknowledged.
+async fn stop_on_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        warn!("cannot listen for SIGTERM");
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    info!("stopping");
+    std::process::exit(0);
+}
