@@ -1,0 +1,223 @@
+//! `agora bench`: measurements on a fresh local chain (never part of the test suite).
+
+use crate::{devnet::RunningDevnet, output::Output};
+use agora_bank::BankCall;
+use agora_client::Client;
+use agora_node::devnet::Devnet;
+use agora_types::{Keypair, SignedTransaction, Transaction, TxHash};
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use futures::{stream, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Finalized transfers per second and finality latency on loopback.
+    Transfers {
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Transfers to send in all.
+        #[arg(long, default_value_t = 50_000)]
+        txs: usize,
+        /// Accounts sending them (each sends txs/senders in nonce order).
+        #[arg(long, default_value_t = 200)]
+        senders: usize,
+        /// Submissions in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct TransferReport {
+    validators: usize,
+    txs: usize,
+    finalized: usize,
+    seconds: f64,
+    transfers_per_second: f64,
+    p50_finality_ms: f64,
+    p99_finality_ms: f64,
+    idle_rss_mb: f64,
+}
+
+pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
+    let BenchCommand::Transfers { validators, txs, senders, concurrency } = cmd;
+    if senders == 0 || txs < senders {
+        bail!("need at least one sender and one transfer per sender");
+    }
+    let report = crate::runtime()?.block_on(transfers(validators, txs, senders, concurrency))?;
+    out.print(&report, || {
+        format!(
+            "{} validator(s): {} of {} transfers finalized in {:.2} s = {:.0} transfers/s; finality p50 {:.0} ms, p99 {:.0} ms; idle RSS {:.1} MB",
+            report.validators,
+            report.finalized,
+            report.txs,
+            report.seconds,
+            report.transfers_per_second,
+            report.p50_finality_ms,
+            report.p99_finality_ms,
+            report.idle_rss_mb
+        )
+    })
+}
+
+/// A base port whose 2N following ports are free now.
+fn free_base_port(validators: usize) -> Result<u16> {
+    for _ in 0..100 {
+        let base = 20_000 + (rand::random::<u16>() % 30_000);
+        let free = (0..2 * validators as u16)
+            .all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if free {
+            return Ok(base);
+        }
+    }
+    bail!("no free port range found")
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+async fn submit_all(clients: &[Client], txs: Vec<SignedTransaction>, concurrency: usize) -> Result<HashMap<TxHash, Instant>> {
+    let submitted = Arc::new(Mutex::new(HashMap::new()));
+    let results: Vec<Result<()>> = stream::iter(txs.into_iter().enumerate())
+        .map(|(i, tx)| {
+            let client = clients[i % clients.len()].clone();
+            let submitted = submitted.clone();
+            async move {
+                let at = Instant::now();
+                client.submit(&tx).await?;
+                submitted.lock().unwrap_or_else(|e| e.into_inner()).insert(tx.hash(), at);
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<()>>()?;
+    let map = std::mem::take(&mut *submitted.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(map)
+}
+
+async fn transfers(validators: usize, total: usize, senders: usize, concurrency: usize) -> Result<TransferReport> {
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let base = free_base_port(validators)?;
+    let running = RunningDevnet::start(dir.path(), Some(validators), base).await?;
+    let urls = running.devnet.rpc_urls();
+    let clients: Vec<Client> = urls.iter().map(|u| Client::new(u)).collect::<Result<_, _>>()?;
+    let chain_id = running.devnet.genesis.chain_id.clone();
+
+    // An idle node, after start-up settled.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle_rss_mb = running.pids().into_iter().filter_map(rss_mb).fold(0.0, f64::max);
+
+    // Fund the senders.
+    let faucet = Keypair::read(&Devnet::faucet_key_path(dir.path()))?;
+    let keys: Vec<Keypair> = (0..senders).map(|i| Keypair::from_seed(1_000 + i as u64)).collect();
+    let funding: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(nonce, k)| {
+            Transaction {
+                chain_id: chain_id.clone(),
+                sender: faucet.address(),
+                nonce: nonce as u64,
+                call: BankCall::Transfer { to: k.address(), amount: 1_000_000_000 }.into_call(),
+            }
+            .sign(&faucet)
+        })
+        .collect();
+    let last_funding = funding.last().map(SignedTransaction::hash);
+    for tx in &funding {
+        clients[0].submit(tx).await?;
+    }
+    if let Some(hash) = last_funding {
+        clients[0].wait_for_receipt(&hash, Duration::from_secs(120)).await?;
+    }
+
+    // Sign everything before the clock starts.
+    let per_sender = total / senders;
+    let mut txs = Vec::with_capacity(per_sender * senders);
+    for nonce in 0..per_sender as u64 {
+        for (i, key) in keys.iter().enumerate() {
+            let to = keys[(i + 1) % keys.len()].address();
+            txs.push(
+                Transaction {
+                    chain_id: chain_id.clone(),
+                    sender: key.address(),
+                    nonce,
+                    call: BankCall::Transfer { to, amount: 1 }.into_call(),
+                }
+                .sign(key),
+            );
+        }
+    }
+    let total = txs.len();
+
+    let mut blocks = clients[0].subscribe_blocks().await?;
+    let seen: Arc<Mutex<HashMap<TxHash, Instant>>> = Arc::default();
+    let progress = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} finalized {per_sec} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let watcher = {
+        let seen = seen.clone();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(block)) = blocks.next().await {
+                let now = Instant::now();
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                for tx in block.txs {
+                    seen.insert(tx.hash, now);
+                }
+                progress.set_position(seen.len() as u64);
+                if seen.len() >= total {
+                    break;
+                }
+            }
+        })
+    };
+    let start = Instant::now();
+    let submitted = submit_all(&clients, txs, concurrency).await?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !watcher.is_finished() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    progress.finish_and_clear();
+    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut latencies: Vec<f64> = submitted
+        .iter()
+        .filter_map(|(hash, at)| seen.get(hash).map(|s| s.duration_since(*at).as_secs_f64() * 1000.0))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let end = seen.values().max().copied().unwrap_or(start);
+    let seconds = end.duration_since(start).as_secs_f64();
+    drop(running);
+    Ok(TransferReport {
+        validators,
+        txs: total,
+        finalized: latencies.len(),
+        seconds,
+        transfers_per_second: latencies.len() as f64 / seconds.max(f64::EPSILON),
+        p50_finality_ms: percentile(&latencies, 0.5),
+        p99_finality_ms: percentile(&latencies, 0.99),
+        idle_rss_mb,
+    })
+}

@@ -1,0 +1,202 @@
+//! `agora devnet`: a local chain of validator processes, and `agora node`'s first start.
+
+use crate::output::Output;
+use agora_client::Client;
+use agora_node::{
+    devnet::{Devnet, DEFAULT_BASE_PORT, DEFAULT_CHAIN_ID},
+    genesis::Home,
+};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+use tracing::{info, warn};
+
+#[derive(Args)]
+pub struct DevnetArgs {
+    /// Number of validators of a new chain (a resumed chain keeps its own).
+    #[arg(long)]
+    validators: Option<usize>,
+    /// Directory of the chain; created if new, resumed if it holds one.
+    #[arg(long, default_value = ".agora/devnet")]
+    home: PathBuf,
+    /// RPC port of the first validator of a new chain; validator I uses BASE+2I (RPC) and
+    /// BASE+2I+1 (p2p).
+    #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
+    base_port: u16,
+}
+
+/// Makes `home` a single-validator chain unless it already is a node home.
+pub fn ensure_single_node_home(home: &Path, base_port: u16) -> Result<()> {
+    if Home(home.to_path_buf()).is_initialized() {
+        return Ok(());
+    }
+    if home.join("genesis.json").exists() {
+        bail!(
+            "{} holds a chain but no node.key; for a devnet chain run `agora node --home {}/validator-I`",
+            home.display(),
+            home.display()
+        );
+    }
+    let devnet = Devnet::create(home, 1, base_port, DEFAULT_CHAIN_ID, false)?;
+    info!(
+        home = %home.display(),
+        rpc = %devnet.rpc_urls()[0],
+        faucet = %Devnet::faucet_key_path(home).display(),
+        "created a new single-validator chain"
+    );
+    Ok(())
+}
+
+/// Validator processes that are stopped (SIGTERM, then SIGKILL) when this value is dropped.
+struct Validators(Vec<Child>);
+
+impl Validators {
+    fn spawn(homes: &[Home]) -> Result<Self> {
+        let exe = std::env::current_exe().context("cannot find the agora executable")?;
+        let mut children = Validators(Vec::new());
+        for home in homes {
+            let log_path = home.0.join("node.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("cannot open {}", log_path.display()))?;
+            let child = std::process::Command::new(&exe)
+                .arg("node")
+                .arg("--home")
+                .arg(&home.0)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("cannot start a validator process")?;
+            children.0.push(child);
+        }
+        Ok(children)
+    }
+}
+
+impl Drop for Validators {
+    fn drop(&mut self) {
+        for child in &self.0 {
+            // SAFETY: kill(2) on a child's pid has no memory-safety preconditions.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for child in &mut self.0 {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Waits until every node answers `status`.
+pub async fn wait_ready(urls: &[String], timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    for url in urls {
+        let client = Client::new(url)?;
+        loop {
+            if client.status().await.is_ok() {
+                break;
+            }
+            if start.elapsed() > timeout {
+                bail!("validator at {url} did not start within {timeout:?} (see its node.log)");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+pub struct RunningDevnet {
+    pub devnet: Devnet,
+    validators: Validators,
+}
+
+impl RunningDevnet {
+    /// Creates (or resumes) the chain in `dir` and starts its validators.
+    pub async fn start(dir: &Path, validators: Option<usize>, base_port: u16) -> Result<Self> {
+        let devnet = match Devnet::open(dir)? {
+            Some(devnet) => {
+                let existing = devnet.genesis.validators.len();
+                if validators.is_some_and(|n| n != existing) {
+                    bail!(
+                        "{} holds a chain of {existing} validators; remove the directory for a new chain",
+                        dir.display()
+                    );
+                }
+                info!(dir = %dir.display(), chain = %devnet.genesis.chain_id, "resuming chain");
+                devnet
+            }
+            None => Devnet::create(dir, validators.unwrap_or(1).max(1), base_port, DEFAULT_CHAIN_ID, true)?,
+        };
+        let validators = Validators::spawn(&devnet.homes)?;
+        wait_ready(&devnet.rpc_urls(), Duration::from_secs(60)).await?;
+        Ok(Self { devnet, validators })
+    }
+
+    /// Process ids of the validators, in genesis order.
+    pub fn pids(&self) -> Vec<u32> {
+        self.validators.0.iter().map(Child::id).collect()
+    }
+}
+
+pub fn run(args: DevnetArgs, out: &Output) -> Result<()> {
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let running = RunningDevnet::start(&args.home, args.validators, args.base_port).await?;
+        let devnet = &running.devnet;
+        let faucet = Devnet::faucet_key_path(&devnet.dir);
+        out.print(
+            &serde_json::json!({
+                "chain_id": devnet.genesis.chain_id,
+                "home": devnet.dir,
+                "faucet_key": faucet,
+                "rpc": devnet.rpc_urls(),
+                "pids": running.pids(),
+            }),
+            || {
+                let mut text = format!("chain {} in {}\n", devnet.genesis.chain_id, devnet.dir.display());
+                for (i, url) in devnet.rpc_urls().iter().enumerate() {
+                    text += &format!("validator {i}: RPC {url}  (log {})\n", devnet.homes[i].0.join("node.log").display());
+                }
+                text += &format!("faucet key: {}\nstop with Ctrl-C", faucet.display());
+                text
+            },
+        )?;
+        wait_for_stop().await;
+        info!("stopping validators");
+        drop(running);
+        Ok(())
+    })
+}
+
+async fn wait_for_stop() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            warn!(%e, "cannot listen for SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
