@@ -22,7 +22,7 @@ use jsonrpsee::{
     core::{client::Subscription, RpcResult, SubscriptionResult},
     http_client::{HttpClient, HttpClientBuilder},
     proc_macros::rpc,
-    ws_client::WsClientBuilder,
+    ws_client::{WsClient, WsClientBuilder},
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -128,8 +128,12 @@ impl Client {
     }
 
     pub async fn submit(&self, tx: &SignedTransaction) -> Result<TxHash, ClientError> {
-        let hex = hex::encode(tx.encode());
-        self.http.submit_transaction(hex).await.map_err(self.rpc())
+        self.submit_hex(hex::encode(tx.encode())).await
+    }
+
+    /// Submits bytes as they are: what a client in another language would send.
+    pub async fn submit_hex(&self, tx_hex: String) -> Result<TxHash, ClientError> {
+        self.http.submit_transaction(tx_hex).await.map_err(self.rpc())
     }
 
     pub async fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, ClientError> {
@@ -201,16 +205,36 @@ impl Client {
     }
 
     /// Every block this node applies from now on.
-    pub async fn subscribe_blocks(&self) -> Result<Subscription<BlockRecord>, ClientError> {
+    pub async fn subscribe_blocks(&self) -> Result<Subscribed<BlockRecord>, ClientError> {
         let ws = self.ws().await?;
-        ws.subscribe_blocks().await.map_err(self.rpc())
+        let inner = ws.subscribe_blocks().await.map_err(self.rpc())?;
+        Ok(Subscribed { _ws: ws, inner })
     }
 
     /// Events of `module` (any if `None`) named `name` (any if `None`) from now on.
-    pub async fn subscribe_events(&self, module: Option<&str>, name: Option<&str>) -> Result<Subscription<EventNotification>, ClientError> {
+    pub async fn subscribe_events(&self, module: Option<&str>, name: Option<&str>) -> Result<Subscribed<EventNotification>, ClientError> {
         let ws = self.ws().await?;
-        ws.subscribe_events(module.map(String::from), name.map(String::from))
+        let inner = ws
+            .subscribe_events(module.map(String::from), name.map(String::from))
             .await
-            .map_err(self.rpc())
+            .map_err(self.rpc())?;
+        Ok(Subscribed { _ws: ws, inner })
+    }
+}
+
+/// A live subscription; it owns its WebSocket connection, which closes when this is dropped.
+pub struct Subscribed<T> {
+    _ws: WsClient,
+    inner: Subscription<T>,
+}
+
+impl<T: serde::de::DeserializeOwned> Subscribed<T> {
+    /// The next item; `None` once the node closed the subscription (for example because this
+    /// subscriber fell too far behind).
+    pub async fn next(&mut self) -> Option<Result<T, ClientError>> {
+        self.inner
+            .next()
+            .await
+            .map(|item| item.map_err(|e| ClientError::Unexpected(e.to_string())))
     }
 }

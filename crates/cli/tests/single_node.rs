@@ -1,0 +1,137 @@
+//! One validator, driven through the CLI and the RPC client as a user would.
+
+mod common;
+
+use agora_bank::BankCall;
+use agora_client::Client;
+use agora_types::{Call, Keypair, SignedTransaction, Transaction, TxStatus, MAX_TX_BYTES};
+use common::*;
+use commonware_codec::Encode;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_is_finalized_and_visible_everywhere() {
+    let (dir, home) = temp_home();
+    let port = free_base_port(2);
+    let _node = spawn_node(&home, port);
+    let client = Client::new(&url(port)).unwrap();
+    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let rpc = url(port);
+
+    let bob_key = dir.path().join("bob.key");
+    let bob = agora_json(&["keys", "new", "--out", bob_key.to_str().unwrap()]);
+    let bob = bob["address"].as_str().unwrap().to_string();
+    // A key file is never overwritten.
+    assert!(!agora_output(&["keys", "new", "--out", bob_key.to_str().unwrap()]).status.success());
+
+    let faucet = home.join("faucet.key");
+    let receipt = agora_json(&[
+        "--rpc", &rpc, "tx", "transfer", "--key", faucet.to_str().unwrap(), "--to", &bob, "--amount", "1234", "--wait",
+    ]);
+    assert_eq!(receipt["status"], "success");
+    assert_eq!(receipt["events"][0]["name"], "Transfer");
+    let balance = agora_json(&["--rpc", &rpc, "query", "balance", &bob]);
+    assert_eq!(balance["balance"], 1234);
+
+    let status = agora_json(&["--rpc", &rpc, "status"]);
+    let height = status["height"].as_u64().unwrap();
+    assert!(height >= receipt["height"].as_u64().unwrap());
+    assert!(status["finalized_height"].as_u64().unwrap() >= height);
+    assert_eq!(status["state_root"].as_str().unwrap().len(), 64);
+
+    // The receipt and the block are served by the RPC too.
+    let hash = receipt["tx_hash"].as_str().unwrap().parse().unwrap();
+    let by_rpc = client.receipt(&hash).await.unwrap().unwrap();
+    assert_eq!(by_rpc.status, TxStatus::Success);
+    let block = client.block(by_rpc.height).await.unwrap().unwrap();
+    assert!(block.txs.iter().any(|t| t.hash == hash));
+
+    // A failing transfer gets a failed receipt with a reason, and the CLI says so.
+    let out = agora_output(&[
+        "--rpc", &rpc, "tx", "transfer", "--key", bob_key.to_str().unwrap(), "--to", &bob, "--amount", "99999", "--wait",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("insufficient_funds"));
+    assert_eq!(agora_json(&["--rpc", &rpc, "query", "balance", &bob])["balance"], 1234);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_submissions_are_refused_with_clear_errors() {
+    let (_dir, home) = temp_home();
+    let port = free_base_port(2);
+    let _node = spawn_node(&home, port);
+    let client = Client::new(&url(port)).unwrap();
+    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let faucet = faucet(&home);
+    let chain_id = client.status().await.unwrap().chain_id;
+    let to = Keypair::from_seed(9).address();
+    let transfer = |chain: &str, nonce: u64| Transaction {
+        chain_id: chain.into(),
+        sender: faucet.address(),
+        nonce,
+        call: BankCall::Transfer { to, amount: 5 }.into_call(),
+    };
+    let refused = |r: Result<_, agora_client::ClientError>| r.unwrap_err().to_string();
+
+    assert!(refused(client.submit_hex("zz".into()).await).contains("not hex"));
+    assert!(refused(client.submit_hex("00ff".into()).await).contains("malformed"));
+    let wrong_chain = transfer("other-chain", 0).sign(&faucet);
+    assert!(refused(client.submit(&wrong_chain).await).contains("is for chain"));
+    let forged = SignedTransaction::new(transfer(&chain_id, 0), Keypair::from_seed(3).sign(agora_types::TX_NAMESPACE, b"x"));
+    assert!(refused(client.submit(&forged).await).contains("bad signature"));
+    let mut tampered = transfer(&chain_id, 0).sign(&faucet).encode().to_vec();
+    let last = tampered.len() - 70;
+    tampered[last] ^= 0xff;
+    assert!(refused(client.submit_hex(hex::encode(&tampered)).await).contains("bad signature"));
+    let huge = Transaction {
+        call: Call { module: "bank".into(), payload: vec![0u8; MAX_TX_BYTES].into() },
+        ..transfer(&chain_id, 0)
+    }
+    .sign(&faucet);
+    assert!(refused(client.submit(&huge).await).contains("bytes"));
+
+    let good = transfer(&chain_id, 0).sign(&faucet);
+    client.submit(&good).await.unwrap();
+    assert!(refused(client.submit(&good).await).contains("already"));
+    client.wait_for_receipt(&good.hash(), Duration::from_secs(30)).await.unwrap();
+    // A replay of an executed transaction.
+    assert!(refused(client.submit(&good).await).contains("already executed"));
+    assert!(refused(client.submit(&transfer(&chain_id, 1_000_000).sign(&faucet)).await).contains("too far ahead"));
+    assert_eq!(client.balance(&to).await.unwrap(), 5);
+    // The node is unharmed.
+    let status = client.status().await.unwrap();
+    wait_height(&client, status.height + 2, Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_deliver_blocks_and_filtered_events() {
+    let (_dir, home) = temp_home();
+    let port = free_base_port(2);
+    let _node = spawn_node(&home, port);
+    let client = Client::new(&url(port)).unwrap();
+    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let faucet = faucet(&home);
+
+    let mut blocks = client.subscribe_blocks().await.unwrap();
+    let mut transfers = client.subscribe_events(Some("bank"), Some("Transfer")).await.unwrap();
+    let mut other = client.subscribe_events(Some("bank"), Some("Held")).await.unwrap();
+
+    let to = Keypair::from_seed(11).address();
+    let tx = client.send(&faucet, BankCall::Transfer { to, amount: 77 }.into_call()).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(30), transfers.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(event.tx_hash, tx.hash());
+    assert_eq!(event.event.data["amount"], 77);
+    let block = tokio::time::timeout(Duration::from_secs(30), blocks.next()).await.unwrap().unwrap().unwrap();
+    assert!(block.height >= 1);
+    // The filter holds back events of other names.
+    assert!(tokio::time::timeout(Duration::from_millis(500), other.next()).await.is_err());
+}
+
+#[test]
+fn cli_reports_unreachable_nodes_and_bad_input() {
+    let out = agora_output(&["--rpc", "http://127.0.0.1:9", "status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error"));
+    let out = agora_output(&["query", "balance", "not-an-address"]);
+    assert!(!out.status.success());
+}
