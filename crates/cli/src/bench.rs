@@ -47,7 +47,12 @@ struct TransferReport {
 }
 
 pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
-    let BenchCommand::Transfers { validators, txs, senders, concurrency } = cmd;
+    let BenchCommand::Transfers {
+        validators,
+        txs,
+        senders,
+        concurrency,
+    } = cmd;
     if senders == 0 || txs < senders {
         bail!("need at least one sender and one transfer per sender");
     }
@@ -95,7 +100,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-async fn submit_all(clients: &[Client], txs: Vec<SignedTransaction>, concurrency: usize) -> Result<HashMap<TxHash, Instant>> {
+async fn submit_all(
+    clients: &[Client],
+    txs: Vec<SignedTransaction>,
+    concurrency: usize,
+) -> Result<HashMap<TxHash, Instant>> {
     let submitted = Arc::new(Mutex::new(HashMap::new()));
     let results: Vec<Result<()>> = stream::iter(txs.into_iter().enumerate())
         .map(|(i, tx)| {
@@ -104,7 +113,10 @@ async fn submit_all(clients: &[Client], txs: Vec<SignedTransaction>, concurrency
             async move {
                 let at = Instant::now();
                 client.submit(&tx).await?;
-                submitted.lock().unwrap_or_else(|e| e.into_inner()).insert(tx.hash(), at);
+                submitted
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(tx.hash(), at);
                 Ok(())
             }
         })
@@ -116,21 +128,35 @@ async fn submit_all(clients: &[Client], txs: Vec<SignedTransaction>, concurrency
     Ok(map)
 }
 
-async fn transfers(validators: usize, total: usize, senders: usize, concurrency: usize) -> Result<TransferReport> {
+async fn transfers(
+    validators: usize,
+    total: usize,
+    senders: usize,
+    concurrency: usize,
+) -> Result<TransferReport> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let base = free_base_port(validators)?;
     let running = RunningDevnet::start(dir.path(), Some(validators), base).await?;
     let urls = running.devnet.rpc_urls();
-    let clients: Vec<Client> = urls.iter().map(|u| Client::new(u)).collect::<Result<_, _>>()?;
+    let clients: Vec<Client> = urls
+        .iter()
+        .map(|u| Client::new(u))
+        .collect::<Result<_, _>>()?;
     let chain_id = running.devnet.genesis.chain_id.clone();
 
     // An idle node, after start-up settled.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let idle_rss_mb = running.pids().into_iter().filter_map(rss_mb).fold(0.0, f64::max);
+    let idle_rss_mb = running
+        .pids()
+        .into_iter()
+        .filter_map(rss_mb)
+        .fold(0.0, f64::max);
 
     // Fund the senders.
     let faucet = Keypair::read(&Devnet::faucet_key_path(dir.path()))?;
-    let keys: Vec<Keypair> = (0..senders).map(|i| Keypair::from_seed(1_000 + i as u64)).collect();
+    let keys: Vec<Keypair> = (0..senders)
+        .map(|i| Keypair::from_seed(1_000 + i as u64))
+        .collect();
     let funding: Vec<_> = keys
         .iter()
         .enumerate()
@@ -139,7 +165,11 @@ async fn transfers(validators: usize, total: usize, senders: usize, concurrency:
                 chain_id: chain_id.clone(),
                 sender: faucet.address(),
                 nonce: nonce as u64,
-                call: BankCall::Transfer { to: k.address(), amount: 1_000_000_000 }.into_call(),
+                call: BankCall::Transfer {
+                    to: k.address(),
+                    amount: 1_000_000_000,
+                }
+                .into_call(),
             }
             .sign(&faucet)
         })
@@ -149,7 +179,9 @@ async fn transfers(validators: usize, total: usize, senders: usize, concurrency:
         clients[0].submit(tx).await?;
     }
     if let Some(hash) = last_funding {
-        clients[0].wait_for_receipt(&hash, Duration::from_secs(120)).await?;
+        clients[0]
+            .wait_for_receipt(&hash, Duration::from_secs(120))
+            .await?;
     }
 
     // Sign everything before the clock starts.
@@ -204,7 +236,10 @@ async fn transfers(validators: usize, total: usize, senders: usize, concurrency:
     let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     let mut latencies: Vec<f64> = submitted
         .iter()
-        .filter_map(|(hash, at)| seen.get(hash).map(|s| s.duration_since(*at).as_secs_f64() * 1000.0))
+        .filter_map(|(hash, at)| {
+            seen.get(hash)
+                .map(|s| s.duration_since(*at).as_secs_f64() * 1000.0)
+        })
         .collect();
     latencies.sort_by(f64::total_cmp);
     let end = seen.values().max().copied().unwrap_or(start);

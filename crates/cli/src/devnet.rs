@@ -142,7 +142,13 @@ impl RunningDevnet {
                 info!(dir = %dir.display(), chain = %devnet.genesis.chain_id, "resuming chain");
                 devnet
             }
-            None => Devnet::create(dir, validators.unwrap_or(1).max(1), base_port, DEFAULT_CHAIN_ID, true)?,
+            None => Devnet::create(
+                dir,
+                validators.unwrap_or(1).max(1),
+                base_port,
+                DEFAULT_CHAIN_ID,
+                true,
+            )?,
         };
         let validators = Validators::spawn(&devnet.homes)?;
         wait_ready(&devnet.rpc_urls(), Duration::from_secs(60)).await?;
@@ -170,9 +176,16 @@ pub fn run(args: DevnetArgs, out: &Output) -> Result<()> {
                 "pids": running.pids(),
             }),
             || {
-                let mut text = format!("chain {} in {}\n", devnet.genesis.chain_id, devnet.dir.display());
+                let mut text = format!(
+                    "chain {} in {}\n",
+                    devnet.genesis.chain_id,
+                    devnet.dir.display()
+                );
                 for (i, url) in devnet.rpc_urls().iter().enumerate() {
-                    text += &format!("validator {i}: RPC {url}  (log {})\n", devnet.homes[i].0.join("node.log").display());
+                    text += &format!(
+                        "validator {i}: RPC {url}  (log {})\n",
+                        devnet.homes[i].0.join("node.log").display()
+                    );
                 }
                 text += &format!("faucet key: {}\nstop with Ctrl-C", faucet.display());
                 text

@@ -14,10 +14,19 @@ use output::Output;
 use std::{path::PathBuf, time::Duration};
 
 #[derive(Parser)]
-#[command(name = "agora", version, about = "Markets that no single party controls, on a BFT ledger.")]
+#[command(
+    name = "agora",
+    version,
+    about = "Markets that no single party controls, on a BFT ledger."
+)]
 struct Cli {
     /// The node to talk to.
-    #[arg(long, global = true, env = "AGORA_RPC", default_value = "http://127.0.0.1:8545")]
+    #[arg(
+        long,
+        global = true,
+        env = "AGORA_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
     rpc: String,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -126,13 +135,16 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Keys(KeysCommand::New { out: path }) => {
             let key = Keypair::generate(&mut rand::rngs::OsRng);
             key.write_new(&path)?;
-            out.print(&serde_json::json!({"address": key.address(), "file": path}), || {
-                format!("{}", key.address())
-            })
+            out.print(
+                &serde_json::json!({"address": key.address(), "file": path}),
+                || format!("{}", key.address()),
+            )
         }
         Command::Keys(KeysCommand::Show { file }) => {
             let key = Keypair::read(&file)?;
-            out.print(&serde_json::json!({"address": key.address()}), || key.address().to_string())
+            out.print(&serde_json::json!({"address": key.address()}), || {
+                key.address().to_string()
+            })
         }
         Command::Node { home, base_port } => {
             init_logs("info,commonware=warn");
@@ -159,7 +171,12 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
                 )
             })
         }
-        Command::Tx(TxCommand::Transfer { key, to, amount, wait }) => {
+        Command::Tx(TxCommand::Transfer {
+            key,
+            to,
+            amount,
+            wait,
+        }) => {
             let key = Keypair::read(&key)?;
             let client = Client::new(&cli.rpc)?;
             runtime()?.block_on(async {
@@ -167,9 +184,13 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
                     .send(&key, BankCall::Transfer { to, amount }.into_call())
                     .await?;
                 if !wait {
-                    return out.print(&serde_json::json!({"tx_hash": tx.hash()}), || tx.hash().to_string());
+                    return out.print(&serde_json::json!({"tx_hash": tx.hash()}), || {
+                        tx.hash().to_string()
+                    });
                 }
-                let receipt = client.wait_for_receipt(&tx.hash(), Duration::from_secs(60)).await?;
+                let receipt = client
+                    .wait_for_receipt(&tx.hash(), Duration::from_secs(60))
+                    .await?;
                 out.print(&receipt, || {
                     format!(
                         "{} {:?} at height {}{}",
@@ -192,14 +213,23 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Query(QueryCommand::Balance { address }) => {
             let client = Client::new(&cli.rpc)?;
             let balance = runtime()?.block_on(client.balance(&address))?;
-            out.print(&serde_json::json!({"address": address, "balance": balance}), || balance.to_string())
+            out.print(
+                &serde_json::json!({"address": address, "balance": balance}),
+                || balance.to_string(),
+            )
         }
-        Command::Query(QueryCommand::Module { module, path, params }) => {
+        Command::Query(QueryCommand::Module {
+            module,
+            path,
+            params,
+        }) => {
             let params: serde_json::Value =
                 serde_json::from_str(&params).context("query parameters must be JSON")?;
             let client = Client::new(&cli.rpc)?;
             let answer = runtime()?.block_on(client.query(&module, &path, params))?;
-            out.print(&answer, || serde_json::to_string_pretty(&answer).unwrap_or_default())
+            out.print(&answer, || {
+                serde_json::to_string_pretty(&answer).unwrap_or_default()
+            })
         }
         Command::Bench(cmd) => {
             init_logs("warn");

@@ -25,15 +25,22 @@ async fn kill_9_under_load_loses_and_repeats_nothing() {
     let faucet_key = faucet(&home);
     let faucet = faucet_key.clone();
     let chain_id = client.status().await.unwrap().chain_id;
-    let recipients: Vec<_> = (0..5).map(|i| Keypair::from_seed(40 + i).address()).collect();
+    let recipients: Vec<_> = (0..5)
+        .map(|i| Keypair::from_seed(40 + i).address())
+        .collect();
 
     // Stream transfers in and remember every receipt seen before the crash.
     let stop = Arc::new(AtomicBool::new(false));
     let submitted: Arc<Mutex<Vec<(TxHash, usize, u64)>>> = Arc::default();
     let seen: Arc<Mutex<BTreeMap<TxHash, Receipt>>> = Arc::default();
     let streamer = {
-        let (client, stop, submitted, seen, recipients) =
-            (client.clone(), stop.clone(), submitted.clone(), seen.clone(), recipients.clone());
+        let (client, stop, submitted, seen, recipients) = (
+            client.clone(),
+            stop.clone(),
+            submitted.clone(),
+            seen.clone(),
+            recipients.clone(),
+        );
         tokio::spawn(async move {
             let mut nonce = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -43,7 +50,11 @@ async fn kill_9_under_load_loses_and_repeats_nothing() {
                     chain_id: chain_id.clone(),
                     sender: faucet.address(),
                     nonce,
-                    call: BankCall::Transfer { to: recipients[to], amount }.into_call(),
+                    call: BankCall::Transfer {
+                        to: recipients[to],
+                        amount,
+                    }
+                    .into_call(),
                 }
                 .sign(&faucet);
                 if client.submit(&tx).await.is_err() {
@@ -53,7 +64,13 @@ async fn kill_9_under_load_loses_and_repeats_nothing() {
                 nonce += 1;
                 let pending: Vec<TxHash> = {
                     let seen = seen.lock().unwrap();
-                    submitted.lock().unwrap().iter().map(|s| s.0).filter(|h| !seen.contains_key(h)).collect()
+                    submitted
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.0)
+                        .filter(|h| !seen.contains_key(h))
+                        .collect()
                 };
                 for hash in pending {
                     if let Ok(Some(receipt)) = client.receipt(&hash).await {
@@ -76,20 +93,37 @@ async fn kill_9_under_load_loses_and_repeats_nothing() {
     let submitted = submitted.lock().unwrap().clone();
 
     let _node = spawn_node(&home, port);
-    wait_until("the restarted node", Duration::from_secs(60), || async { client.status().await.is_ok() }).await;
+    wait_until("the restarted node", Duration::from_secs(60), || async {
+        client.status().await.is_ok()
+    })
+    .await;
 
     // Every receipt seen before the crash is still there, unchanged.
     for (hash, receipt) in &before {
-        assert_eq!(client.receipt(hash).await.unwrap().as_ref(), Some(receipt), "receipt of {hash} changed");
+        assert_eq!(
+            client.receipt(hash).await.unwrap().as_ref(),
+            Some(receipt),
+            "receipt of {hash} changed"
+        );
     }
     // The node goes on finalizing: what was pending before the crash and new transfers.
     let next = client.next_nonce(&faucet_key.address()).await.unwrap();
     let fresh = client
-        .send(&faucet_key, BankCall::Transfer { to: recipients[0], amount: 1 }.into_call())
+        .send(
+            &faucet_key,
+            BankCall::Transfer {
+                to: recipients[0],
+                amount: 1,
+            }
+            .into_call(),
+        )
         .await
         .unwrap();
     assert_eq!(fresh.tx.nonce, next);
-    client.wait_for_receipt(&fresh.hash(), Duration::from_secs(60)).await.unwrap();
+    client
+        .wait_for_receipt(&fresh.hash(), Duration::from_secs(60))
+        .await
+        .unwrap();
 
     // Nothing applied twice: balances are exactly the sum of the executed transfers.
     let mut expected = [0u64; 5];
@@ -104,9 +138,16 @@ async fn kill_9_under_load_loses_and_repeats_nothing() {
     expected[0] += 1;
     assert!(executed >= before.len());
     for (i, address) in recipients.iter().enumerate() {
-        assert_eq!(client.balance(address).await.unwrap(), expected[i], "recipient {i}");
+        assert_eq!(
+            client.balance(address).await.unwrap(),
+            expected[i],
+            "recipient {i}"
+        );
     }
-    assert_eq!(next, executed as u64, "the faucet's nonce counts each executed transfer once");
+    assert_eq!(
+        next, executed as u64,
+        "the faucet's nonce counts each executed transfer once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,15 +170,27 @@ async fn four_validators_survive_a_kill_and_the_restarted_one_catches_up() {
         let stdout = devnet.0.stdout.take().unwrap();
         let line = tokio::task::spawn_blocking(move || {
             let mut line = String::new();
-            std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .unwrap();
             line
         })
         .await
         .unwrap();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("devnet printed {line:?}: {e}"))
     };
-    let rpcs: Vec<String> = info["rpc"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    let pids: Vec<u32> = info["pids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let rpcs: Vec<String> = info["rpc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let pids: Vec<u32> = info["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
     assert_eq!(rpcs.len(), 4);
     let clients: Vec<Client> = rpcs.iter().map(|u| Client::new(u).unwrap()).collect();
     for c in &clients {
@@ -155,8 +208,14 @@ async fn four_validators_survive_a_kill_and_the_restarted_one_catches_up() {
     for c in &clients[..3] {
         wait_height(c, h + 5, Duration::from_secs(90)).await;
     }
-    let tx = clients[0].send(&faucet, BankCall::Transfer { to, amount: 42 }.into_call()).await.unwrap();
-    clients[0].wait_for_receipt(&tx.hash(), Duration::from_secs(90)).await.unwrap();
+    let tx = clients[0]
+        .send(&faucet, BankCall::Transfer { to, amount: 42 }.into_call())
+        .await
+        .unwrap();
+    clients[0]
+        .wait_for_receipt(&tx.hash(), Duration::from_secs(90))
+        .await
+        .unwrap();
 
     // Restart it by hand: it catches up to the same state.
     let _validator3 = spawn_node(&home.join("validator-3"), base);
@@ -171,13 +230,19 @@ async fn four_validators_survive_a_kill_and_the_restarted_one_catches_up() {
         }
         roots
     };
-    assert!(roots.windows(2).all(|w| w[0] == w[1]), "state roots differ at {target}: {roots:?}");
+    assert!(
+        roots.windows(2).all(|w| w[0] == w[1]),
+        "state roots differ at {target}: {roots:?}"
+    );
     assert_eq!(clients[3].balance(&to).await.unwrap(), 42);
 
     // Devnet stops its validators cleanly.
     assert!(devnet.terminate().success());
     for pid in &pids[..3] {
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || is_zombie(*pid), "validator {pid} still runs");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists() || is_zombie(*pid),
+            "validator {pid} still runs"
+        );
     }
 }
 

@@ -22,11 +22,25 @@ async fn transfer_is_finalized_and_visible_everywhere() {
     let bob = agora_json(&["keys", "new", "--out", bob_key.to_str().unwrap()]);
     let bob = bob["address"].as_str().unwrap().to_string();
     // A key file is never overwritten.
-    assert!(!agora_output(&["keys", "new", "--out", bob_key.to_str().unwrap()]).status.success());
+    assert!(
+        !agora_output(&["keys", "new", "--out", bob_key.to_str().unwrap()])
+            .status
+            .success()
+    );
 
     let faucet = home.join("faucet.key");
     let receipt = agora_json(&[
-        "--rpc", &rpc, "tx", "transfer", "--key", faucet.to_str().unwrap(), "--to", &bob, "--amount", "1234", "--wait",
+        "--rpc",
+        &rpc,
+        "tx",
+        "transfer",
+        "--key",
+        faucet.to_str().unwrap(),
+        "--to",
+        &bob,
+        "--amount",
+        "1234",
+        "--wait",
     ]);
     assert_eq!(receipt["status"], "success");
     assert_eq!(receipt["events"][0]["name"], "Transfer");
@@ -48,11 +62,24 @@ async fn transfer_is_finalized_and_visible_everywhere() {
 
     // A failing transfer gets a failed receipt with a reason, and the CLI says so.
     let out = agora_output(&[
-        "--rpc", &rpc, "tx", "transfer", "--key", bob_key.to_str().unwrap(), "--to", &bob, "--amount", "99999", "--wait",
+        "--rpc",
+        &rpc,
+        "tx",
+        "transfer",
+        "--key",
+        bob_key.to_str().unwrap(),
+        "--to",
+        &bob,
+        "--amount",
+        "99999",
+        "--wait",
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("insufficient_funds"));
-    assert_eq!(agora_json(&["--rpc", &rpc, "query", "balance", &bob])["balance"], 1234);
+    assert_eq!(
+        agora_json(&["--rpc", &rpc, "query", "balance", &bob])["balance"],
+        1234
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,14 +104,20 @@ async fn bad_submissions_are_refused_with_clear_errors() {
     assert!(refused(client.submit_hex("00ff".into()).await).contains("malformed"));
     let wrong_chain = transfer("other-chain", 0).sign(&faucet);
     assert!(refused(client.submit(&wrong_chain).await).contains("is for chain"));
-    let forged = SignedTransaction::new(transfer(&chain_id, 0), Keypair::from_seed(3).sign(agora_types::TX_NAMESPACE, b"x"));
+    let forged = SignedTransaction::new(
+        transfer(&chain_id, 0),
+        Keypair::from_seed(3).sign(agora_types::TX_NAMESPACE, b"x"),
+    );
     assert!(refused(client.submit(&forged).await).contains("bad signature"));
     let mut tampered = transfer(&chain_id, 0).sign(&faucet).encode().to_vec();
     let last = tampered.len() - 70;
     tampered[last] ^= 0xff;
     assert!(refused(client.submit_hex(hex::encode(&tampered)).await).contains("bad signature"));
     let huge = Transaction {
-        call: Call { module: "bank".into(), payload: vec![0u8; MAX_TX_BYTES].into() },
+        call: Call {
+            module: "bank".into(),
+            payload: vec![0u8; MAX_TX_BYTES].into(),
+        },
         ..transfer(&chain_id, 0)
     }
     .sign(&faucet);
@@ -93,10 +126,18 @@ async fn bad_submissions_are_refused_with_clear_errors() {
     let good = transfer(&chain_id, 0).sign(&faucet);
     client.submit(&good).await.unwrap();
     assert!(refused(client.submit(&good).await).contains("already"));
-    client.wait_for_receipt(&good.hash(), Duration::from_secs(30)).await.unwrap();
+    client
+        .wait_for_receipt(&good.hash(), Duration::from_secs(30))
+        .await
+        .unwrap();
     // A replay of an executed transaction.
     assert!(refused(client.submit(&good).await).contains("already executed"));
-    assert!(refused(client.submit(&transfer(&chain_id, 1_000_000).sign(&faucet)).await).contains("too far ahead"));
+    assert!(refused(
+        client
+            .submit(&transfer(&chain_id, 1_000_000).sign(&faucet))
+            .await
+    )
+    .contains("too far ahead"));
     assert_eq!(client.balance(&to).await.unwrap(), 5);
     // The node is unharmed.
     let status = client.status().await.unwrap();
@@ -113,18 +154,39 @@ async fn subscriptions_deliver_blocks_and_filtered_events() {
     let faucet = faucet(&home);
 
     let mut blocks = client.subscribe_blocks().await.unwrap();
-    let mut transfers = client.subscribe_events(Some("bank"), Some("Transfer")).await.unwrap();
-    let mut other = client.subscribe_events(Some("bank"), Some("Held")).await.unwrap();
+    let mut transfers = client
+        .subscribe_events(Some("bank"), Some("Transfer"))
+        .await
+        .unwrap();
+    let mut other = client
+        .subscribe_events(Some("bank"), Some("Held"))
+        .await
+        .unwrap();
 
     let to = Keypair::from_seed(11).address();
-    let tx = client.send(&faucet, BankCall::Transfer { to, amount: 77 }.into_call()).await.unwrap();
-    let event = tokio::time::timeout(Duration::from_secs(30), transfers.next()).await.unwrap().unwrap().unwrap();
+    let tx = client
+        .send(&faucet, BankCall::Transfer { to, amount: 77 }.into_call())
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(30), transfers.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(event.tx_hash, tx.hash());
     assert_eq!(event.event.data["amount"], 77);
-    let block = tokio::time::timeout(Duration::from_secs(30), blocks.next()).await.unwrap().unwrap().unwrap();
+    let block = tokio::time::timeout(Duration::from_secs(30), blocks.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert!(block.height >= 1);
     // The filter holds back events of other names.
-    assert!(tokio::time::timeout(Duration::from_millis(500), other.next()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), other.next())
+            .await
+            .is_err()
+    );
 }
 
 #[test]

@@ -16,7 +16,9 @@
 //!
 //! Submission errors carry code [`SUBMIT_REJECTED`] and a message saying what was wrong.
 
-use agora_types::{Address, BlockRecord, Call, Event, Keypair, Receipt, SignedTransaction, Transaction, TxHash};
+use agora_types::{
+    Address, BlockRecord, Call, Event, Keypair, Receipt, SignedTransaction, Transaction, TxHash,
+};
 use commonware_codec::Encode;
 use jsonrpsee::{
     core::{client::Subscription, RpcResult, SubscriptionResult},
@@ -72,7 +74,12 @@ pub trait AgoraApi {
     async fn status(&self) -> RpcResult<Status>;
 
     #[method(name = "query")]
-    async fn query(&self, module: String, path: String, params: serde_json::Value) -> RpcResult<serde_json::Value>;
+    async fn query(
+        &self,
+        module: String,
+        path: String,
+        params: serde_json::Value,
+    ) -> RpcResult<serde_json::Value>;
 
     #[method(name = "nextNonce")]
     async fn next_nonce(&self, address: Address) -> RpcResult<u64>;
@@ -81,7 +88,11 @@ pub trait AgoraApi {
     async fn subscribe_blocks(&self) -> SubscriptionResult;
 
     #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = EventNotification)]
-    async fn subscribe_events(&self, module: Option<String>, name: Option<String>) -> SubscriptionResult;
+    async fn subscribe_events(
+        &self,
+        module: Option<String>,
+        name: Option<String>,
+    ) -> SubscriptionResult;
 }
 
 /// What went wrong talking to a node.
@@ -111,8 +122,14 @@ impl Client {
         let http = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(30))
             .build(url)
-            .map_err(|source| ClientError::Rpc { url: url.to_string(), source })?;
-        Ok(Self { url: url.to_string(), http })
+            .map_err(|source| ClientError::Rpc {
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            url: url.to_string(),
+            http,
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -120,7 +137,10 @@ impl Client {
     }
 
     fn rpc(&self) -> impl FnOnce(jsonrpsee::core::client::Error) -> ClientError + '_ {
-        |source| ClientError::Rpc { url: self.url.clone(), source }
+        |source| ClientError::Rpc {
+            url: self.url.clone(),
+            source,
+        }
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {
@@ -133,7 +153,10 @@ impl Client {
 
     /// Submits bytes as they are: what a client in another language would send.
     pub async fn submit_hex(&self, tx_hex: String) -> Result<TxHash, ClientError> {
-        self.http.submit_transaction(tx_hex).await.map_err(self.rpc())
+        self.http
+            .submit_transaction(tx_hex)
+            .await
+            .map_err(self.rpc())
     }
 
     pub async fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, ClientError> {
@@ -141,14 +164,21 @@ impl Client {
     }
 
     /// Polls until the transaction has a receipt (it was finalized and executed).
-    pub async fn wait_for_receipt(&self, hash: &TxHash, timeout: Duration) -> Result<Receipt, ClientError> {
+    pub async fn wait_for_receipt(
+        &self,
+        hash: &TxHash,
+        timeout: Duration,
+    ) -> Result<Receipt, ClientError> {
         let start = std::time::Instant::now();
         loop {
             if let Some(receipt) = self.receipt(hash).await? {
                 return Ok(receipt);
             }
             if start.elapsed() > timeout {
-                return Err(ClientError::Timeout { hash: *hash, waited: timeout });
+                return Err(ClientError::Timeout {
+                    hash: *hash,
+                    waited: timeout,
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -158,7 +188,12 @@ impl Client {
         self.http.get_block(height).await.map_err(self.rpc())
     }
 
-    pub async fn query(&self, module: &str, path: &str, params: serde_json::Value) -> Result<serde_json::Value, ClientError> {
+    pub async fn query(
+        &self,
+        module: &str,
+        path: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
         AgoraApiClient::query(&self.http, module.into(), path.into(), params)
             .await
             .map_err(self.rpc())
@@ -181,7 +216,13 @@ impl Client {
     pub async fn send(&self, key: &Keypair, call: Call) -> Result<SignedTransaction, ClientError> {
         let chain_id = self.status().await?.chain_id;
         let nonce = self.next_nonce(&key.address()).await?;
-        let tx = Transaction { chain_id, sender: key.address(), nonce, call }.sign(key);
+        let tx = Transaction {
+            chain_id,
+            sender: key.address(),
+            nonce,
+            call,
+        }
+        .sign(key);
         self.submit(&tx).await?;
         Ok(tx)
     }
@@ -212,7 +253,11 @@ impl Client {
     }
 
     /// Events of `module` (any if `None`) named `name` (any if `None`) from now on.
-    pub async fn subscribe_events(&self, module: Option<&str>, name: Option<&str>) -> Result<Subscribed<EventNotification>, ClientError> {
+    pub async fn subscribe_events(
+        &self,
+        module: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Subscribed<EventNotification>, ClientError> {
         let ws = self.ws().await?;
         let inner = ws
             .subscribe_events(module.map(String::from), name.map(String::from))

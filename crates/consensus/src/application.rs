@@ -96,7 +96,11 @@ impl<P: TxPool, L: Ledger> Application<P, L> {
 }
 
 /// The block every validator of a chain starts from: a function of the genesis file only.
-pub fn genesis_block(chain_id: &str, genesis_time: u64, first_validator: ed25519::PublicKey) -> Block {
+pub fn genesis_block(
+    chain_id: &str,
+    genesis_time: u64,
+    first_validator: ed25519::PublicKey,
+) -> Block {
     let parent = Sha256::hash(chain_id.as_bytes());
     let context = Context {
         round: Round::new(EPOCH, View::zero()),
@@ -130,8 +134,12 @@ where
         mut ancestry: AncestorStream<A, Block>,
     ) -> Option<Block> {
         let parent = ancestry.next().await?;
-        let earliest = parent.timestamp.saturating_add(millis(self.timing.min_interval));
-        let latest = parent.timestamp.saturating_add(millis(self.timing.max_interval));
+        let earliest = parent
+            .timestamp
+            .saturating_add(millis(self.timing.min_interval));
+        let latest = parent
+            .timestamp
+            .saturating_add(millis(self.timing.max_interval));
         loop {
             let now = runtime.current().epoch_millis();
             if (now >= earliest && self.pool.has_pending()) || now >= latest {
@@ -142,7 +150,13 @@ where
         let timestamp = runtime.current().epoch_millis().max(parent.timestamp + 1);
         // Leave room for the block's own fields next to the transactions.
         let txs = self.pool.select(MAX_BLOCK_TXS, MAX_BLOCK_BYTES - 4096);
-        Some(Block::new(context, parent.digest(), parent.height + 1, timestamp, txs))
+        Some(Block::new(
+            context,
+            parent.digest(),
+            parent.height + 1,
+            timestamp,
+            txs,
+        ))
     }
 }
 
@@ -165,7 +179,10 @@ where
         };
         // Height and parent digest are checked by marshal; the rest is ours.
         if block.timestamp <= parent.timestamp {
-            warn!(height = block.height, "proposal's timestamp does not advance");
+            warn!(
+                height = block.height,
+                "proposal's timestamp does not advance"
+            );
             return false;
         }
         // A timestamp ahead of our clock may become valid: wait for it rather than refuse.
@@ -173,7 +190,10 @@ where
             .timestamp
             .saturating_sub(runtime.current().epoch_millis());
         if ahead > millis(self.timing.max_future) {
-            warn!(height = block.height, ahead, "proposal's timestamp is too far ahead");
+            warn!(
+                height = block.height,
+                ahead, "proposal's timestamp is too far ahead"
+            );
             return false;
         }
         if ahead > 0 {

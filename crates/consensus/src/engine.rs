@@ -72,7 +72,12 @@ impl Default for Timeouts {
 }
 
 /// One validator's configuration.
-pub struct Config<B: Blocker<PublicKey = ValidatorKey>, P: Provider<PublicKey = ValidatorKey>, T: TxPool, L: Ledger> {
+pub struct Config<
+    B: Blocker<PublicKey = ValidatorKey>,
+    P: Provider<PublicKey = ValidatorKey>,
+    T: TxPool,
+    L: Ledger,
+> {
     pub signer: ed25519::PrivateKey,
     pub validators: Set<ValidatorKey>,
     pub blocker: B,
@@ -98,7 +103,14 @@ type Marshal<E> = MarshalActor<
 /// A validator: consensus, marshal and the block buffer, ready to be started on five channels.
 pub struct Engine<E, B, P, T, L>
 where
-    E: BufferPooler + Clock + governor::clock::Clock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    E: BufferPooler
+        + Clock
+        + governor::clock::Clock
+        + Rng
+        + CryptoRng
+        + Spawner
+        + Storage
+        + Metrics,
     B: Blocker<PublicKey = ValidatorKey>,
     P: Provider<PublicKey = ValidatorKey>,
     T: TxPool,
@@ -160,7 +172,14 @@ fn archive_config<C>(
 
 impl<E, B, P, T, L> Engine<E, B, P, T, L>
 where
-    E: BufferPooler + Clock + governor::clock::Clock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    E: BufferPooler
+        + Clock
+        + governor::clock::Clock
+        + Rng
+        + CryptoRng
+        + Spawner
+        + Storage
+        + Metrics,
     B: Blocker<PublicKey = ValidatorKey>,
     P: Provider<PublicKey = ValidatorKey>,
     T: TxPool,
@@ -199,8 +218,12 @@ where
         .await
         .map_err(|e| EngineError::Archive(e.to_string()))?;
 
-        let scheme = Scheme::signer(CONSENSUS_NAMESPACE, cfg.validators.clone(), cfg.signer.clone())
-            .ok_or(EngineError::NotAValidator)?;
+        let scheme = Scheme::signer(
+            CONSENSUS_NAMESPACE,
+            cfg.validators.clone(),
+            cfg.signer.clone(),
+        )
+        .ok_or(EngineError::NotAValidator)?;
         let epocher = FixedEpocher::new(NZU64!(u64::MAX));
         let (marshal, marshal_mailbox, _) = MarshalActor::init(
             context.with_label("marshal"),
@@ -274,10 +297,22 @@ where
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         mut self,
-        votes: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
-        certificates: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
-        resolver: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
-        broadcast: (impl Sender<PublicKey = ValidatorKey>, impl Receiver<PublicKey = ValidatorKey>),
+        votes: (
+            impl Sender<PublicKey = ValidatorKey>,
+            impl Receiver<PublicKey = ValidatorKey>,
+        ),
+        certificates: (
+            impl Sender<PublicKey = ValidatorKey>,
+            impl Receiver<PublicKey = ValidatorKey>,
+        ),
+        resolver: (
+            impl Sender<PublicKey = ValidatorKey>,
+            impl Receiver<PublicKey = ValidatorKey>,
+        ),
+        broadcast: (
+            impl Sender<PublicKey = ValidatorKey>,
+            impl Receiver<PublicKey = ValidatorKey>,
+        ),
         backfill: (
             mpsc::Receiver<handler::Message<Digest>>,
             impl Resolver<Key = handler::Request<Digest>, PublicKey = ValidatorKey>,
@@ -286,7 +321,9 @@ where
         spawn_cell!(self.context, {
             let buffer = self.buffer.start(broadcast);
             // Marshal starts before consensus so that consensus's replay on restart finds it.
-            let marshal = self.marshal.start(self.marshaled, self.buffer_mailbox, backfill);
+            let marshal = self
+                .marshal
+                .start(self.marshaled, self.buffer_mailbox, backfill);
             let consensus = self.consensus.start(votes, certificates, resolver);
             if let Err(e) = try_join_all(vec![buffer, marshal, consensus]).await {
                 error!(?e, "validator stopped");

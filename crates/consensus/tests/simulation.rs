@@ -60,7 +60,11 @@ impl TxPool for Workload {
                         chain_id: CHAIN.into(),
                         sender: key.address(),
                         nonce,
-                        call: BankCall::Transfer { to, amount: 1 + nonce % 7 }.into_call(),
+                        call: BankCall::Transfer {
+                            to,
+                            amount: 1 + nonce % 7,
+                        }
+                        .into_call(),
                     }
                     .sign(key),
                 );
@@ -91,7 +95,10 @@ struct SimLedger {
 
 impl Ledger for SimLedger {
     fn finalized(&self, block: &Block) -> Result<(), String> {
-        let applied = self.executor.apply_block(block).map_err(|e| e.to_string())?;
+        let applied = self
+            .executor
+            .apply_block(block)
+            .map_err(|e| e.to_string())?;
         let Some(applied) = applied else {
             return Ok(());
         };
@@ -136,9 +143,12 @@ fn genesis() -> ModuleGenesis {
         .iter()
         .map(|k| (k.address().to_string(), 1_000_000u64.into()))
         .collect();
-    [("bank".to_string(), serde_json::json!({ "balances": balances }))]
-        .into_iter()
-        .collect()
+    [(
+        "bank".to_string(),
+        serde_json::json!({ "balances": balances }),
+    )]
+    .into_iter()
+    .collect()
 }
 
 impl Sim {
@@ -348,14 +358,24 @@ fn crashed_validator_catches_up() {
         handles[3].abort();
         let crashed_at = sim.height(3);
         sim.wait_for(&context, &[0, 1, 2], crashed_at + 20).await;
-        assert!(sim.height(3) <= crashed_at + 1, "a crashed validator does not move");
+        assert!(
+            sim.height(3) <= crashed_at + 1,
+            "a crashed validator does not move"
+        );
 
         handles[3] = sim.start(&context, 3, 1);
         let target = (0..3).map(|i| sim.height(i)).max().unwrap() + 5;
         sim.wait_for(&context, &[0, 1, 2, 3], target).await;
         sim.check_safety();
         let roots: Vec<_> = (0..N)
-            .map(|i| sim.validators[i].executor.block(target).unwrap().unwrap().state_root)
+            .map(|i| {
+                sim.validators[i]
+                    .executor
+                    .block(target)
+                    .unwrap()
+                    .unwrap()
+                    .state_root
+            })
             .collect();
         assert!(roots.windows(2).all(|w| w[0] == w[1]), "{roots:?}");
     });

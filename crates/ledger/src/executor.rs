@@ -8,7 +8,9 @@ use crate::{
     },
     Module, QueryError, StateRead,
 };
-use agora_types::{Address, Block, BlockRecord, Event, Receipt, TxStatus, SignedTransaction, TxHash, TxSummary};
+use agora_types::{
+    Address, Block, BlockRecord, Event, Receipt, SignedTransaction, TxHash, TxStatus, TxSummary,
+};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{lthash::LtHash, Digestible};
 use redb::{Database, ReadableTable, Table};
@@ -162,11 +164,18 @@ impl Executor {
     }
 
     /// Writes the genesis state as height 0, once; later calls on the same state do nothing.
-    pub fn init_genesis(&self, genesis: &ModuleGenesis, timestamp: u64) -> Result<(), ExecutorError> {
+    pub fn init_genesis(
+        &self,
+        genesis: &ModuleGenesis,
+        timestamp: u64,
+    ) -> Result<(), ExecutorError> {
         if self.last_applied_height()?.is_some() {
             return Ok(());
         }
-        if let Some(unknown) = genesis.keys().find(|m| !self.modules.contains_key(m.as_str())) {
+        if let Some(unknown) = genesis
+            .keys()
+            .find(|m| !self.modules.contains_key(m.as_str()))
+        {
             return Err(ExecutorError::UnknownGenesisModule(unknown.clone()));
         }
         let mut lthash = self.lthash.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,8 +184,12 @@ impl Executor {
         {
             let mut state = Snapshot(txn.open_table(STATE).map_err(StateError::from)?);
             for (name, module) in &self.modules {
-                let config = genesis.get(*name).cloned().unwrap_or(serde_json::Value::Null);
-                let mut ctx = TxContext::new(&state, Address::default(), 0, timestamp, TxHash::default());
+                let config = genesis
+                    .get(*name)
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                let mut ctx =
+                    TxContext::new(&state, Address::default(), 0, timestamp, TxHash::default());
                 let result = module.genesis(&mut ctx, &config);
                 let (writes, _, fatal) = ctx.into_parts();
                 if let Some(fatal) = fatal {
@@ -225,11 +238,16 @@ impl Executor {
             let mut state = Snapshot(txn.open_table(STATE).map_err(StateError::from)?);
             let mut receipts = txn.open_table(RECEIPTS).map_err(StateError::from)?;
             for (index, tx) in block.txs.iter().enumerate() {
-                if receipts.get(&tx.hash().0).map_err(StateError::from)?.is_some() {
+                if receipts
+                    .get(&tx.hash().0)
+                    .map_err(StateError::from)?
+                    .is_some()
+                {
                     debug!(hash = %tx.hash(), "skipping a transaction executed before");
                     continue;
                 }
-                let Some(receipt) = self.execute_tx(&mut state, &mut next, block, index, tx)? else {
+                let Some(receipt) = self.execute_tx(&mut state, &mut next, block, index, tx)?
+                else {
                     continue;
                 };
                 receipts
@@ -304,7 +322,8 @@ impl Executor {
                 Vec::new(),
             ),
             Some(module) => {
-                let mut ctx = TxContext::new(state, sender, block.height, block.timestamp, tx.hash());
+                let mut ctx =
+                    TxContext::new(state, sender, block.height, block.timestamp, tx.hash());
                 let result = module.execute_payload(&mut ctx, &tx.tx.call.payload);
                 let (writes, events, fatal) = ctx.into_parts();
                 if let Some(fatal) = fatal {
@@ -335,7 +354,9 @@ impl Executor {
         table
             .get(&hash.0)
             .map_err(StateError::from)?
-            .map(|v| serde_json::from_slice(v.value()).map_err(|_| ExecutorError::Corrupt("receipt")))
+            .map(|v| {
+                serde_json::from_slice(v.value()).map_err(|_| ExecutorError::Corrupt("receipt"))
+            })
             .transpose()
     }
 
@@ -345,7 +366,10 @@ impl Executor {
         table
             .get(height)
             .map_err(StateError::from)?
-            .map(|v| serde_json::from_slice(v.value()).map_err(|_| ExecutorError::Corrupt("block record")))
+            .map(|v| {
+                serde_json::from_slice(v.value())
+                    .map_err(|_| ExecutorError::Corrupt("block record"))
+            })
             .transpose()
     }
 
@@ -427,7 +451,11 @@ fn write_all(
 }
 
 /// Records the block, the state hash and the height in the block's write transaction.
-fn finish(txn: &redb::WriteTransaction, lthash: &LtHash, record: &BlockRecord) -> Result<(), StateError> {
+fn finish(
+    txn: &redb::WriteTransaction,
+    lthash: &LtHash,
+    record: &BlockRecord,
+) -> Result<(), StateError> {
     let mut meta = txn.open_table(META)?;
     meta.insert(META_LTHASH, lthash.encode().as_ref())?;
     meta.insert(META_HEIGHT, record.height.to_be_bytes().as_slice())?;

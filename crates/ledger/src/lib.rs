@@ -27,7 +27,7 @@ mod executor;
 mod module;
 mod state;
 
+pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use executor::{AppliedBlock, Executor, ExecutorError, ModuleGenesis};
 pub use module::{Module, QueryError, ReasonCode, TxContext};
-pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use state::{StateError, StateRead};

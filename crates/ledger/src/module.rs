@@ -47,7 +47,11 @@ pub trait Module: Send + Sync + 'static {
     fn execute(&self, ctx: &mut TxContext<'_>, call: Self::Call) -> Result<(), Self::Error>;
 
     /// Initial state from the genesis file's section for this module (absent: `null`).
-    fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), Self::Error>;
+    fn genesis(
+        &self,
+        ctx: &mut TxContext<'_>,
+        config: &serde_json::Value,
+    ) -> Result<(), Self::Error>;
 
     /// Answers a read-only query against committed state.
     fn query(
@@ -183,7 +187,13 @@ impl<'a> TxContext<'a> {
         });
     }
 
-    pub(crate) fn into_parts(self) -> (BTreeMap<Vec<u8>, Option<Vec<u8>>>, Vec<Event>, Option<String>) {
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        Vec<Event>,
+        Option<String>,
+    ) {
         (self.writes, self.events, self.fatal)
     }
 

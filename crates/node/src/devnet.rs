@@ -24,7 +24,10 @@ pub const DEFAULT_CHAIN_ID: &str = "agora-local";
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
     #[error("cannot create {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Key(#[from] agora_types::KeyFileError),
     #[error(transparent)]
@@ -82,7 +85,10 @@ impl Devnet {
     ) -> Result<Self, DevnetError> {
         let end = base_port as u32 + 2 * validators as u32;
         if end > u16::MAX as u32 {
-            return Err(DevnetError::Ports { base: base_port, end });
+            return Err(DevnetError::Ports {
+                base: base_port,
+                end,
+            });
         }
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -92,7 +98,9 @@ impl Devnet {
         let nested = nested || validators > 1;
         let homes = Self::homes(dir, validators, nested);
         let mut rng = rand::rngs::OsRng;
-        let keys: Vec<Keypair> = (0..validators).map(|_| Keypair::generate(&mut rng)).collect();
+        let keys: Vec<Keypair> = (0..validators)
+            .map(|_| Keypair::generate(&mut rng))
+            .collect();
         let faucet = Keypair::generate(&mut rng);
         let localhost = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let genesis = Genesis {

@@ -38,9 +38,15 @@ pub struct Genesis {
 #[derive(Debug, thiserror::Error)]
 pub enum GenesisError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid genesis file: {reason}")]
     Invalid { path: PathBuf, reason: String },
 }

@@ -254,7 +254,10 @@ mod tests {
     fn setup() -> (Mempool, Keypair) {
         let exec = Executor::in_memory("m").unwrap().with_module(Bank);
         exec.init_genesis(&Default::default(), 0).unwrap();
-        (Mempool::new(Arc::new(exec), MempoolLimits::default()), Keypair::from_seed(1))
+        (
+            Mempool::new(Arc::new(exec), MempoolLimits::default()),
+            Keypair::from_seed(1),
+        )
     }
 
     fn tx(key: &Keypair, chain: &str, nonce: u64) -> SignedTransaction {
@@ -262,7 +265,11 @@ mod tests {
             chain_id: chain.into(),
             sender: key.address(),
             nonce,
-            call: BankCall::Transfer { to: key.address(), amount: 1 }.into_call(),
+            call: BankCall::Transfer {
+                to: key.address(),
+                amount: 1,
+            }
+            .into_call(),
         }
         .sign(key)
     }
@@ -270,22 +277,44 @@ mod tests {
     #[test]
     fn refuses_bad_submissions() {
         let (pool, key) = setup();
-        assert!(matches!(pool.submit(tx(&key, "other", 0)), Err(SubmitError::Invalid(TxError::WrongChain { .. }))));
+        assert!(matches!(
+            pool.submit(tx(&key, "other", 0)),
+            Err(SubmitError::Invalid(TxError::WrongChain { .. }))
+        ));
         let good = tx(&key, "m", 0);
         pool.submit(good.clone()).unwrap();
-        assert!(matches!(pool.submit(good), Err(SubmitError::AlreadyPending(_))));
-        assert!(matches!(pool.submit(tx(&key, "m", 1_000_000)), Err(SubmitError::NonceTooHigh { .. })));
+        assert!(matches!(
+            pool.submit(good),
+            Err(SubmitError::AlreadyPending(_))
+        ));
+        assert!(matches!(
+            pool.submit(tx(&key, "m", 1_000_000)),
+            Err(SubmitError::NonceTooHigh { .. })
+        ));
         let other = Transaction {
             chain_id: "m".into(),
             sender: key.address(),
             nonce: 0,
-            call: BankCall::Transfer { to: key.address(), amount: 2 }.into_call(),
+            call: BankCall::Transfer {
+                to: key.address(),
+                amount: 2,
+            }
+            .into_call(),
         }
         .sign(&key);
-        assert!(matches!(pool.submit(other), Err(SubmitError::NonceTaken(0))));
+        assert!(matches!(
+            pool.submit(other),
+            Err(SubmitError::NonceTaken(0))
+        ));
         // A signature by someone else.
-        let forged = SignedTransaction::new(tx(&key, "m", 1).tx, Keypair::from_seed(2).sign(agora_types::TX_NAMESPACE, b"x"));
-        assert!(matches!(pool.submit(forged), Err(SubmitError::Invalid(TxError::BadSignature))));
+        let forged = SignedTransaction::new(
+            tx(&key, "m", 1).tx,
+            Keypair::from_seed(2).sign(agora_types::TX_NAMESPACE, b"x"),
+        );
+        assert!(matches!(
+            pool.submit(forged),
+            Err(SubmitError::Invalid(TxError::BadSignature))
+        ));
     }
 
     #[test]
@@ -295,10 +324,19 @@ mod tests {
         pool.submit(tx(&key, "m", 2)).unwrap();
         assert_eq!(pool.next_nonce(&key.address()).unwrap(), 1);
         let first = pool.select(100, 1 << 20);
-        assert_eq!(first.iter().map(|t| t.tx.nonce).collect::<Vec<_>>(), vec![0]);
-        assert!(pool.select(100, 1 << 20).is_empty(), "proposed transactions wait");
+        assert_eq!(
+            first.iter().map(|t| t.tx.nonce).collect::<Vec<_>>(),
+            vec![0]
+        );
+        assert!(
+            pool.select(100, 1 << 20).is_empty(),
+            "proposed transactions wait"
+        );
         pool.submit(tx(&key, "m", 1)).unwrap();
         let second = pool.select(100, 1 << 20);
-        assert_eq!(second.iter().map(|t| t.tx.nonce).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            second.iter().map(|t| t.tx.nonce).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
     }
 }

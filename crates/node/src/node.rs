@@ -39,7 +39,10 @@ pub enum NodeError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("cannot serve RPC on {addr}: {source}")]
-    Rpc { addr: SocketAddr, source: std::io::Error },
+    Rpc {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// The modules every Agora node runs, in one place so nodes and tools agree.
@@ -58,7 +61,11 @@ struct NodeLedger {
 
 impl Ledger for NodeLedger {
     fn finalized(&self, block: &Block) -> Result<(), String> {
-        let Some(applied) = self.executor.apply_block(block).map_err(|e| e.to_string())? else {
+        let Some(applied) = self
+            .executor
+            .apply_block(block)
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(());
         };
         self.mempool
@@ -89,7 +96,10 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
         .find(|v| v.key == key.address())
         .cloned()
         .ok_or(NodeError::NotAValidator(key.address()))?;
-    let executor = Arc::new(executor_with_modules(Executor::open(&home.state(), &genesis.chain_id)?));
+    let executor = Arc::new(executor_with_modules(Executor::open(
+        &home.state(),
+        &genesis.chain_id,
+    )?));
     executor.init_genesis(&genesis.modules, genesis.genesis_time)?;
     let mempool = Mempool::new(executor.clone(), MempoolLimits::default());
     let (applied, _) = broadcast::channel(4096);
@@ -119,7 +129,11 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
         mempool,
         applied,
         tip,
-        validators: genesis.validators.iter().map(|v| v.key.to_string()).collect(),
+        validators: genesis
+            .validators
+            .iter()
+            .map(|v| v.key.to_string())
+            .collect(),
     };
     let network = NetworkConfig {
         signer: key.private_key().clone(),

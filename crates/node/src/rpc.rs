@@ -1,7 +1,9 @@
 //! The node's JSON-RPC server: [`agora_client::AgoraApiServer`] over the executor and mempool.
 
 use crate::mempool::{Mempool, SubmitError};
-use agora_client::{AgoraApiServer, EventNotification, Status, NODE_ERROR, QUERY_FAILED, SUBMIT_REJECTED};
+use agora_client::{
+    AgoraApiServer, EventNotification, Status, NODE_ERROR, QUERY_FAILED, SUBMIT_REJECTED,
+};
 use agora_ledger::{AppliedBlock, Executor};
 use agora_types::{Address, BlockRecord, Receipt, SignedTransaction, TxError, TxHash};
 use jsonrpsee::{
@@ -36,7 +38,9 @@ fn node_error(e: impl std::fmt::Display) -> ErrorObjectOwned {
 }
 
 fn json_message(value: &impl Serialize) -> Option<SubscriptionMessage> {
-    serde_json::value::to_raw_value(value).ok().map(SubscriptionMessage::from)
+    serde_json::value::to_raw_value(value)
+        .ok()
+        .map(SubscriptionMessage::from)
 }
 
 impl RpcState {
@@ -62,7 +66,9 @@ impl RpcState {
                     },
                 };
                 for item in pick(&applied) {
-                    let Some(message) = json_message(&item) else { continue };
+                    let Some(message) = json_message(&item) else {
+                        continue;
+                    };
                     if sink.send(message).await.is_err() {
                         return;
                     }
@@ -80,8 +86,11 @@ impl AgoraApiServer for RpcState {
             SubmitError::Node(e) => node_error(e),
             e => error(SUBMIT_REJECTED, e),
         };
-        let bytes = hex::decode(tx_hex.trim().trim_start_matches("0x"))
-            .map_err(|e| reject(SubmitError::Invalid(TxError::Malformed(format!("not hex: {e}")))))?;
+        let bytes = hex::decode(tx_hex.trim().trim_start_matches("0x")).map_err(|e| {
+            reject(SubmitError::Invalid(TxError::Malformed(format!(
+                "not hex: {e}"
+            ))))
+        })?;
         let tx = SignedTransaction::decode_untrusted(&bytes).map_err(|e| reject(e.into()))?;
         self.mempool.submit(tx).map_err(reject)
     }
@@ -95,7 +104,11 @@ impl AgoraApiServer for RpcState {
     }
 
     async fn status(&self) -> RpcResult<Status> {
-        let height = self.executor.last_applied_height().map_err(node_error)?.unwrap_or(0);
+        let height = self
+            .executor
+            .last_applied_height()
+            .map_err(node_error)?
+            .unwrap_or(0);
         Ok(Status {
             chain_id: self.executor.chain_id().to_string(),
             height,
@@ -106,7 +119,12 @@ impl AgoraApiServer for RpcState {
         })
     }
 
-    async fn query(&self, module: String, path: String, params: serde_json::Value) -> RpcResult<serde_json::Value> {
+    async fn query(
+        &self,
+        module: String,
+        path: String,
+        params: serde_json::Value,
+    ) -> RpcResult<serde_json::Value> {
         self.executor
             .query(&module, &path, &params)
             .map_err(|e| error(QUERY_FAILED, e))
@@ -117,7 +135,8 @@ impl AgoraApiServer for RpcState {
     }
 
     async fn subscribe_blocks(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        self.forward(pending, |applied| vec![applied.record.clone()]).await
+        self.forward(pending, |applied| vec![applied.record.clone()])
+            .await
     }
 
     async fn subscribe_events(

@@ -173,11 +173,12 @@ impl Keypair {
         };
         let file: KeyFile = serde_json::from_str(text).map_err(|e| format(e.to_string()))?;
         let bytes = hex::decode(file.private_key.trim()).map_err(|e| format(e.to_string()))?;
-        let key =
-            ed25519::PrivateKey::decode(&bytes[..]).map_err(|e| format(format!("{e}")))?;
+        let key = ed25519::PrivateKey::decode(&bytes[..]).map_err(|e| format(format!("{e}")))?;
         let keypair = Self::from_private(key);
         if keypair.address != file.address {
-            return Err(format("the address does not belong to the private key".into()));
+            return Err(format(
+                "the address does not belong to the private key".into(),
+            ));
         }
         Ok(keypair)
     }

@@ -125,11 +125,7 @@ impl Write for Block {
 
 impl EncodeSize for Block {
     fn encode_size(&self) -> usize {
-        self.context.encode_size()
-            + Digest::SIZE
-            + u64::SIZE
-            + u64::SIZE
-            + self.txs.encode_size()
+        self.context.encode_size() + Digest::SIZE + u64::SIZE + u64::SIZE + self.txs.encode_size()
     }
 }
 

@@ -16,9 +16,9 @@ mod block;
 mod receipt;
 mod tx;
 
-pub use account::{Address, AddressError, Keypair, KeyFileError};
-pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
+pub use account::{Address, AddressError, KeyFileError, Keypair};
 pub use block::{Block, BlockError, Context, Digest, ValidatorKey, MAX_BLOCK_BYTES, MAX_BLOCK_TXS};
+pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
 pub use tx::{
     Call, SignedTransaction, Transaction, TxError, TxHash, MAX_CHAIN_ID_LEN, MAX_MODULE_NAME_LEN,
     MAX_TX_BYTES, TX_NAMESPACE,

@@ -16,8 +16,17 @@ pub fn agora() -> Command {
 /// Runs `agora ARGS --json` and parses its JSON output; panics with stderr if it failed.
 pub fn agora_json(args: &[&str]) -> serde_json::Value {
     let out = agora().args(args).arg("--json").output().unwrap();
-    assert!(out.status.success(), "agora {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("agora {args:?} printed non-JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "agora {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "agora {args:?} printed non-JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 pub fn agora_output(args: &[&str]) -> Output {
@@ -85,18 +94,33 @@ pub fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-pub async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut check: impl FnMut() -> F) {
+pub async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) {
     let start = Instant::now();
     while !check().await {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 pub async fn wait_height(client: &Client, height: u64, timeout: Duration) {
-    wait_until(&format!("height {height} at {}", client.url()), timeout, || async {
-        client.status().await.map(|s| s.height >= height).unwrap_or(false)
-    })
+    wait_until(
+        &format!("height {height} at {}", client.url()),
+        timeout,
+        || async {
+            client
+                .status()
+                .await
+                .map(|s| s.height >= height)
+                .unwrap_or(false)
+        },
+    )
     .await;
 }
 

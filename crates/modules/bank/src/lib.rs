@@ -36,10 +36,22 @@ pub const NAME: &str = "bank";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BankCall {
-    Transfer { to: Address, amount: u64 },
-    Hold { amount: u64, controller: Address },
-    Release { hold: u64 },
-    Slash { hold: u64, amount: u64, beneficiary: Address },
+    Transfer {
+        to: Address,
+        amount: u64,
+    },
+    Hold {
+        amount: u64,
+        controller: Address,
+    },
+    Release {
+        hold: u64,
+    },
+    Slash {
+        hold: u64,
+        amount: u64,
+        beneficiary: Address,
+    },
 }
 
 /// Funds locked out of their owner's balance until the controller ends the hold.
@@ -268,7 +280,11 @@ impl Bank {
         }
         Self::debit(ctx, from, amount)?;
         Self::credit(ctx, to, amount)?;
-        ctx.emit(NAME, "Transfer", &serde_json::json!({"from": from, "to": to, "amount": amount}));
+        ctx.emit(
+            NAME,
+            "Transfer",
+            &serde_json::json!({"from": from, "to": to, "amount": amount}),
+        );
         Ok(())
     }
 
@@ -371,7 +387,9 @@ impl Bank {
             total += decode_hold(&v).map_err(|e| e.to_string())?.amount as u128;
         }
         if total != supply as u128 {
-            return Err(format!("balances and holds sum to {total}, supply is {supply}"));
+            return Err(format!(
+                "balances and holds sum to {total}, supply is {supply}"
+            ));
         }
         Ok(())
     }
@@ -418,7 +436,11 @@ impl Module for Bank {
         }
     }
 
-    fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), BankError> {
+    fn genesis(
+        &self,
+        ctx: &mut TxContext<'_>,
+        config: &serde_json::Value,
+    ) -> Result<(), BankError> {
         let genesis: BankGenesis = if config.is_null() {
             BankGenesis::default()
         } else {

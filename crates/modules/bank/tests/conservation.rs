@@ -42,8 +42,12 @@ fn sign(key: &Keypair, nonce: u64, call: BankCall) -> SignedTransaction {
 }
 
 fn balance(exec: &Executor, a: &Address) -> u64 {
-    exec.query("bank", "balance", &serde_json::json!({"address": a.to_string()}))
-        .unwrap()["balance"]
+    exec.query(
+        "bank",
+        "balance",
+        &serde_json::json!({"address": a.to_string()}),
+    )
+    .unwrap()["balance"]
         .as_u64()
         .unwrap()
 }
@@ -57,22 +61,71 @@ fn transfer_hold_release_slash() {
         .apply_block(&block(
             1,
             vec![
-                sign(a, 0, BankCall::Transfer { to: b.address(), amount: 10 }),
-                sign(a, 1, BankCall::Hold { amount: 100, controller: c.address() }),
+                sign(
+                    a,
+                    0,
+                    BankCall::Transfer {
+                        to: b.address(),
+                        amount: 10,
+                    },
+                ),
+                sign(
+                    a,
+                    1,
+                    BankCall::Hold {
+                        amount: 100,
+                        controller: c.address(),
+                    },
+                ),
                 // `a` cannot end its own deposit.
                 sign(a, 2, BankCall::Release { hold: 0 }),
-                sign(c, 0, BankCall::Slash { hold: 0, amount: 30, beneficiary: b.address() }),
-                sign(c, 1, BankCall::Slash { hold: 0, amount: 71, beneficiary: b.address() }),
+                sign(
+                    c,
+                    0,
+                    BankCall::Slash {
+                        hold: 0,
+                        amount: 30,
+                        beneficiary: b.address(),
+                    },
+                ),
+                sign(
+                    c,
+                    1,
+                    BankCall::Slash {
+                        hold: 0,
+                        amount: 71,
+                        beneficiary: b.address(),
+                    },
+                ),
                 sign(c, 2, BankCall::Release { hold: 0 }),
-                sign(b, 0, BankCall::Transfer { to: a.address(), amount: START * 10 }),
+                sign(
+                    b,
+                    0,
+                    BankCall::Transfer {
+                        to: a.address(),
+                        amount: START * 10,
+                    },
+                ),
             ],
         ))
         .unwrap()
         .unwrap();
-    let reasons: Vec<_> = applied.receipts.iter().map(|r| r.reason.as_deref()).collect();
+    let reasons: Vec<_> = applied
+        .receipts
+        .iter()
+        .map(|r| r.reason.as_deref())
+        .collect();
     assert_eq!(
         reasons,
-        vec![None, None, Some("not_controller"), None, Some("slash_exceeds_hold"), None, Some("insufficient_funds")]
+        vec![
+            None,
+            None,
+            Some("not_controller"),
+            None,
+            Some("slash_exceeds_hold"),
+            None,
+            Some("insufficient_funds")
+        ]
     );
     assert_eq!(applied.receipts[0].status, TxStatus::Success);
     assert_eq!(applied.receipts[0].events[0].name, "Transfer");
@@ -88,17 +141,38 @@ fn transfer_hold_release_slash() {
 fn replays_wrong_nonces_and_redelivery_change_nothing() {
     let keys: Vec<_> = (0..2).map(Keypair::from_seed).collect();
     let exec = executor(&keys);
-    let t0 = sign(&keys[0], 0, BankCall::Transfer { to: keys[1].address(), amount: 5 });
-    let future = sign(&keys[0], 5, BankCall::Transfer { to: keys[1].address(), amount: 5 });
+    let t0 = sign(
+        &keys[0],
+        0,
+        BankCall::Transfer {
+            to: keys[1].address(),
+            amount: 5,
+        },
+    );
+    let future = sign(
+        &keys[0],
+        5,
+        BankCall::Transfer {
+            to: keys[1].address(),
+            amount: 5,
+        },
+    );
     let b1 = block(1, vec![t0.clone(), t0.clone(), future.clone()]);
     let applied = exec.apply_block(&b1).unwrap().unwrap();
-    assert_eq!(applied.receipts.len(), 1, "duplicate and future nonce get no receipt");
+    assert_eq!(
+        applied.receipts.len(),
+        1,
+        "duplicate and future nonce get no receipt"
+    );
     assert!(exec.receipt(&future.hash()).unwrap().is_none());
     let root = exec.state_root();
     // Redelivering the same height is a no-op.
     assert!(exec.apply_block(&b1).unwrap().is_none());
     // Replaying the transaction in a later block is skipped.
-    let applied = exec.apply_block(&block(2, vec![t0.clone()])).unwrap().unwrap();
+    let applied = exec
+        .apply_block(&block(2, vec![t0.clone()]))
+        .unwrap()
+        .unwrap();
     assert!(applied.receipts.is_empty());
     assert_eq!(exec.state_root(), root);
     assert_eq!(balance(&exec, &keys[1].address()), START + 5);
@@ -113,19 +187,48 @@ fn module_accounts_differ_by_module() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Transfer { from: usize, to: usize, amount: u64 },
-    Hold { from: usize, controller: usize, amount: u64 },
-    Release { by: usize, hold: u64 },
-    Slash { by: usize, hold: u64, amount: u64, to: usize },
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: u64,
+    },
+    Hold {
+        from: usize,
+        controller: usize,
+        amount: u64,
+    },
+    Release {
+        by: usize,
+        hold: u64,
+    },
+    Slash {
+        by: usize,
+        hold: u64,
+        amount: u64,
+        to: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let amount = prop_oneof![0u64..10, 0u64..2 * START, Just(u64::MAX)];
     prop_oneof![
-        (0usize..4, 0usize..4, amount.clone()).prop_map(|(from, to, amount)| Op::Transfer { from, to, amount }),
-        (0usize..4, 0usize..4, amount.clone()).prop_map(|(from, controller, amount)| Op::Hold { from, controller, amount }),
+        (0usize..4, 0usize..4, amount.clone()).prop_map(|(from, to, amount)| Op::Transfer {
+            from,
+            to,
+            amount
+        }),
+        (0usize..4, 0usize..4, amount.clone()).prop_map(|(from, controller, amount)| Op::Hold {
+            from,
+            controller,
+            amount
+        }),
         (0usize..4, 0u64..6).prop_map(|(by, hold)| Op::Release { by, hold }),
-        (0usize..4, 0u64..6, amount, 0usize..4).prop_map(|(by, hold, amount, to)| Op::Slash { by, hold, amount, to }),
+        (0usize..4, 0u64..6, amount, 0usize..4).prop_map(|(by, hold, amount, to)| Op::Slash {
+            by,
+            hold,
+            amount,
+            to
+        }),
     ]
 }
 
