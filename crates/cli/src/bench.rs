@@ -31,12 +31,17 @@ pub enum BenchCommand {
         /// Submissions in flight at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Offered load in transfers per second (0: as fast as the node takes them). Latency
+        /// is only meaningful below the chain's capacity.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
     },
 }
 
 #[derive(Serialize)]
 struct TransferReport {
     validators: usize,
+    offered_rate: u64,
     txs: usize,
     finalized: usize,
     seconds: f64,
@@ -52,11 +57,13 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
         txs,
         senders,
         concurrency,
+        rate,
     } = cmd;
     if senders == 0 || txs < senders {
         bail!("need at least one sender and one transfer per sender");
     }
-    let report = crate::runtime()?.block_on(transfers(validators, txs, senders, concurrency))?;
+    let report =
+        crate::runtime()?.block_on(transfers(validators, txs, senders, concurrency, rate))?;
     out.print(&report, || {
         format!(
             "{} validator(s): {} of {} transfers finalized in {:.2} s = {:.0} transfers/s; finality p50 {:.0} ms, p99 {:.0} ms; idle RSS {:.1} MB",
@@ -104,13 +111,21 @@ async fn submit_all(
     clients: &[Client],
     txs: Vec<SignedTransaction>,
     concurrency: usize,
+    rate: u64,
 ) -> Result<HashMap<TxHash, Instant>> {
     let submitted = Arc::new(Mutex::new(HashMap::new()));
+    let start = tokio::time::Instant::now();
     let results: Vec<Result<()>> = stream::iter(txs.into_iter().enumerate())
         .map(|(i, tx)| {
             let client = clients[i % clients.len()].clone();
             let submitted = submitted.clone();
             async move {
+                if rate > 0 {
+                    tokio::time::sleep_until(
+                        start + Duration::from_secs_f64(i as f64 / rate as f64),
+                    )
+                    .await;
+                }
                 let at = Instant::now();
                 client.submit(&tx).await?;
                 submitted
@@ -133,6 +148,7 @@ async fn transfers(
     total: usize,
     senders: usize,
     concurrency: usize,
+    rate: u64,
 ) -> Result<TransferReport> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let base = free_base_port(validators)?;
@@ -227,7 +243,7 @@ async fn transfers(
         })
     };
     let start = Instant::now();
-    let submitted = submit_all(&clients, txs, concurrency).await?;
+    let submitted = submit_all(&clients, txs, concurrency, rate).await?;
     let deadline = Instant::now() + Duration::from_secs(300);
     while !watcher.is_finished() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -247,6 +263,7 @@ async fn transfers(
     drop(running);
     Ok(TransferReport {
         validators,
+        offered_rate: rate,
         txs: total,
         finalized: latencies.len(),
         seconds,
