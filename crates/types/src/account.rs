@@ -77,6 +77,20 @@ impl<'de> Deserialize<'de> for Address {
     }
 }
 
+impl borsh::BorshSerialize for Address {
+    fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(&self.0)
+    }
+}
+
+impl borsh::BorshDeserialize for Address {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let mut bytes = [0u8; 32];
+        reader.read_exact(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+}
+
 impl Write for Address {
     fn write(&self, buf: &mut impl BufMut) {
         buf.put_slice(&self.0);

@@ -1,0 +1,409 @@
+//! `energy`: TRANSAX, a forward market for energy among the prosumers of a microgrid, safe for
+//! the grid by construction (dissertation, chapter 2, sections 2.5 to 2.8).
+//!
+//! # Protocol (one market per microgrid; numbers are the seed's equations)
+//!
+//! 1. **Market.** The DSO creates a market ([`EnergyCall::CreateMarket`]) with the interval
+//!    length Δ, the start of interval 0, T_clear and its price schedule (π^B, π^S per interval).
+//! 2. **Groups.** The DSO defines each feeder's own group with its internal and external limits
+//!    C^i_f, C^e_f, and any privacy groups of several feeders with limits C^i_g, C^e_g. A
+//!    privacy group is refused unless it is safe for the registered prosumer limits: its limit
+//!    may not exceed the smallest limit of a feeder whose prosumers can overload it (eq. 2.17),
+//!    nor the sum of its feeders' limits (eq. 2.19). Registering a meter re-checks this.
+//! 3. **Registration.** The DSO registers a smart meter: its feeder, the prosumer account it
+//!    certified, and the prosumer's limits L⁺_u, L⁻_u. The prosumer binds itself
+//!    ([`EnergyCall::RegisterProsumer`]) and so joins its feeder's groups.
+//! 4. **Assets.** A prosumer withdraws production (EPA) or consumption (ECA) assets for future
+//!    intervals into its public account, in one of its feeder's groups; per interval it can never
+//!    hold more than L⁺_u (L⁻_u) in all (eq. 2.5 at the source). Assets may move to other (e.g.
+//!    anonymous) accounts and keep their group; assets that back an open offer cannot move.
+//! 5. **Offers.** Any account whose assets cover an offer posts it: side, energy E in Wh, the
+//!    intervals I in which it may be delivered, reservation price R. A buying offer's funds,
+//!    E·R, are held by the bank under this module's account until the offer closes.
+//! 6. **Solutions.** Any account posts a solution for the intervals not yet final: trades
+//!    (sell offer, buy offer, interval, energy, price), sorted. [`verify`] checks exactly, in
+//!    integers and O(n log n): matchability (eq. 2.1), offer energy including finalized trades
+//!    (2.2), prices within both reservation prices (2.3), per account, group and interval no
+//!    more than its assets (2.5), per group and interval max(bought, sold) <= C^i (2.6) and
+//!    |sold - bought| <= C^e (2.7), and no trade in a final interval (2.9, 2.10). Its
+//!    objective is the energy traded (2.4); it replaces the candidate only if strictly larger.
+//! 7. **Finalization.** Once interval t_f - T_clear - 1 ended, anyone may call
+//!    [`EnergyCall::Finalize`] (the DSO's agent does by default): the candidate's trades of t_f
+//!    become final (2.11, 2.12), buyers pay sellers from their holds, production assets go to
+//!    the buyer and consumption assets to the seller, and `Finalized` is emitted. The rest of
+//!    the candidate keeps serving later intervals while solvers are silent (section 2.8.1.2).
+//!    Offers whose last interval is final close and return unspent funds.
+//! 8. **Deposit and billing.** After finalization prosumers deposit all their assets of the
+//!    interval to their smart meter's record. The meter knows what was withdrawn and deposited,
+//!    hence the energy its prosumer sold (ΔEPA), measures the actual production E_u^t, computes
+//!    the bill of eq. 2.16 off-ledger and posts only each billing cycle's total.
+//!
+//! # Prices
+//!
+//! The seed leaves clearing prices open. The ledger accepts any price within both reservation
+//! prices (eq. 2.3); Agora's solver sets each trade's price to the midpoint of the two
+//! reservation prices (rounded down), splitting the surplus equally. This is individually
+//! rational and budget balanced; like every double auction that is, it is not truthful: a
+//! seller gains by asking more and a buyer by bidding less, within the other's reservation
+//! price, at the risk of not being matched.
+
+mod market;
+mod store;
+pub mod types;
+pub mod verify;
+
+pub use market::{due_at, intervals_due};
+pub use types::*;
+pub use verify::{verify, SolutionContext, Violation};
+
+use agora_bank::BankError;
+use agora_ledger::{Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
+use agora_types::Address;
+use serde_json::json;
+use store::*;
+
+pub const NAME: &str = "energy";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnergyError {
+    #[error("malformed energy call: {0}")]
+    Malformed(String),
+    #[error("invalid call: {0}")]
+    Invalid(&'static str),
+    #[error("no market {0}")]
+    UnknownMarket(MarketId),
+    #[error("only the market's DSO may do this")]
+    NotDso,
+    #[error("no group {0}")]
+    UnknownGroup(GroupId),
+    #[error("feeder {0} has no group of its own yet")]
+    NoFeederGroup(FeederId),
+    #[error("feeder {0} already has its own group")]
+    FeederGroupExists(FeederId),
+    #[error("group {group} is unsafe (eq. 2.17/2.19): limits {c_int}/{c_ext} Wh exceed the safe {safe_int}/{safe_ext} Wh")]
+    UnsafeGroup {
+        group: GroupId,
+        c_int: u64,
+        c_ext: u64,
+        safe_int: u64,
+        safe_ext: u64,
+    },
+    #[error("this smart meter is already registered")]
+    MeterExists,
+    #[error("this prosumer is already registered")]
+    ProsumerExists,
+    #[error("no such smart meter")]
+    UnknownMeter,
+    #[error("the sender is not the prosumer the DSO certified for this meter")]
+    NotCertified,
+    #[error("the sender is not a registered prosumer")]
+    NotAProsumer,
+    #[error("the prosumer's feeder is not in group {0}")]
+    NotInGroup(GroupId),
+    #[error("withdrawing would give {withdrawn} Wh in interval {interval}, the limit is {limit} Wh (eq. 2.5)")]
+    ExceedsLimit {
+        interval: Interval,
+        withdrawn: u64,
+        limit: u64,
+    },
+    #[error("interval {interval} is final (next to finalize: {next_final})")]
+    IntervalFinal {
+        interval: Interval,
+        next_final: Interval,
+    },
+    #[error("assets of interval {interval}: {held} Wh held, {needed} Wh needed")]
+    InsufficientAssets {
+        interval: Interval,
+        held: u64,
+        needed: u64,
+    },
+    #[error("assets of interval {interval} back an open offer")]
+    AssetsInUse { interval: Interval },
+    #[error("solution refused: {0}")]
+    Infeasible(#[from] Violation),
+    #[error("solution trades {energy} Wh, not more than the candidate's {candidate} Wh")]
+    NotBetter { energy: u64, candidate: u64 },
+    #[error("interval {interval} may be finalized from {due_at} ms")]
+    NotDue { interval: Interval, due_at: i128 },
+    #[error("interval {0} is not final yet")]
+    NotFinal(Interval),
+    #[error("no assets to deposit for interval {0}")]
+    NothingToDeposit(Interval),
+    #[error("bill of cycle {0} was already posted")]
+    BillExists(u32),
+    #[error("amount overflows")]
+    Overflow,
+    #[error("corrupt energy state")]
+    Corrupt,
+    #[error(transparent)]
+    Bank(#[from] BankError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl ReasonCode for EnergyError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed_call",
+            Self::Invalid(_) => "invalid_call",
+            Self::UnknownMarket(_) => "unknown_market",
+            Self::NotDso => "not_dso",
+            Self::UnknownGroup(_) => "unknown_group",
+            Self::NoFeederGroup(_) => "no_feeder_group",
+            Self::FeederGroupExists(_) => "feeder_group_exists",
+            Self::UnsafeGroup { .. } => "unsafe_group",
+            Self::MeterExists => "meter_exists",
+            Self::ProsumerExists => "prosumer_exists",
+            Self::UnknownMeter => "unknown_meter",
+            Self::NotCertified => "not_certified",
+            Self::NotAProsumer => "not_a_prosumer",
+            Self::NotInGroup(_) => "not_in_group",
+            Self::ExceedsLimit { .. } => "exceeds_prosumer_limit",
+            Self::IntervalFinal { .. } => "interval_final",
+            Self::InsufficientAssets { .. } => "insufficient_assets",
+            Self::AssetsInUse { .. } => "assets_in_use",
+            Self::Infeasible(v) => v.reason(),
+            Self::NotBetter { .. } => "solution_not_better",
+            Self::NotDue { .. } => "not_due",
+            Self::NotFinal(_) => "interval_not_final",
+            Self::NothingToDeposit(_) => "nothing_to_deposit",
+            Self::BillExists(_) => "bill_exists",
+            Self::Overflow => "overflow",
+            Self::Corrupt => "corrupt_state",
+            Self::Bank(e) => e.reason(),
+            Self::State(_) => "state_error",
+        }
+    }
+}
+
+impl EnergyCall {
+    /// The [`agora_types::Call`] that carries this call.
+    pub fn into_call(self) -> agora_types::Call {
+        agora_types::Call {
+            module: NAME.to_string(),
+            payload: encode(&self).into(),
+        }
+    }
+}
+
+/// The energy module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Energy;
+
+fn param<T: serde::de::DeserializeOwned>(
+    params: &serde_json::Value,
+    name: &str,
+) -> Result<T, QueryError> {
+    serde_json::from_value(params.get(name).cloned().unwrap_or_default())
+        .map_err(|e| QueryError::BadParams(format!("{name}: {e}")))
+}
+
+fn answer<T: serde::Serialize>(
+    value: Option<T>,
+    what: &str,
+) -> Result<serde_json::Value, QueryError> {
+    let value = value.ok_or_else(|| QueryError::NotFound(what.to_string()))?;
+    serde_json::to_value(value).map_err(|e| QueryError::BadParams(e.to_string()))
+}
+
+fn corrupt(e: EnergyError) -> QueryError {
+    match e {
+        EnergyError::State(e) => QueryError::State(e),
+        other => QueryError::NotFound(other.to_string()),
+    }
+}
+
+impl Module for Energy {
+    type Call = EnergyCall;
+    type Error = EnergyError;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn decode_call(&self, payload: &[u8]) -> Result<EnergyCall, EnergyError> {
+        borsh::from_slice(payload).map_err(|e| EnergyError::Malformed(e.to_string()))
+    }
+
+    fn execute(&self, ctx: &mut TxContext<'_>, call: EnergyCall) -> Result<(), EnergyError> {
+        match call {
+            EnergyCall::CreateMarket(params) => market::create_market(ctx, params),
+            EnergyCall::DefineGroup {
+                market,
+                feeders,
+                c_int,
+                c_ext,
+            } => market::define_group(ctx, market, feeders, c_int, c_ext),
+            EnergyCall::RegisterSmartMeter {
+                market,
+                meter,
+                prosumer,
+                feeder,
+                l_prod,
+                l_cons,
+            } => {
+                let meter = Meter {
+                    meter,
+                    prosumer,
+                    feeder,
+                    l_prod,
+                    l_cons,
+                    bound: false,
+                };
+                market::register_smart_meter(ctx, market, meter)
+            }
+            EnergyCall::RegisterProsumer { market, meter } => {
+                market::register_prosumer(ctx, market, meter)
+            }
+            EnergyCall::WithdrawAssets {
+                market,
+                side,
+                group,
+                energy,
+                first,
+                last,
+            } => market::withdraw_assets(ctx, market, side, group, energy, first, last),
+            EnergyCall::TransferAssets {
+                market,
+                to,
+                side,
+                group,
+                interval,
+                energy,
+            } => market::transfer_assets(ctx, market, to, side, group, interval, energy),
+            EnergyCall::PostOffer {
+                market,
+                side,
+                group,
+                energy,
+                intervals,
+                price,
+            } => market::post_offer(ctx, market, side, group, energy, intervals, price),
+            EnergyCall::PostSolution { market, trades } => {
+                market::post_solution(ctx, market, trades)
+            }
+            EnergyCall::Finalize { market } => market::finalize(ctx, market),
+            EnergyCall::Deposit {
+                market,
+                interval,
+                meter,
+            } => market::deposit(ctx, market, interval, meter),
+            EnergyCall::PostBill {
+                market,
+                cycle,
+                amount,
+            } => market::post_bill(ctx, market, cycle, amount),
+        }
+    }
+
+    fn genesis(
+        &self,
+        _ctx: &mut TxContext<'_>,
+        config: &serde_json::Value,
+    ) -> Result<(), EnergyError> {
+        if config.is_null() {
+            Ok(())
+        } else {
+            Err(EnergyError::Invalid(
+                "markets are created by transactions, not in the genesis",
+            ))
+        }
+    }
+
+    fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        let m: MarketId = param(params, "market")?;
+        match path {
+            "market" => answer(
+                read::<Market>(state, &market_key(m)).map_err(corrupt)?,
+                "market",
+            ),
+            "group" => {
+                let g: GroupId = param(params, "group")?;
+                answer(
+                    read::<Group>(state, &group_key(m, g)).map_err(corrupt)?,
+                    "group",
+                )
+            }
+            "meter" => {
+                let meter: Address = param(params, "meter")?;
+                answer(
+                    read::<Meter>(state, &meter_key(m, &meter)).map_err(corrupt)?,
+                    "meter",
+                )
+            }
+            "offer" => {
+                let o: OfferId = param(params, "offer")?;
+                answer(
+                    read::<Offer>(state, &offer_key(m, o)).map_err(corrupt)?,
+                    "offer",
+                )
+            }
+            "open_offers" => {
+                let mut offers = Vec::new();
+                for (_, bytes) in state.scan_prefix(&offers_prefix(m))? {
+                    let offer: Offer = decode(&bytes).map_err(corrupt)?;
+                    if offer.open {
+                        offers.push(offer);
+                    }
+                }
+                answer(Some(offers), "offers")
+            }
+            "candidate" => {
+                let trades: Vec<Trade> = read(state, &candidate_key(m))
+                    .map_err(corrupt)?
+                    .unwrap_or_default();
+                answer(Some(trades), "candidate")
+            }
+            "finalized" => {
+                let t: Interval = param(params, "interval")?;
+                let trades: Vec<Trade> = read(state, &finalized_key(m, t))
+                    .map_err(corrupt)?
+                    .unwrap_or_default();
+                answer(Some(trades), "finalized")
+            }
+            "assets" => {
+                let account: Address = param(params, "account")?;
+                let t: Interval = param(params, "interval")?;
+                let mut held = Vec::new();
+                for (key, bytes) in state.scan_prefix(&assets_prefix(m, &account, t))? {
+                    let amount: u64 = decode(&bytes).map_err(corrupt)?;
+                    let side = if key[key.len() - 5] == 0 {
+                        Side::Sell
+                    } else {
+                        Side::Buy
+                    };
+                    let group_bytes: [u8; 4] = key[key.len() - 4..]
+                        .try_into()
+                        .map_err(|_| QueryError::NotFound("assets".into()))?;
+                    held.push(json!({"side": side, "group": u32::from_be_bytes(group_bytes), "energy": amount}));
+                }
+                answer(Some(held), "assets")
+            }
+            "deposits" => {
+                let meter: Address = param(params, "meter")?;
+                let t: Interval = param(params, "interval")?;
+                let d: Deposited = read(state, &deposit_key(m, &meter, t))
+                    .map_err(corrupt)?
+                    .unwrap_or_default();
+                answer(Some(d), "deposits")
+            }
+            "bill" => {
+                let meter: Address = param(params, "meter")?;
+                let cycle: u32 = param(params, "cycle")?;
+                answer(
+                    read::<i64>(state, &bill_key(m, &meter, cycle)).map_err(corrupt)?,
+                    "bill",
+                )
+            }
+            _ => Err(QueryError::UnknownPath {
+                module: NAME.into(),
+                path: path.into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! The state transitions of the energy market, one function per call.
+
+use crate::{
+    store::*,
+    types::*,
+    verify::{verify, SolutionContext},
+    EnergyError, NAME,
+};
+use agora_bank::{module_account, Bank, BankError};
+use agora_ledger::TxContext;
+use agora_types::Address;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const MAX_PRICES: usize = 10_000;
+const MAX_GROUP_FEEDERS: usize = 1_024;
+
+fn load_market(ctx: &mut TxContext<'_>, id: MarketId) -> Result<Market, EnergyError> {
+    ctx.load(&market_key(id))?
+        .ok_or(EnergyError::UnknownMarket(id))
+}
+
+fn dso_market(ctx: &mut TxContext<'_>, id: MarketId) -> Result<Market, EnergyError> {
+    let market = load_market(ctx, id)?;
+    if market.dso != ctx.sender() {
+        return Err(EnergyError::NotDso);
+    }
+    Ok(market)
+}
+
+fn load_group(ctx: &mut TxContext<'_>, m: MarketId, g: GroupId) -> Result<Group, EnergyError> {
+    ctx.load(&group_key(m, g))?
+        .ok_or(EnergyError::UnknownGroup(g))
+}
+
+/// Number of intervals whose finalization is due at `now`: interval t_f is due once interval
+/// t_f - T_clear - 1 has ended, i.e. at start + (t_f - T_clear) * Δ.
+pub fn intervals_due(params: &MarketParams, now: u64) -> u64 {
+    let elapsed =
+        now as i128 - params.start_ms as i128 + params.t_clear as i128 * params.interval_ms as i128;
+    if elapsed < 0 {
+        0
+    } else {
+        (elapsed / params.interval_ms as i128 + 1).min(u32::MAX as i128) as u64
+    }
+}
+
+/// When interval `t` may be finalized (ms).
+pub fn due_at(params: &MarketParams, t: Interval) -> i128 {
+    params.start_ms as i128 + (t as i128 - params.t_clear as i128) * params.interval_ms as i128
+}
+
+pub fn create_market(ctx: &mut TxContext<'_>, params: MarketParams) -> Result<(), EnergyError> {
+    if params.interval_ms == 0 {
+        return Err(EnergyError::Invalid("interval length must be positive"));
+    }
+    if params.prices.is_empty() || params.prices.len() > MAX_PRICES {
+        return Err(EnergyError::Invalid(
+            "the price schedule needs 1 to 10,000 entries",
+        ));
+    }
+    let id = ctx.load_u64(&next_market_key())?;
+    ctx.store_u64(next_market_key(), id + 1);
+    let next_final = intervals_due(&params, ctx.timestamp()).min(u32::MAX as u64) as Interval;
+    let market = Market {
+        id,
+        dso: ctx.sender(),
+        params,
+        next_final,
+        next_offer: 0,
+        next_group: 0,
+        candidate_energy: 0,
+    };
+    ctx.store(market_key(id), &market);
+    ctx.emit(
+        NAME,
+        "MarketCreated",
+        &json!({"market": id, "dso": market.dso, "next_final": next_final}),
+    );
+    Ok(())
+}
+
+/// Eq. 2.17 and 2.19: the largest safe limit of a multi-feeder group, for limits of one kind
+/// (`limit_of` picks the feeder group's internal or external limit).
+fn safe_group_limit(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    feeders: &[FeederId],
+    limit_of: fn(&Group) -> u64,
+) -> Result<u64, EnergyError> {
+    let mut capable_min: Option<u64> = None;
+    let mut sum: u64 = 0;
+    for f in feeders {
+        let g: GroupId = ctx
+            .load(&feeder_group_key(m, *f))?
+            .ok_or(EnergyError::NoFeederGroup(*f))?;
+        let c_f = limit_of(&load_group(ctx, m, g)?);
+        let (l_prod, l_cons): (u64, u64) = ctx.load(&feeder_limits_key(m, *f))?.unwrap_or((0, 0));
+        if l_prod.max(l_cons) >= c_f {
+            capable_min = Some(capable_min.map_or(c_f, |c| c.min(c_f)));
+        }
+        sum = sum.saturating_add(c_f);
+    }
+    // Case 1 (eq. 2.17): a feeder whose prosumers can exceed its limit bounds the whole group.
+    // Case 2 (eq. 2.19): no feeder can be overloaded by its prosumers; the limits add up.
+    Ok(capable_min.unwrap_or(sum))
+}
+
+fn check_group_safety(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    group: &Group,
+) -> Result<(), EnergyError> {
+    if group.feeders.len() < 2 {
+        return Ok(());
+    }
+    let int = safe_group_limit(ctx, m, &group.feeders, |g| g.c_int)?;
+    let ext = safe_group_limit(ctx, m, &group.feeders, |g| g.c_ext)?;
+    if group.c_int > int || group.c_ext > ext {
+        return Err(EnergyError::UnsafeGroup {
+            group: group.id,
+            c_int: group.c_int,
+            c_ext: group.c_ext,
+            safe_int: int,
+            safe_ext: ext,
+        });
+    }
+    Ok(())
+}
+
+pub fn define_group(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    mut feeders: Vec<FeederId>,
+    c_int: u64,
+    c_ext: u64,
+) -> Result<(), EnergyError> {
+    let mut market = dso_market(ctx, m)?;
+    feeders.sort_unstable();
+    feeders.dedup();
+    if feeders.is_empty() || feeders.len() > MAX_GROUP_FEEDERS {
+        return Err(EnergyError::Invalid("a group has 1 to 1,024 feeders"));
+    }
+    let group = Group {
+        id: market.next_group,
+        feeders,
+        c_int,
+        c_ext,
+    };
+    if let [feeder] = group.feeders[..] {
+        if ctx.load::<GroupId>(&feeder_group_key(m, feeder))?.is_some() {
+            return Err(EnergyError::FeederGroupExists(feeder));
+        }
+        ctx.store(feeder_group_key(m, feeder), &group.id);
+    } else {
+        check_group_safety(ctx, m, &group)?;
+        for f in &group.feeders {
+            let mut memberships: Vec<GroupId> = ctx
+                .load(&feeder_memberships_key(m, *f))?
+                .unwrap_or_default();
+            memberships.push(group.id);
+            ctx.store(feeder_memberships_key(m, *f), &memberships);
+        }
+    }
+    market.next_group += 1;
+    ctx.store(market_key(m), &market);
+    ctx.store(group_key(m, group.id), &group);
+    ctx.emit(NAME, "GroupDefined", &json!({"market": m, "group": group}));
+    Ok(())
+}
+
+pub fn register_smart_meter(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    meter: Meter,
+) -> Result<(), EnergyError> {
+    dso_market(ctx, m)?;
+    if ctx
+        .load::<GroupId>(&feeder_group_key(m, meter.feeder))?
+        .is_none()
+    {
+        return Err(EnergyError::NoFeederGroup(meter.feeder));
+    }
+    if ctx.load::<Meter>(&meter_key(m, &meter.meter))?.is_some() {
+        return Err(EnergyError::MeterExists);
+    }
+    if ctx
+        .load::<Address>(&prosumer_key(m, &meter.prosumer))?
+        .is_some()
+    {
+        return Err(EnergyError::ProsumerExists);
+    }
+    let (l_prod, l_cons): (u64, u64) = ctx
+        .load(&feeder_limits_key(m, meter.feeder))?
+        .unwrap_or((0, 0));
+    let sums = (
+        l_prod
+            .checked_add(meter.l_prod)
+            .ok_or(EnergyError::Overflow)?,
+        l_cons
+            .checked_add(meter.l_cons)
+            .ok_or(EnergyError::Overflow)?,
+    );
+    ctx.store(feeder_limits_key(m, meter.feeder), &sums);
+    // More prosumer capacity on a feeder can make a privacy group's limit unsafe (eq. 2.17).
+    let memberships: Vec<GroupId> = ctx
+        .load(&feeder_memberships_key(m, meter.feeder))?
+        .unwrap_or_default();
+    for g in memberships {
+        let group = load_group(ctx, m, g)?;
+        check_group_safety(ctx, m, &group)?;
+    }
+    ctx.store(prosumer_key(m, &meter.prosumer), &meter.meter);
+    ctx.emit(
+        NAME,
+        "SmartMeterRegistered",
+        &json!({"market": m, "meter": meter.meter, "feeder": meter.feeder}),
+    );
+    ctx.store(meter_key(m, &meter.meter), &meter);
+    Ok(())
+}
+
+fn prosumer_meter(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    prosumer: &Address,
+) -> Result<Meter, EnergyError> {
+    let meter: Address = ctx
+        .load(&prosumer_key(m, prosumer))?
+        .ok_or(EnergyError::NotAProsumer)?;
+    ctx.load(&meter_key(m, &meter))?.ok_or(EnergyError::Corrupt)
+}
+
+pub fn register_prosumer(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    meter: Address,
+) -> Result<(), EnergyError> {
+    load_market(ctx, m)?;
+    let mut record: Meter = ctx
+        .load(&meter_key(m, &meter))?
+        .ok_or(EnergyError::UnknownMeter)?;
+    if record.prosumer != ctx.sender() {
+        return Err(EnergyError::NotCertified);
+    }
+    if record.bound {
+        return Err(EnergyError::ProsumerExists);
+    }
+    record.bound = true;
+    ctx.store(meter_key(m, &meter), &record);
+    ctx.emit(
+        NAME,
+        "ProsumerRegistered",
+        &json!({"market": m, "meter": meter, "feeder": record.feeder}),
+    );
+    Ok(())
+}
+
+fn check_intervals(market: &Market, intervals: &[Interval]) -> Result<(), EnergyError> {
+    if intervals.is_empty() || intervals.len() > MAX_INTERVALS_PER_CALL {
+        return Err(EnergyError::Invalid("1 to 384 intervals"));
+    }
+    if intervals.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(EnergyError::Invalid("intervals must be increasing"));
+    }
+    if intervals[0] < market.next_final {
+        return Err(EnergyError::IntervalFinal {
+            interval: intervals[0],
+            next_final: market.next_final,
+        });
+    }
+    Ok(())
+}
+
+pub fn withdraw_assets(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    side: Side,
+    g: GroupId,
+    energy: u64,
+    first: Interval,
+    last: Interval,
+) -> Result<(), EnergyError> {
+    let market = load_market(ctx, m)?;
+    let prosumer = ctx.sender();
+    let meter = prosumer_meter(ctx, m, &prosumer)?;
+    if !meter.bound {
+        return Err(EnergyError::NotAProsumer);
+    }
+    let group = load_group(ctx, m, g)?;
+    if !group.feeders.contains(&meter.feeder) {
+        return Err(EnergyError::NotInGroup(g));
+    }
+    if energy == 0 || first > last {
+        return Err(EnergyError::Invalid(
+            "energy must be positive and first <= last",
+        ));
+    }
+    let intervals: Vec<Interval> = (first..=last).take(MAX_INTERVALS_PER_CALL + 1).collect();
+    check_intervals(&market, &intervals)?;
+    let limit = match side {
+        Side::Sell => meter.l_prod,
+        Side::Buy => meter.l_cons,
+    };
+    for t in intervals {
+        let withdrawn = ctx.load_u64(&withdrawn_key(m, &prosumer, side, t))?;
+        let total = withdrawn.checked_add(energy).ok_or(EnergyError::Overflow)?;
+        if total > limit {
+            return Err(EnergyError::ExceedsLimit {
+                interval: t,
+                withdrawn: total,
+                limit,
+            });
+        }
+        ctx.store_u64(withdrawn_key(m, &prosumer, side, t), total);
+        let key = assets_key(m, &prosumer, t, side, g);
+        let held = ctx.load_u64(&key)?;
+        ctx.store_u64(key, held + energy);
+    }
+    ctx.emit(NAME, "AssetsWithdrawn", &json!({"market": m, "side": side, "group": g, "energy": energy, "first": first, "last": last}));
+    Ok(())
+}
+
+pub fn transfer_assets(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    to: Address,
+    side: Side,
+    g: GroupId,
+    t: Interval,
+    energy: u64,
+) -> Result<(), EnergyError> {
+    let market = load_market(ctx, m)?;
+    check_intervals(&market, &[t])?;
+    let from = ctx.sender();
+    if ctx.load_u64(&lock_key(m, &from, t, side, g))? > 0 {
+        return Err(EnergyError::AssetsInUse { interval: t });
+    }
+    let key = assets_key(m, &from, t, side, g);
+    let held = ctx.load_u64(&key)?;
+    if energy == 0 || energy > held {
+        return Err(EnergyError::InsufficientAssets {
+            interval: t,
+            held,
+            needed: energy,
+        });
+    }
+    ctx.store_u64(key, held - energy);
+    let to_key = assets_key(m, &to, t, side, g);
+    let theirs = ctx.load_u64(&to_key)?;
+    ctx.store_u64(to_key, theirs + energy);
+    ctx.emit(
+        NAME,
+        "AssetsTransferred",
+        &json!({"market": m, "to": to, "side": side, "group": g, "interval": t, "energy": energy}),
+    );
+    Ok(())
+}
+
+pub fn post_offer(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    side: Side,
+    g: GroupId,
+    energy: u64,
+    intervals: Vec<Interval>,
+    price: u64,
+) -> Result<(), EnergyError> {
+    let mut market = load_market(ctx, m)?;
+    check_intervals(&market, &intervals)?;
+    load_group(ctx, m, g)?;
+    if energy == 0 {
+        return Err(EnergyError::Invalid("energy must be positive"));
+    }
+    let account = ctx.sender();
+    for t in &intervals {
+        let held = ctx.load_u64(&assets_key(m, &account, *t, side, g))?;
+        if held < energy {
+            return Err(EnergyError::InsufficientAssets {
+                interval: *t,
+                held,
+                needed: energy,
+            });
+        }
+    }
+    let hold = match side {
+        Side::Sell => None,
+        Side::Buy => {
+            let cost = energy.checked_mul(price).ok_or(EnergyError::Overflow)?;
+            if cost == 0 {
+                None
+            } else {
+                Some(Bank::hold(ctx, &account, cost, &module_account(NAME))?)
+            }
+        }
+    };
+    let offer = Offer {
+        id: market.next_offer,
+        account,
+        side,
+        group: g,
+        energy,
+        intervals,
+        price,
+        finalized: 0,
+        hold,
+        open: true,
+    };
+    market.next_offer += 1;
+    for t in &offer.intervals {
+        let key = lock_key(m, &account, *t, side, g);
+        let locks = ctx.load_u64(&key)?;
+        ctx.store_u64(key, locks + 1);
+    }
+    let last = *offer.intervals.last().ok_or(EnergyError::Corrupt)?;
+    ctx.store(expiry_key(m, last, offer.id), &());
+    ctx.store(offer_key(m, offer.id), &offer);
+    ctx.store(market_key(m), &market);
+    ctx.emit(NAME, "OfferPosted", &json!({"market": m, "offer": offer}));
+    Ok(())
+}
+
+/// Loads what `trades` refer to and checks them (see [`crate::verify`]).
+pub fn check_solution(
+    ctx: &mut TxContext<'_>,
+    market: &Market,
+    trades: &[Trade],
+) -> Result<u64, EnergyError> {
+    let m = market.id;
+    let mut offers = BTreeMap::new();
+    let mut groups = BTreeMap::new();
+    let mut assets = BTreeMap::new();
+    for trade in trades {
+        for id in [trade.sell, trade.buy] {
+            if offers.contains_key(&id) {
+                continue;
+            }
+            if let Some(offer) = ctx.load::<Offer>(&offer_key(m, id))? {
+                if !groups.contains_key(&offer.group) {
+                    groups.insert(offer.group, load_group(ctx, m, offer.group)?);
+                }
+                offers.insert(id, offer);
+            }
+        }
+        for id in [trade.sell, trade.buy] {
+            if let Some(o) = offers.get(&id) {
+                let k = (o.account, o.side, o.group, trade.interval);
+                if !assets.contains_key(&k) {
+                    let held =
+                        ctx.load_u64(&assets_key(m, &o.account, trade.interval, o.side, o.group))?;
+                    assets.insert(k, held);
+                }
+            }
+        }
+    }
+    let solution = SolutionContext {
+        next_final: market.next_final,
+        offers: &offers,
+        groups: &groups,
+        assets: &assets,
+    };
+    Ok(verify(&solution, trades)?)
+}
+
+pub fn post_solution(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    trades: Vec<Trade>,
+) -> Result<(), EnergyError> {
+    let mut market = load_market(ctx, m)?;
+    let energy = check_solution(ctx, &market, &trades)?;
+    if energy <= market.candidate_energy {
+        return Err(EnergyError::NotBetter {
+            energy,
+            candidate: market.candidate_energy,
+        });
+    }
+    market.candidate_energy = energy;
+    ctx.store(candidate_key(m), &trades);
+    ctx.store(market_key(m), &market);
+    ctx.emit(
+        NAME,
+        "SolutionAccepted",
+        &json!({"market": m, "solver": ctx.sender(), "energy": energy, "trades": trades.len()}),
+    );
+    Ok(())
+}
+
+fn add_assets(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    a: &Address,
+    t: Interval,
+    side: Side,
+    g: GroupId,
+    delta: i128,
+) -> Result<(), EnergyError> {
+    let key = assets_key(m, a, t, side, g);
+    let held = ctx.load_u64(&key)? as i128 + delta;
+    let held = u64::try_from(held).map_err(|_| EnergyError::Corrupt)?;
+    ctx.store_u64(key, held);
+    Ok(())
+}
+
+/// Returns what is left of a buying offer's funds to its account.
+fn release_hold(ctx: &mut TxContext<'_>, hold: Option<u64>) -> Result<(), EnergyError> {
+    let Some(hold) = hold else { return Ok(()) };
+    match Bank::get_hold(ctx, hold) {
+        Ok(_) => Ok(Bank::release(ctx, hold, &module_account(NAME))?),
+        // Fully spent on trades: nothing to return.
+        Err(BankError::UnknownHold(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn finalize_interval(
+    ctx: &mut TxContext<'_>,
+    market: &mut Market,
+    candidate: &mut Vec<Trade>,
+) -> Result<(), EnergyError> {
+    let m = market.id;
+    let t = market.next_final;
+    let split = candidate.partition_point(|trade| trade.interval <= t);
+    let trades: Vec<Trade> = candidate.drain(..split).collect();
+    let mut energy = 0u64;
+    let mut offers: BTreeMap<OfferId, Offer> = BTreeMap::new();
+    for trade in &trades {
+        for id in [trade.sell, trade.buy] {
+            if !offers.contains_key(&id) {
+                let offer = ctx.load(&offer_key(m, id))?.ok_or(EnergyError::Corrupt)?;
+                offers.insert(id, offer);
+            }
+        }
+        let (s, b) = (offers[&trade.sell].clone(), offers[&trade.buy].clone());
+        let payment = trade
+            .energy
+            .checked_mul(trade.price)
+            .ok_or(EnergyError::Overflow)?;
+        if payment > 0 {
+            let hold = b.hold.ok_or(EnergyError::Corrupt)?;
+            Bank::slash(ctx, hold, payment, &s.account, &module_account(NAME))?;
+        }
+        let e = trade.energy as i128;
+        // The seller's production assets go to the buyer and the buyer's consumption assets to
+        // the seller, each keeping its group: deposits then show who traded what (eq. 2.16).
+        add_assets(ctx, m, &s.account, t, Side::Sell, s.group, -e)?;
+        add_assets(ctx, m, &b.account, t, Side::Sell, s.group, e)?;
+        add_assets(ctx, m, &b.account, t, Side::Buy, b.group, -e)?;
+        add_assets(ctx, m, &s.account, t, Side::Buy, b.group, e)?;
+        for id in [trade.sell, trade.buy] {
+            let o = offers.get_mut(&id).ok_or(EnergyError::Corrupt)?;
+            o.finalized += trade.energy;
+        }
+        energy += trade.energy;
+    }
+    for (id, offer) in &offers {
+        ctx.store(offer_key(m, *id), offer);
+    }
+    // Offers whose last interval this was are done: return unspent funds, free their assets.
+    for (key, _) in ctx.scan(&expiry_prefix(m, t))? {
+        let id_bytes: [u8; 8] = key[key.len() - 8..]
+            .try_into()
+            .map_err(|_| EnergyError::Corrupt)?;
+        let id = u64::from_be_bytes(id_bytes);
+        let mut offer: Offer = ctx.load(&offer_key(m, id))?.ok_or(EnergyError::Corrupt)?;
+        offer.open = false;
+        release_hold(ctx, offer.hold)?;
+        for i in &offer.intervals {
+            let lock = lock_key(m, &offer.account, *i, offer.side, offer.group);
+            let locks = ctx.load_u64(&lock)?;
+            ctx.store_u64(lock, locks.saturating_sub(1));
+        }
+        ctx.store(offer_key(m, id), &offer);
+        ctx.delete(key);
+    }
+    market.candidate_energy = market.candidate_energy.saturating_sub(energy);
+    market.next_final += 1;
+    ctx.emit(
+        NAME,
+        "Finalized",
+        &json!({"market": m, "interval": t, "energy": energy, "trades": trades}),
+    );
+    ctx.store(finalized_key(m, t), &trades);
+    Ok(())
+}
+
+pub fn finalize(ctx: &mut TxContext<'_>, m: MarketId) -> Result<(), EnergyError> {
+    let mut market = load_market(ctx, m)?;
+    let due = intervals_due(&market.params, ctx.timestamp());
+    if (market.next_final as u64) >= due {
+        return Err(EnergyError::NotDue {
+            interval: market.next_final,
+            due_at: due_at(&market.params, market.next_final),
+        });
+    }
+    let mut candidate: Vec<Trade> = ctx.load(&candidate_key(m))?.unwrap_or_default();
+    let mut done = 0;
+    while (market.next_final as u64) < due && done < MAX_FINALIZE_PER_CALL {
+        finalize_interval(ctx, &mut market, &mut candidate)?;
+        done += 1;
+    }
+    ctx.store(candidate_key(m), &candidate);
+    ctx.store(market_key(m), &market);
+    Ok(())
+}
+
+pub fn deposit(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    t: Interval,
+    meter: Address,
+) -> Result<(), EnergyError> {
+    let market = load_market(ctx, m)?;
+    if t >= market.next_final {
+        return Err(EnergyError::NotFinal(t));
+    }
+    if ctx.load::<Meter>(&meter_key(m, &meter))?.is_none() {
+        return Err(EnergyError::UnknownMeter);
+    }
+    let account = ctx.sender();
+    let mut moved = Deposited::default();
+    for (key, value) in ctx.scan(&assets_prefix(m, &account, t))? {
+        let amount: u64 = decode(&value)?;
+        // Key ends with side (1 byte) and group (4 bytes).
+        match key.get(key.len() - 5) {
+            Some(0) => moved.epa += amount,
+            Some(1) => moved.eca += amount,
+            _ => return Err(EnergyError::Corrupt),
+        }
+        ctx.delete(key);
+    }
+    if moved == Deposited::default() {
+        return Err(EnergyError::NothingToDeposit(t));
+    }
+    let mut record: Deposited = ctx.load(&deposit_key(m, &meter, t))?.unwrap_or_default();
+    record.epa += moved.epa;
+    record.eca += moved.eca;
+    ctx.store(deposit_key(m, &meter, t), &record);
+    ctx.emit(
+        NAME,
+        "Deposited",
+        &json!({"market": m, "meter": meter, "interval": t}),
+    );
+    Ok(())
+}
+
+pub fn post_bill(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    cycle: u32,
+    amount: i64,
+) -> Result<(), EnergyError> {
+    load_market(ctx, m)?;
+    let meter = ctx.sender();
+    if ctx.load::<Meter>(&meter_key(m, &meter))?.is_none() {
+        return Err(EnergyError::UnknownMeter);
+    }
+    if ctx.load::<i64>(&bill_key(m, &meter, cycle))?.is_some() {
+        return Err(EnergyError::BillExists(cycle));
+    }
+    ctx.store(bill_key(m, &meter, cycle), &amount);
+    ctx.emit(
+        NAME,
+        "BillPosted",
+        &json!({"market": m, "meter": meter, "cycle": cycle, "amount": amount}),
+    );
+    Ok(())
+}
