@@ -23,7 +23,7 @@ use std::fmt;
 /// Domain separation for transaction signatures.
 pub const TX_NAMESPACE: &[u8] = b"agora-tx-v1";
 /// Largest encoded signed transaction a node accepts.
-pub const MAX_TX_BYTES: usize = 64 * 1024;
+pub const MAX_TX_BYTES: usize = 1024 * 1024;
 pub const MAX_CHAIN_ID_LEN: usize = 64;
 pub const MAX_MODULE_NAME_LEN: usize = 32;
 
