@@ -79,19 +79,6 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
     })
 }
 
-/// A base port whose 2N following ports are free now.
-fn free_base_port(validators: usize) -> Result<u16> {
-    for _ in 0..100 {
-        let base = 20_000 + (rand::random::<u16>() % 30_000);
-        let free = (0..2 * validators as u16)
-            .all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if free {
-            return Ok(base);
-        }
-    }
-    bail!("no free port range found")
-}
-
 fn rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -151,7 +138,7 @@ async fn transfers(
     rate: u64,
 ) -> Result<TransferReport> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let base = free_base_port(validators)?;
+    let base = crate::devnet::free_base_port(validators)?;
     let running = RunningDevnet::start(dir.path(), Some(validators), base).await?;
     let urls = running.devnet.rpc_urls();
     let clients: Vec<Client> = urls

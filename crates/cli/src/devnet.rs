@@ -51,6 +51,19 @@ pub fn ensure_single_node_home(home: &Path, base_port: u16) -> Result<()> {
     Ok(())
 }
 
+/// A base port whose 2N following ports are free now.
+pub fn free_base_port(validators: usize) -> Result<u16> {
+    for _ in 0..100 {
+        let base = 20_000 + (rand::random::<u16>() % 30_000);
+        let free = (0..2 * validators as u16)
+            .all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if free {
+            return Ok(base);
+        }
+    }
+    bail!("no free port range found")
+}
+
 /// Validator processes that are stopped (SIGTERM, then SIGKILL) when this value is dropped.
 struct Validators(Vec<Child>);
 

@@ -3,6 +3,7 @@
 mod bench;
 mod devnet;
 mod output;
+mod sim;
 
 use agora_bank::BankCall;
 use agora_client::Client;
@@ -62,6 +63,12 @@ enum Command {
     /// Measure the platform.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a market with its agents on a fresh local chain.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
+    /// Run a market's solver on one instance.
+    #[command(subcommand)]
+    Solve(sim::SolveCommand),
 }
 
 #[derive(Subcommand)]
@@ -235,5 +242,10 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
             init_logs("warn");
             bench::run(cmd, out)
         }
+        Command::Sim(cmd) => {
+            init_logs("warn");
+            sim::run_sim(cmd, out)
+        }
+        Command::Solve(cmd) => sim::run_solve(cmd, out),
     }
 }

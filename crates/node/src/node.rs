@@ -11,6 +11,7 @@ use agora_consensus::{
     network::{run_validator, NetworkConfig},
     Application, BlockTiming, EngineError, Ledger, Timeouts,
 };
+use agora_energy::Energy;
 use agora_ledger::{AppliedBlock, Executor, ExecutorError};
 use agora_types::Block;
 use commonware_runtime::Runner as _;
@@ -47,7 +48,7 @@ pub enum NodeError {
 
 /// The modules every Agora node runs, in one place so nodes and tools agree.
 pub fn executor_with_modules(executor: Executor) -> Executor {
-    executor.with_module(Bank)
+    executor.with_module(Bank).with_module(Energy)
 }
 
 /// Executes finalized blocks for consensus and tells the mempool and subscribers.

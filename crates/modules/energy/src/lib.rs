@@ -213,6 +213,42 @@ fn corrupt(e: EnergyError) -> QueryError {
     }
 }
 
+/// The open part of a market, in the shape solvers take (`agora_solver::energy::EnergyInstance`):
+/// the next interval to finalize, open offers, every group, and the assets behind the offers.
+fn open_problem(state: &dyn StateRead, m: MarketId) -> Result<serde_json::Value, EnergyError> {
+    let market: Market = read(state, &market_key(m))?.ok_or(EnergyError::UnknownMarket(m))?;
+    let mut offers = Vec::new();
+    for (_, bytes) in state.scan_prefix(&offers_prefix(m))? {
+        let offer: Offer = decode(&bytes)?;
+        if offer.open {
+            offers.push(offer);
+        }
+    }
+    let mut groups = Vec::new();
+    for (_, bytes) in state.scan_prefix(&groups_prefix(m))? {
+        groups.push(decode::<Group>(&bytes)?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut assets = Vec::new();
+    for offer in &offers {
+        for t in offer.intervals.iter().filter(|t| **t >= market.next_final) {
+            if !seen.insert((offer.account, *t)) {
+                continue;
+            }
+            for (key, bytes) in state.scan_prefix(&assets_prefix(m, &offer.account, *t))? {
+                let (side, group) = parse_assets_key(&key)?;
+                assets.push(json!({
+                    "account": offer.account, "side": side, "group": group,
+                    "interval": t, "energy": decode::<u64>(&bytes)?,
+                }));
+            }
+        }
+    }
+    Ok(
+        json!({"next_final": market.next_final, "offers": offers, "groups": groups, "assets": assets}),
+    )
+}
+
 impl Module for Energy {
     type Call = EnergyCall;
     type Error = EnergyError;
@@ -353,6 +389,7 @@ impl Module for Energy {
                 }
                 answer(Some(offers), "offers")
             }
+            "open_problem" => open_problem(state, m).map_err(corrupt),
             "candidate" => {
                 let trades: Vec<Trade> = read(state, &candidate_key(m))
                     .map_err(corrupt)?

@@ -621,11 +621,9 @@ pub fn deposit(
     let mut moved = Deposited::default();
     for (key, value) in ctx.scan(&assets_prefix(m, &account, t))? {
         let amount: u64 = decode(&value)?;
-        // Key ends with side (1 byte) and group (4 bytes).
-        match key.get(key.len() - 5) {
-            Some(0) => moved.epa += amount,
-            Some(1) => moved.eca += amount,
-            _ => return Err(EnergyError::Corrupt),
+        match parse_assets_key(&key)?.0 {
+            Side::Sell => moved.epa += amount,
+            Side::Buy => moved.eca += amount,
         }
         ctx.delete(key);
     }

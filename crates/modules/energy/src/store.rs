@@ -38,6 +38,9 @@ pub(crate) fn market_key(m: MarketId) -> Vec<u8> {
 pub(crate) fn group_key(m: MarketId, g: GroupId) -> Vec<u8> {
     key("group", m, &[&g.to_be_bytes()])
 }
+pub(crate) fn groups_prefix(m: MarketId) -> Vec<u8> {
+    key("group", m, &[])
+}
 /// A feeder's own (single-feeder) group.
 pub(crate) fn feeder_group_key(m: MarketId, f: FeederId) -> Vec<u8> {
     key("feeder_group", m, &[&f.to_be_bytes()])
@@ -83,6 +86,22 @@ pub(crate) fn assets_key(
             &g.to_be_bytes(),
         ],
     )
+}
+/// The side and group an assets key ends with.
+pub(crate) fn parse_assets_key(key: &[u8]) -> Result<(Side, GroupId), EnergyError> {
+    let tail: &[u8; 5] = key
+        .get(key.len().saturating_sub(5)..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or(EnergyError::Corrupt)?;
+    let side = match tail[0] {
+        0 => Side::Sell,
+        1 => Side::Buy,
+        _ => return Err(EnergyError::Corrupt),
+    };
+    Ok((
+        side,
+        GroupId::from_be_bytes([tail[1], tail[2], tail[3], tail[4]]),
+    ))
 }
 /// Open offers of an account backed by its assets of (side, group, interval).
 pub(crate) fn lock_key(

@@ -1,0 +1,89 @@
+//! `agora sim energy` on the real microgrid data, as a user runs it.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn profiles_dir() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/microgrid-102/noBattery"
+    ))
+}
+
+fn optimum_kwh() -> f64 {
+    let profiles = agora_sim::profiles::read_profiles(profiles_dir()).unwrap();
+    agora_sim::energy::offline_optimum(&profiles, 2_500_000, 2_000_000).unwrap() as f64 / 1000.0
+}
+
+fn check_summary(summary: &serde_json::Value) {
+    let intervals = summary["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 97);
+    for field in ["offered_kwh", "requested_kwh", "traded_kwh", "dso_load_kwh"] {
+        assert!(
+            intervals.iter().all(|i| i[field].as_f64().is_some()),
+            "{field}"
+        );
+    }
+    let traded: f64 = intervals
+        .iter()
+        .map(|i| i["traded_kwh"].as_f64().unwrap())
+        .sum();
+    assert!((traded - summary["total_traded_kwh"].as_f64().unwrap()).abs() < 1e-6);
+    assert!(traded <= summary["total_offered_kwh"].as_f64().unwrap() + 1e-6);
+    assert!(traded <= summary["total_requested_kwh"].as_f64().unwrap() + 1e-6);
+}
+
+#[test]
+fn no_battery_day_trades_the_most_the_data_and_limits_allow() {
+    let summary = agora_json(&[
+        "sim",
+        "energy",
+        "--profiles",
+        profiles_dir().to_str().unwrap(),
+        "--interval-ms",
+        "400",
+    ]);
+    check_summary(&summary);
+    let traded = summary["total_traded_kwh"].as_f64().unwrap();
+    assert!(
+        (traded - optimum_kwh()).abs() < 1e-6,
+        "traded {traded} kWh, optimum {} kWh",
+        optimum_kwh()
+    );
+    // A solution computed just before a finalization may be refused (it trades in an interval
+    // that became final): that is the ledger doing its job, not a loss.
+    assert!(summary["solutions"]["accepted"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn trading_goes_on_when_one_of_two_solvers_fails() {
+    let summary = agora_json(&[
+        "sim",
+        "energy",
+        "--profiles",
+        profiles_dir().to_str().unwrap(),
+        "--interval-ms",
+        "400",
+        "--solvers",
+        "2",
+        "--fail-solver-at",
+        "40",
+    ]);
+    check_summary(&summary);
+    let traded = summary["total_traded_kwh"].as_f64().unwrap();
+    assert!(
+        (traded - optimum_kwh()).abs() < 1e-6,
+        "traded {traded} kWh, optimum {} kWh",
+        optimum_kwh()
+    );
+    let after_failure: f64 = summary["intervals"].as_array().unwrap()[41..]
+        .iter()
+        .map(|i| i["traded_kwh"].as_f64().unwrap())
+        .sum();
+    assert!(
+        after_failure > 0.0,
+        "trading stopped with the failed solver"
+    );
+}

@@ -1,0 +1,717 @@
+//! A day of the TRANSAX energy market on a real chain: a DSO, one prosumer and one smart
+//! meter per home, and solver daemons, all as agents that only talk to the chain over RPC.
+//!
+//! - **DSO**: creates the market and one group per feeder, registers every meter, and calls
+//!   `finalize` whenever an interval is due.
+//! - **Prosumer**: registers, then for each profile row that comes within the prediction window
+//!   (its first interval <= next to finalize + window) withdraws assets for it, within its
+//!   limits, and posts the offer. Sellers ask 10-19 and buyers bid 20-29 micro-tokens per Wh
+//!   (fixed per home and row), so any seller and buyer can match and the traded energy is set
+//!   by quantities and limits alone. After the day it deposits its assets to its meter.
+//! - **Smart meter**: from what its prosumer withdrew and deposited (ΔEPA) and what it measured
+//!   (the profile), computes the bill of eq. 2.16 and posts the day's total. Its measurement
+//!   covers single-interval rows only: a home's flexible (battery) rows are not measured, so
+//!   the bills of battery homes count their battery trades as residuals.
+//! - **Solver daemon**: every quarter interval reads the open problem, solves it with horizon
+//!   T_h and posts the solution if it beats the candidate. Any number run; any may stop.
+
+use crate::profiles::Profile;
+use agora_bank::BankCall;
+use agora_client::Client;
+use agora_energy::{DsoPrice, EnergyCall, Interval, Market, MarketParams, Side, Trade};
+use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
+use agora_types::{Address, Keypair, TxStatus};
+use rand::rngs::OsRng;
+use serde::Serialize;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+use tracing::{debug, info, warn};
+
+/// Intervals the profiles cover: up to the last row's last interval.
+pub fn day_length(profiles: &[Profile]) -> u32 {
+    profiles
+        .iter()
+        .flat_map(|p| p.rows.iter().map(|r| r.last + 1))
+        .max()
+        .unwrap_or(0)
+}
+/// Funds each agent account gets from the faucet (micro-tokens).
+const FUNDING: u64 = 1_000_000_000;
+const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };
+
+#[derive(Clone, Debug)]
+pub struct EnergySimConfig {
+    pub horizon: u32,
+    pub prediction_window: u32,
+    /// Every feeder's internal and external limit (Wh per interval).
+    pub c_int: u64,
+    pub c_ext: u64,
+    pub solvers: usize,
+    /// Solver 0 stops once this interval is next to finalize.
+    pub fail_solver_at: Option<u32>,
+    /// Simulated length of an interval (ms): accelerated time.
+    pub interval_ms: u64,
+    pub t_clear: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IntervalSummary {
+    pub interval: u32,
+    pub offered_kwh: f64,
+    pub requested_kwh: f64,
+    pub traded_kwh: f64,
+    /// Energy the DSO supplies: requested but not traded locally.
+    pub dso_load_kwh: f64,
+    /// What it would supply without the market.
+    pub dso_load_without_trading_kwh: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SolutionCounts {
+    pub submitted: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EnergySimSummary {
+    pub market: u64,
+    pub homes: usize,
+    pub feeders: usize,
+    pub total_offered_kwh: f64,
+    pub total_requested_kwh: f64,
+    pub total_traded_kwh: f64,
+    pub intervals: Vec<IntervalSummary>,
+    pub solutions: SolutionCounts,
+    /// Sum of the bills the meters posted (micro-tokens; positive: owed to the DSO).
+    pub total_billed: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Client(#[from] agora_client::ClientError),
+    #[error("transaction {what} failed: {reason}")]
+    Failed { what: String, reason: String },
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Sends a call and waits until it executed successfully.
+async fn execute(
+    client: &Client,
+    key: &Keypair,
+    call: agora_types::Call,
+    what: &str,
+) -> Result<(), SimError> {
+    let tx = client.send(key, call).await?;
+    let receipt = client
+        .wait_for_receipt(&tx.hash(), Duration::from_secs(60))
+        .await?;
+    if receipt.status != TxStatus::Success {
+        return Err(SimError::Failed {
+            what: what.into(),
+            reason: receipt.message.unwrap_or_default(),
+        });
+    }
+    Ok(())
+}
+
+/// Submits many calls of one key and waits for all of them.
+async fn execute_all(
+    client: &Client,
+    key: &Keypair,
+    calls: Vec<agora_types::Call>,
+    what: &str,
+) -> Result<(), SimError> {
+    let mut hashes = Vec::new();
+    for call in calls {
+        hashes.push(client.send(key, call).await?.hash());
+    }
+    for hash in hashes {
+        let receipt = client
+            .wait_for_receipt(&hash, Duration::from_secs(60))
+            .await?;
+        if receipt.status != TxStatus::Success {
+            return Err(SimError::Failed {
+                what: what.into(),
+                reason: receipt.message.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn market(client: &Client, id: u64) -> Result<Market, SimError> {
+    let value = client
+        .query("energy", "market", serde_json::json!({"market": id}))
+        .await?;
+    serde_json::from_value(value).map_err(|e| SimError::Unexpected(e.to_string()))
+}
+
+/// Deterministic reservation price in [base, base + 10).
+fn price(base: u64, home: u32, row: usize) -> u64 {
+    base + ((home as u64).wrapping_mul(2_654_435_761) ^ (row as u64).wrapping_mul(40_503)) % 10
+}
+
+struct Home {
+    profile: Profile,
+    key: Keypair,
+    meter: Keypair,
+    group: u32,
+    /// Wh withdrawn per (side, interval).
+    withdrawn: BTreeMap<(Side, Interval), u64>,
+    /// Offered (sell) and requested (buy) Wh per interval, a flexible offer spread evenly.
+    offered: BTreeMap<Interval, f64>,
+    requested: BTreeMap<Interval, f64>,
+}
+
+impl Home {
+    /// Withdraws assets for and posts the offer of every row now within the window.
+    async fn post_due_rows(
+        &mut self,
+        client: &Client,
+        m: u64,
+        posted: &mut BTreeSet<usize>,
+        next_final: Interval,
+        window: u32,
+    ) -> Result<(), SimError> {
+        let (l_prod, l_cons) = self.profile.limits();
+        for (i, row) in self.profile.rows.clone().iter().enumerate() {
+            if posted.contains(&i) || row.first > next_final.saturating_add(window) {
+                continue;
+            }
+            posted.insert(i);
+            let first = row.first.max(next_final);
+            if first > row.last || row.energy == 0 {
+                continue;
+            }
+            let (side, limit) = if row.energy > 0 {
+                (Side::Sell, l_prod)
+            } else {
+                (Side::Buy, l_cons)
+            };
+            // Never beyond the home's limit in any interval of the offer.
+            let room = (first..=row.last)
+                .map(|t| limit.saturating_sub(self.withdrawn.get(&(side, t)).copied().unwrap_or(0)))
+                .min()
+                .unwrap_or(0);
+            let energy = row.energy.unsigned_abs().min(room);
+            if energy == 0 {
+                continue;
+            }
+            let intervals: Vec<Interval> = (first..=row.last).collect();
+            let base = if side == Side::Sell { 10 } else { 20 };
+            let calls = vec![
+                EnergyCall::WithdrawAssets {
+                    market: m,
+                    side,
+                    group: self.group,
+                    energy,
+                    first,
+                    last: row.last,
+                }
+                .into_call(),
+                EnergyCall::PostOffer {
+                    market: m,
+                    side,
+                    group: self.group,
+                    energy,
+                    intervals: intervals.clone(),
+                    price: price(base, self.profile.home, i),
+                }
+                .into_call(),
+            ];
+            for call in calls {
+                client.send(&self.key, call).await?;
+            }
+            let share = energy as f64 / 1000.0 / intervals.len() as f64;
+            for t in intervals {
+                *self.withdrawn.entry((side, t)).or_default() += energy;
+                let book = if side == Side::Sell {
+                    &mut self.offered
+                } else {
+                    &mut self.requested
+                };
+                *book.entry(t).or_default() += share;
+            }
+        }
+        Ok(())
+    }
+
+    /// Eq. 2.16 over the day, from the meter's view: r = E + ΔEPA is the residual production
+    /// (negative: residual consumption). The printed equation pairs the prices the other way
+    /// round from their definitions; this follows the definitions: residual consumption is
+    /// charged at the DSO's selling price π^B, residual production paid at its buying price π^S.
+    async fn bill(&self, client: &Client, m: u64) -> Result<i64, SimError> {
+        let mut total: i64 = 0;
+        let intervals: BTreeSet<Interval> = self.withdrawn.keys().map(|(_, t)| *t).collect();
+        for t in intervals {
+            let deposits = client
+                .query(
+                    "energy",
+                    "deposits",
+                    serde_json::json!({"market": m, "meter": self.meter.address(), "interval": t}),
+                )
+                .await?;
+            let epa_deposit = deposits["epa"].as_u64().unwrap_or(0) as i64;
+            let epa_withdrawn = self.withdrawn.get(&(Side::Sell, t)).copied().unwrap_or(0) as i64;
+            let delta_epa = epa_deposit - epa_withdrawn;
+            // Measured net production: the single-interval rows, as profiled. Flexible (battery)
+            // rows are not measured here (see the crate docs).
+            let measured: i64 = self
+                .profile
+                .rows
+                .iter()
+                .filter(|r| r.first == t && r.last == t)
+                .map(|r| r.energy)
+                .sum();
+            let residual = measured + delta_epa;
+            total += if residual < 0 {
+                -residual * DSO_PRICE.buy as i64
+            } else {
+                -residual * DSO_PRICE.sell as i64
+            };
+        }
+        Ok(total)
+    }
+}
+
+/// Calls `finalize` whenever an interval is due, until the whole day is final.
+async fn run_dso(
+    client: Client,
+    dso: Keypair,
+    m: u64,
+    params: MarketParams,
+    day: u32,
+) -> Result<(), SimError> {
+    loop {
+        let market = market(&client, m).await?;
+        if market.next_final >= day {
+            return Ok(());
+        }
+        let due = agora_energy::due_at(&params, market.next_final);
+        if (now_ms() as i128) < due {
+            tokio::time::sleep(Duration::from_millis(
+                ((due - now_ms() as i128).clamp(1, 200)) as u64,
+            ))
+            .await;
+            continue;
+        }
+        let tx = client
+            .send(&dso, EnergyCall::Finalize { market: m }.into_call())
+            .await?;
+        let receipt = client
+            .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
+            .await?;
+        if receipt.status != TxStatus::Success {
+            // Not due yet by the chain's clock: try again shortly.
+            debug!(reason = ?receipt.reason, "finalize refused");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+struct SolverStats {
+    submitted: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// A solver daemon: solves the open problem periodically and posts better solutions.
+async fn run_solver(
+    client: Client,
+    key: Keypair,
+    m: u64,
+    cfg: EnergySimConfig,
+    index: usize,
+    stats: Arc<SolverStats>,
+    day: u32,
+) -> Result<(), SimError> {
+    let period = Duration::from_millis((cfg.interval_ms / 4).max(50));
+    loop {
+        let market = market(&client, m).await?;
+        if market.next_final >= day {
+            return Ok(());
+        }
+        if index == 0 && cfg.fail_solver_at.is_some_and(|at| market.next_final >= at) {
+            warn!(interval = market.next_final, "solver 0 fails as configured");
+            return Ok(());
+        }
+        let value = client
+            .query("energy", "open_problem", serde_json::json!({"market": m}))
+            .await?;
+        let instance: EnergyInstance =
+            serde_json::from_value(value).map_err(|e| SimError::Unexpected(e.to_string()))?;
+        let options = SolveOptions {
+            horizon: Some(cfg.horizon),
+            time_limit: Duration::from_millis(cfg.interval_ms.max(1000)),
+        };
+        let solved = tokio::task::spawn_blocking(move || solve(&instance, &options))
+            .await
+            .map_err(|e| SimError::Unexpected(e.to_string()))?;
+        match solved {
+            Ok(solution) if solution.objective > market.candidate_energy => {
+                let tx = client
+                    .send(
+                        &key,
+                        EnergyCall::PostSolution {
+                            market: m,
+                            trades: solution.trades,
+                        }
+                        .into_call(),
+                    )
+                    .await?;
+                stats.submitted.fetch_add(1, Ordering::Relaxed);
+                let client = client.clone();
+                let stats = stats.clone();
+                tokio::spawn(async move {
+                    match client
+                        .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
+                        .await
+                    {
+                        Ok(r) if r.status == TxStatus::Success => {
+                            stats.accepted.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Ok(r) => {
+                            debug!(reason = ?r.reason, "solution refused");
+                            stats.rejected.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Err(_) => stats.rejected.fetch_add(1, Ordering::Relaxed),
+                    };
+                });
+            }
+            Ok(_) => {}
+            Err(e) => warn!(%e, "solver failed this round"),
+        }
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// Runs the day on the chain behind `client`, with `faucet` paying for everything.
+pub async fn run(
+    client: &Client,
+    faucet: &Keypair,
+    profiles: Vec<Profile>,
+    cfg: EnergySimConfig,
+    progress: impl Fn(u32),
+) -> Result<EnergySimSummary, SimError> {
+    let day = day_length(&profiles);
+    let dso = Keypair::generate(&mut OsRng);
+    let mut homes: Vec<Home> = profiles
+        .into_iter()
+        .map(|profile| Home {
+            profile,
+            key: Keypair::generate(&mut OsRng),
+            meter: Keypair::generate(&mut OsRng),
+            group: 0,
+            withdrawn: BTreeMap::new(),
+            offered: BTreeMap::new(),
+            requested: BTreeMap::new(),
+        })
+        .collect();
+    let funding: Vec<_> = std::iter::once(dso.address())
+        .chain(
+            homes
+                .iter()
+                .flat_map(|h| [h.key.address(), h.meter.address()]),
+        )
+        .map(|to| {
+            BankCall::Transfer {
+                to,
+                amount: FUNDING,
+            }
+            .into_call()
+        })
+        .collect();
+    execute_all(client, faucet, funding, "funding").await?;
+
+    // The market starts once set-up had time to finish.
+    let feeders: BTreeSet<u32> = homes.iter().map(|h| h.profile.feeder).collect();
+    let params = MarketParams {
+        interval_ms: cfg.interval_ms,
+        start_ms: now_ms() + 5_000 + cfg.interval_ms * (cfg.t_clear as u64 + 1),
+        t_clear: cfg.t_clear,
+        prices: vec![DSO_PRICE],
+    };
+    let m = {
+        let tx = client
+            .send(&dso, EnergyCall::CreateMarket(params.clone()).into_call())
+            .await?;
+        let receipt = client
+            .wait_for_receipt(&tx.hash(), Duration::from_secs(60))
+            .await?;
+        receipt
+            .events
+            .first()
+            .and_then(|e| e.data["market"].as_u64())
+            .ok_or_else(|| SimError::Unexpected("no market id".into()))?
+    };
+    let mut groups = BTreeMap::new();
+    let mut calls = Vec::new();
+    for (i, feeder) in feeders.iter().enumerate() {
+        groups.insert(*feeder, i as u32);
+        calls.push(
+            EnergyCall::DefineGroup {
+                market: m,
+                feeders: vec![*feeder],
+                c_int: cfg.c_int,
+                c_ext: cfg.c_ext,
+            }
+            .into_call(),
+        );
+    }
+    for home in &mut homes {
+        home.group = groups[&home.profile.feeder];
+        let (l_prod, l_cons) = home.profile.limits();
+        calls.push(
+            EnergyCall::RegisterSmartMeter {
+                market: m,
+                meter: home.meter.address(),
+                prosumer: home.key.address(),
+                feeder: home.profile.feeder,
+                l_prod,
+                l_cons,
+            }
+            .into_call(),
+        );
+    }
+    execute_all(client, &dso, calls, "set-up").await?;
+    futures::future::try_join_all(homes.iter().map(|h| {
+        execute(
+            client,
+            &h.key,
+            EnergyCall::RegisterProsumer {
+                market: m,
+                meter: h.meter.address(),
+            }
+            .into_call(),
+            "registration",
+        )
+    }))
+    .await?;
+    info!(
+        market = m,
+        homes = homes.len(),
+        feeders = feeders.len(),
+        "market set up"
+    );
+
+    let stats = Arc::new(SolverStats {
+        submitted: AtomicU64::new(0),
+        accepted: AtomicU64::new(0),
+        rejected: AtomicU64::new(0),
+    });
+    let solvers: Vec<_> = (0..cfg.solvers)
+        .map(|i| {
+            tokio::spawn(run_solver(
+                client.clone(),
+                Keypair::generate(&mut OsRng),
+                m,
+                cfg.clone(),
+                i,
+                stats.clone(),
+                day,
+            ))
+        })
+        .collect();
+    let dso_task = tokio::spawn(run_dso(client.clone(), dso.clone(), m, params.clone(), day));
+
+    // Prosumers post as rows come within the window; the loop paces them a quarter interval.
+    let mut posted: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); homes.len()];
+    let period = Duration::from_millis((cfg.interval_ms / 4).max(20));
+    loop {
+        let next_final = agora_energy::intervals_due(&params, now_ms()).min(day as u64) as Interval;
+        progress(next_final);
+        if next_final >= day {
+            break;
+        }
+        let rounds = homes
+            .iter_mut()
+            .zip(posted.iter_mut())
+            .map(|(home, posted)| {
+                home.post_due_rows(client, m, posted, next_final, cfg.prediction_window)
+            });
+        futures::future::try_join_all(rounds).await?;
+        tokio::time::sleep(period).await;
+    }
+    dso_task
+        .await
+        .map_err(|e| SimError::Unexpected(e.to_string()))??;
+    for s in solvers {
+        s.await.map_err(|e| SimError::Unexpected(e.to_string()))??;
+    }
+
+    // Deposits, then the meters' bills.
+    futures::future::try_join_all(homes.iter().map(|h| {
+        let calls: Vec<_> = h
+            .withdrawn
+            .keys()
+            .map(|(_, t)| *t)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|t| {
+                EnergyCall::Deposit {
+                    market: m,
+                    interval: t,
+                    meter: h.meter.address(),
+                }
+                .into_call()
+            })
+            .collect();
+        execute_all(client, &h.key, calls, "deposit")
+    }))
+    .await?;
+    let mut total_billed = 0;
+    for h in &homes {
+        let bill = h.bill(client, m).await?;
+        execute(
+            client,
+            &h.meter,
+            EnergyCall::PostBill {
+                market: m,
+                cycle: 0,
+                amount: bill,
+            }
+            .into_call(),
+            "bill",
+        )
+        .await?;
+        total_billed += bill;
+    }
+
+    let mut intervals = Vec::new();
+    for t in 0..day {
+        let trades: Vec<Trade> = serde_json::from_value(
+            client
+                .query(
+                    "energy",
+                    "finalized",
+                    serde_json::json!({"market": m, "interval": t}),
+                )
+                .await?,
+        )
+        .map_err(|e| SimError::Unexpected(e.to_string()))?;
+        let traded = trades.iter().map(|t| t.energy).sum::<u64>() as f64 / 1000.0;
+        let offered: f64 = homes.iter().filter_map(|h| h.offered.get(&t)).sum();
+        let requested: f64 = homes.iter().filter_map(|h| h.requested.get(&t)).sum();
+        intervals.push(IntervalSummary {
+            interval: t,
+            offered_kwh: offered,
+            requested_kwh: requested,
+            traded_kwh: traded,
+            dso_load_kwh: (requested - traded).max(0.0),
+            dso_load_without_trading_kwh: requested,
+        });
+    }
+    Ok(EnergySimSummary {
+        market: m,
+        homes: homes.len(),
+        feeders: feeders.len(),
+        total_offered_kwh: intervals.iter().map(|i| i.offered_kwh).sum(),
+        total_requested_kwh: intervals.iter().map(|i| i.requested_kwh).sum(),
+        total_traded_kwh: intervals.iter().map(|i| i.traded_kwh).sum(),
+        intervals,
+        solutions: SolutionCounts {
+            submitted: stats.submitted.load(Ordering::Relaxed),
+            accepted: stats.accepted.load(Ordering::Relaxed),
+            rejected: stats.rejected.load(Ordering::Relaxed),
+        },
+        total_billed,
+    })
+}
+
+/// The whole day solved at once with every row offered (no prediction window, no horizon):
+/// the most energy the data and limits allow, for comparison with a simulated day.
+pub fn offline_optimum(
+    profiles: &[Profile],
+    c_int: u64,
+    c_ext: u64,
+) -> Result<u64, agora_solver::energy::SolverError> {
+    use agora_energy::{Group, Offer};
+    use agora_solver::energy::AssetHolding;
+    let feeders: BTreeSet<u32> = profiles.iter().map(|p| p.feeder).collect();
+    let group_of: BTreeMap<u32, u32> = feeders
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, i as u32))
+        .collect();
+    let mut offers = Vec::new();
+    let mut assets: BTreeMap<(Address, Side, u32, Interval), u64> = BTreeMap::new();
+    for p in profiles {
+        let mut account = [0u8; 32];
+        account[..4].copy_from_slice(&p.home.to_be_bytes());
+        let account = Address(account);
+        let (l_prod, l_cons) = p.limits();
+        let mut withdrawn: BTreeMap<(Side, Interval), u64> = BTreeMap::new();
+        for (i, row) in p.rows.iter().enumerate() {
+            let (side, limit, base) = if row.energy > 0 {
+                (Side::Sell, l_prod, 10)
+            } else {
+                (Side::Buy, l_cons, 20)
+            };
+            let room = (row.first..=row.last)
+                .map(|t| limit.saturating_sub(withdrawn.get(&(side, t)).copied().unwrap_or(0)))
+                .min()
+                .unwrap_or(0);
+            let energy = row.energy.unsigned_abs().min(room);
+            if energy == 0 {
+                continue;
+            }
+            let group = group_of[&p.feeder];
+            for t in row.first..=row.last {
+                *withdrawn.entry((side, t)).or_default() += energy;
+                *assets.entry((account, side, group, t)).or_default() += energy;
+            }
+            offers.push(Offer {
+                id: offers.len() as u64,
+                account,
+                side,
+                group,
+                energy,
+                intervals: (row.first..=row.last).collect(),
+                price: price(base, p.home, i),
+                finalized: 0,
+                hold: None,
+                open: true,
+            });
+        }
+    }
+    let instance = EnergyInstance {
+        next_final: 0,
+        offers,
+        groups: feeders
+            .iter()
+            .map(|f| Group {
+                id: group_of[f],
+                feeders: vec![*f],
+                c_int,
+                c_ext,
+            })
+            .collect(),
+        assets: assets
+            .into_iter()
+            .map(|((account, side, group, interval), energy)| AssetHolding {
+                account,
+                side,
+                group,
+                interval,
+                energy,
+            })
+            .collect(),
+    };
+    Ok(solve(&instance, &SolveOptions::default())?.objective)
+}

@@ -1,0 +1,8 @@
+//! Simulations of Agora's markets: agents that act for each stakeholder, driven by real data,
+//! against a real chain over RPC.
+//!
+//! - [`profiles`]: the microgrid's day-ahead energy profiles.
+//! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
+
+pub mod energy;
+pub mod profiles;
