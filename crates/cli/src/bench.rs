@@ -36,6 +36,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         rate: u64,
     },
+    /// Energy LP solve time and verification time on the microgrid's homes, replicated.
+    Energy {
+        /// Directory of prosumer_<id>.csv profiles (e.g. microgrid-102/withBattery).
+        #[arg(long)]
+        profiles: std::path::PathBuf,
+        #[arg(long, default_value_t = 100)]
+        prosumers: usize,
+        /// Solver horizon T_h.
+        #[arg(long, default_value_t = 30)]
+        horizon: u32,
+        /// Every feeder's internal and external limit, kWh per interval (binding by default).
+        #[arg(long, default_value_t = 20.0)]
+        c_int: f64,
+        #[arg(long, default_value_t = 8.0)]
+        c_ext: f64,
+        /// Solves to time (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 #[derive(Serialize)]
@@ -52,13 +71,25 @@ struct TransferReport {
 }
 
 pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
-    let BenchCommand::Transfers {
-        validators,
-        txs,
-        senders,
-        concurrency,
-        rate,
-    } = cmd;
+    let (validators, txs, senders, concurrency, rate) = match cmd {
+        BenchCommand::Energy {
+            profiles,
+            prosumers,
+            horizon,
+            c_int,
+            c_ext,
+            runs,
+        } => {
+            return energy(&profiles, prosumers, horizon, c_int, c_ext, runs, out);
+        }
+        BenchCommand::Transfers {
+            validators,
+            txs,
+            senders,
+            concurrency,
+            rate,
+        } => (validators, txs, senders, concurrency, rate),
+    };
     if senders == 0 || txs < senders {
         bail!("need at least one sender and one transfer per sender");
     }
@@ -258,5 +289,168 @@ async fn transfers(
         p50_finality_ms: percentile(&latencies, 0.5),
         p99_finality_ms: percentile(&latencies, 0.99),
         idle_rss_mb,
+    })
+}
+
+#[derive(Serialize)]
+struct EnergyWindow {
+    next_final: u32,
+    variables: usize,
+    rows: usize,
+    integrality: agora_solver::energy::Integrality,
+    objective_wh: u64,
+    lp_objective_wh: f64,
+    trades: usize,
+    binding_group_limits: usize,
+    solve_ms: f64,
+    verify_ms: f64,
+}
+
+#[derive(Serialize)]
+struct EnergyReport {
+    prosumers: usize,
+    intervals: u32,
+    horizon: u32,
+    offers: usize,
+    flexible_offers: usize,
+    /// The solver's work at each point of the day it is benchmarked at.
+    windows: Vec<EnergyWindow>,
+    max_solve_ms: f64,
+    max_verify_ms: f64,
+    peak_rss_mb: f64,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn energy(
+    dir: &std::path::Path,
+    prosumers: usize,
+    horizon: u32,
+    c_int: f64,
+    c_ext: f64,
+    runs: usize,
+    out: &Output,
+) -> Result<()> {
+    use agora_solver::energy::{solve, SolveOptions};
+    let base = agora_sim::profiles::read_profiles(dir)?;
+    // Copy k of home h is home h + 2000k: on feeder (h + 2000k) / 100, a feeder of its own copy.
+    let homes: Vec<_> = (0..prosumers)
+        .map(|i| {
+            let mut p = base[i % base.len()].clone();
+            p.home += 2_000 * (i / base.len()) as u32;
+            p.feeder = p.home / 100;
+            p
+        })
+        .collect();
+    let wh = |kwh: f64| (kwh * 1000.0).round() as u64;
+    let mut instance = agora_sim::energy::day_instance(&homes, wh(c_int), wh(c_ext));
+    let day = agora_sim::energy::day_length(&homes);
+    let options = SolveOptions {
+        horizon: Some(horizon),
+        time_limit: Duration::from_secs(600),
+    };
+    let offers: std::collections::BTreeMap<_, _> =
+        instance.offers.iter().map(|o| (o.id, o.clone())).collect();
+    let groups: std::collections::BTreeMap<_, _> =
+        instance.groups.iter().map(|g| (g.id, g.clone())).collect();
+    let assets: std::collections::BTreeMap<_, _> = instance
+        .assets
+        .iter()
+        .map(|a| ((a.account, a.side, a.group, a.interval), a.energy))
+        .collect();
+    let mut windows = Vec::new();
+    for next_final in (0..day).step_by(8) {
+        instance.next_final = next_final;
+        let mut times = Vec::new();
+        let mut solution = None;
+        for _ in 0..runs.max(1) {
+            let s = solve(&instance, &options)?;
+            times.push(s.solve_ms);
+            solution = Some(s);
+        }
+        let solution = solution.context("no run")?;
+        // As the ledger does: only what the solution names is loaded.
+        let named: std::collections::BTreeMap<_, _> = solution
+            .trades
+            .iter()
+            .flat_map(|t| [t.sell, t.buy])
+            .map(|id| (id, offers[&id].clone()))
+            .collect();
+        let held: std::collections::BTreeMap<_, _> = solution
+            .trades
+            .iter()
+            .flat_map(|t| [(&named[&t.sell], t.interval), (&named[&t.buy], t.interval)])
+            .map(|(o, i)| {
+                let k = (o.account, o.side, o.group, i);
+                (k, assets.get(&k).copied().unwrap_or(0))
+            })
+            .collect();
+        let ctx = agora_energy::SolutionContext {
+            next_final,
+            offers: &named,
+            groups: &groups,
+            assets: &held,
+        };
+        let mut verify_times = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            agora_energy::verify(&ctx, &solution.trades)?;
+            verify_times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        let mut per_group: std::collections::BTreeMap<(u32, u32), (u64, u64)> = Default::default();
+        for t in &solution.trades {
+            per_group
+                .entry((offers[&t.sell].group, t.interval))
+                .or_default()
+                .0 += t.energy;
+            per_group
+                .entry((offers[&t.buy].group, t.interval))
+                .or_default()
+                .1 += t.energy;
+        }
+        windows.push(EnergyWindow {
+            next_final,
+            variables: solution.variables,
+            rows: solution.rows,
+            integrality: solution.integrality,
+            objective_wh: solution.objective,
+            lp_objective_wh: solution.lp_objective,
+            trades: solution.trades.len(),
+            binding_group_limits: per_group
+                .values()
+                .filter(|(s, b)| (*s).max(*b) == wh(c_int) || s.abs_diff(*b) == wh(c_ext))
+                .count(),
+            solve_ms: median(times),
+            verify_ms: median(verify_times),
+        });
+    }
+    let report = EnergyReport {
+        prosumers,
+        intervals: day,
+        horizon,
+        offers: instance.offers.len(),
+        flexible_offers: instance
+            .offers
+            .iter()
+            .filter(|o| o.intervals.len() > 1)
+            .count(),
+        max_solve_ms: windows.iter().map(|w| w.solve_ms).fold(0.0, f64::max),
+        max_verify_ms: windows.iter().map(|w| w.verify_ms).fold(0.0, f64::max),
+        windows,
+        peak_rss_mb: std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+            / 1024.0,
+    };
+    out.print(&report, || {
+        serde_json::to_string_pretty(&report).unwrap_or_default()
     })
 }

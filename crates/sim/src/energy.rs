@@ -634,13 +634,9 @@ pub async fn run(
     })
 }
 
-/// The whole day solved at once with every row offered (no prediction window, no horizon):
-/// the most energy the data and limits allow, for comparison with a simulated day.
-pub fn offline_optimum(
-    profiles: &[Profile],
-    c_int: u64,
-    c_ext: u64,
-) -> Result<u64, agora_solver::energy::SolverError> {
+/// Every row of every profile as an open offer at interval 0, sized to the homes' limits the
+/// way the prosumer agents size them, with one group per feeder: the whole day as one instance.
+pub fn day_instance(profiles: &[Profile], c_int: u64, c_ext: u64) -> EnergyInstance {
     use agora_energy::{Group, Offer};
     use agora_solver::energy::AssetHolding;
     let feeders: BTreeSet<u32> = profiles.iter().map(|p| p.feeder).collect();
@@ -690,7 +686,7 @@ pub fn offline_optimum(
             });
         }
     }
-    let instance = EnergyInstance {
+    EnergyInstance {
         next_final: 0,
         offers,
         groups: feeders
@@ -712,6 +708,19 @@ pub fn offline_optimum(
                 energy,
             })
             .collect(),
-    };
-    Ok(solve(&instance, &SolveOptions::default())?.objective)
+    }
+}
+
+/// The whole day solved at once with every row offered (no prediction window, no horizon):
+/// the most energy the data and limits allow, for comparison with a simulated day.
+pub fn offline_optimum(
+    profiles: &[Profile],
+    c_int: u64,
+    c_ext: u64,
+) -> Result<u64, agora_solver::energy::SolverError> {
+    Ok(solve(
+        &day_instance(profiles, c_int, c_ext),
+        &SolveOptions::default(),
+    )?
+    .objective)
 }

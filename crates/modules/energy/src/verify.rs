@@ -6,7 +6,7 @@
 
 use crate::types::{Group, GroupId, Interval, Offer, OfferId, Side, Trade};
 use agora_types::Address;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The state a solution is checked against.
 pub struct SolutionContext<'a> {
@@ -112,10 +112,14 @@ fn add(a: u64, b: u64) -> Result<u64, Violation> {
 /// Checks `trades` and returns their objective (eq. 2.4: total energy), or the first
 /// violated constraint.
 pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violation> {
-    let mut per_offer: BTreeMap<OfferId, u64> = BTreeMap::new();
-    let mut per_account: BTreeMap<(Address, Side, GroupId, Interval), u64> = BTreeMap::new();
-    // (sold, bought) per group and interval.
-    let mut per_group: BTreeMap<(GroupId, Interval), (u64, u64)> = BTreeMap::new();
+    // Sums go into hash maps (fast); when several limits are broken, the smallest key among them
+    // is reported, so every validator names the same violation.
+    let mut per_offer: HashMap<OfferId, u64> = HashMap::with_capacity(2 * trades.len());
+    let mut per_account: HashMap<(Address, Side, GroupId, Interval), u64> =
+        HashMap::with_capacity(2 * trades.len());
+    // (group, interval) -> (sold, bought)
+    let mut per_group: HashMap<(GroupId, Interval), (u64, u64)> =
+        HashMap::with_capacity(2 * trades.len());
     let mut objective = 0u64;
     let mut previous: Option<(Interval, OfferId, OfferId)> = None;
     for (index, trade) in trades.iter().enumerate() {
@@ -180,58 +184,75 @@ pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violat
         bought.1 = add(bought.1, trade.energy)?;
         objective = add(objective, trade.energy)?;
     }
-    for (id, traded) in &per_offer {
-        let offer = &ctx.offers[id];
-        let total = add(*traded, offer.finalized)?;
-        if total > offer.energy {
-            return Err(Violation::OfferEnergy {
-                offer: *id,
-                traded: total,
-                energy: offer.energy,
-            });
-        }
+    let first_offer = per_offer
+        .iter()
+        .filter_map(|(id, traded)| {
+            let offer = &ctx.offers[id];
+            let total = traded.saturating_add(offer.finalized);
+            (total > offer.energy).then_some((*id, total, offer.energy))
+        })
+        .min();
+    if let Some((offer, traded, energy)) = first_offer {
+        return Err(Violation::OfferEnergy {
+            offer,
+            traded,
+            energy,
+        });
     }
-    for ((account, side, group, interval), traded) in &per_account {
-        let assets = ctx
-            .assets
-            .get(&(*account, *side, *group, *interval))
-            .copied()
-            .unwrap_or(0);
-        if *traded > assets {
-            return Err(Violation::AssetLimit {
-                account: *account,
-                side: *side,
-                interval: *interval,
-                traded: *traded,
-                assets,
-            });
-        }
+    let first_account = per_account
+        .iter()
+        .filter_map(|(key, traded)| {
+            let assets = ctx.assets.get(key).copied().unwrap_or(0);
+            (*traded > assets).then_some((*key, *traded, assets))
+        })
+        .min();
+    if let Some(((account, side, _, interval), traded, assets)) = first_account {
+        return Err(Violation::AssetLimit {
+            account,
+            side,
+            interval,
+            traded,
+            assets,
+        });
     }
-    for ((group, interval), (sold, bought)) in &per_group {
-        // Every offer's group was loaded with the offer; a missing one means no limit allows trade.
-        let (c_int, c_ext) = ctx
-            .groups
-            .get(group)
-            .map(|g| (g.c_int, g.c_ext))
-            .unwrap_or((0, 0));
-        let internal = (*sold).max(*bought);
-        if internal > c_int {
-            return Err(Violation::InternalLimit {
-                group: *group,
-                interval: *interval,
-                traded: internal,
-                limit: c_int,
-            });
-        }
-        let net = sold.abs_diff(*bought);
-        if net > c_ext {
-            return Err(Violation::ExternalLimit {
-                group: *group,
-                interval: *interval,
-                net,
-                limit: c_ext,
-            });
-        }
+    let first_group = per_group
+        .iter()
+        .filter_map(|((group, interval), (sold, bought))| {
+            // Every offer's group was loaded with the offer; a missing one allows no trade.
+            let (c_int, c_ext) = ctx
+                .groups
+                .get(group)
+                .map(|g| (g.c_int, g.c_ext))
+                .unwrap_or((0, 0));
+            let internal = (*sold).max(*bought);
+            let net = sold.abs_diff(*bought);
+            if internal > c_int {
+                Some((
+                    (*group, *interval),
+                    Violation::InternalLimit {
+                        group: *group,
+                        interval: *interval,
+                        traded: internal,
+                        limit: c_int,
+                    },
+                ))
+            } else if net > c_ext {
+                Some((
+                    (*group, *interval),
+                    Violation::ExternalLimit {
+                        group: *group,
+                        interval: *interval,
+                        net,
+                        limit: c_ext,
+                    },
+                ))
+            } else {
+                None
+            }
+        })
+        .min_by_key(|(key, _)| *key);
+    if let Some((_, violation)) = first_group {
+        return Err(violation);
     }
     Ok(objective)
 }
