@@ -20,8 +20,9 @@ pub enum SimCommand {
 
 #[derive(Args)]
 pub struct EnergyArgs {
-    /// Directory of prosumer_<id>.csv profiles (a home's feeder is id/100).
-    #[arg(long)]
+    /// Directory of prosumer_<id>.csv profiles (a home's feeder is id/100); the default is the
+    /// 102-home microgrid shipped in the repository.
+    #[arg(long, default_value = "data/microgrid-102/noBattery")]
     profiles: PathBuf,
     /// Solver horizon T_h in intervals beyond the next to finalize.
     #[arg(long, default_value_t = 30)]
