@@ -45,7 +45,7 @@ pub struct EnergyArgs {
     /// Real milliseconds per simulated 15-minute interval.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
-    /// Write summary.json there.
+    /// Write summary.json and the charts (energy.svg, dso_load.svg) there.
     #[arg(long)]
     out: Option<PathBuf>,
 }

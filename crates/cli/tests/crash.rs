@@ -251,3 +251,53 @@ fn is_zombie(pid: u32) -> bool {
         .map(|s| s.split_whitespace().nth(2) == Some("Z"))
         .unwrap_or(true)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devnet_resumes_its_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let base = free_base_port(2);
+    let start = || {
+        Proc(
+            agora()
+                .args(["devnet", "--home"])
+                .arg(&home)
+                .args(["--base-port", &base.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let client = Client::new(&url(base)).unwrap();
+    let mut devnet = start();
+    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let faucet = Keypair::read(&home.join("faucet.key")).unwrap();
+    let to = Keypair::from_seed(91).address();
+    let tx = client
+        .send(&faucet, BankCall::Transfer { to, amount: 9 }.into_call())
+        .await
+        .unwrap();
+    let receipt = client
+        .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let before = client.status().await.unwrap();
+    assert!(devnet.terminate().success());
+
+    let _devnet = start();
+    wait_height(&client, before.height + 1, Duration::from_secs(60)).await;
+    let after = client.status().await.unwrap();
+    assert_eq!(after.chain_id, before.chain_id);
+    assert_eq!(client.balance(&to).await.unwrap(), 9);
+    assert_eq!(client.receipt(&tx.hash()).await.unwrap(), Some(receipt));
+    assert_eq!(
+        client
+            .block(before.height)
+            .await
+            .unwrap()
+            .unwrap()
+            .state_root,
+        before.state_root
+    );
+}

@@ -724,3 +724,49 @@ pub fn offline_optimum(
     )?
     .objective)
 }
+
+impl EnergySimSummary {
+    /// The day's charts: offered, requested and traded energy per interval, and the DSO's
+    /// load with and without the market.
+    pub fn plots(&self) -> Vec<(&'static str, String)> {
+        use crate::plot::{line_chart, Series};
+        let series = |name, color, f: fn(&IntervalSummary) -> f64| Series {
+            name,
+            color,
+            points: self
+                .intervals
+                .iter()
+                .map(|i| (i.interval as f64, f(i)))
+                .collect(),
+        };
+        vec![
+            (
+                "energy.svg",
+                line_chart(
+                    "Offered, requested and traded energy",
+                    "interval (15 min)",
+                    "kWh",
+                    &[
+                        series("offered", "#2a9d8f", |i| i.offered_kwh),
+                        series("requested", "#e76f51", |i| i.requested_kwh),
+                        series("traded", "#264653", |i| i.traded_kwh),
+                    ],
+                ),
+            ),
+            (
+                "dso_load.svg",
+                line_chart(
+                    "Energy the DSO supplies",
+                    "interval (15 min)",
+                    "kWh",
+                    &[
+                        series("without trading", "#e76f51", |i| {
+                            i.dso_load_without_trading_kwh
+                        }),
+                        series("with trading", "#264653", |i| i.dso_load_kwh),
+                    ],
+                ),
+            ),
+        ]
+    }
+}

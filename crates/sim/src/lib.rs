@@ -3,6 +3,8 @@
 //!
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
+//! - [`plot`]: SVG line charts of the results.
 
 pub mod energy;
+pub mod plot;
 pub mod profiles;
