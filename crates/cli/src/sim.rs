@@ -103,6 +103,9 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
             dir.join("summary.json"),
             serde_json::to_string_pretty(&summary)?,
         )?;
+        for (name, svg) in summary.plots() {
+            std::fs::write(dir.join(name), svg).with_context(|| format!("cannot write {name}"))?;
+        }
     }
     out.print(&summary, || {
         format!(

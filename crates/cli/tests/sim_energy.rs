@@ -37,6 +37,7 @@ fn check_summary(summary: &serde_json::Value) {
 
 #[test]
 fn no_battery_day_trades_the_most_the_data_and_limits_allow() {
+    let out = tempfile::tempdir().unwrap();
     let summary = agora_json(&[
         "sim",
         "energy",
@@ -44,8 +45,21 @@ fn no_battery_day_trades_the_most_the_data_and_limits_allow() {
         profiles_dir().to_str().unwrap(),
         "--interval-ms",
         "400",
+        "--out",
+        out.path().to_str().unwrap(),
     ]);
     check_summary(&summary);
+    for chart in ["energy.svg", "dso_load.svg"] {
+        let svg = std::fs::read_to_string(out.path().join(chart)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{chart}"
+        );
+    }
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["total_traded_kwh"], summary["total_traded_kwh"]);
     let traded = summary["total_traded_kwh"].as_f64().unwrap();
     assert!(
         (traded - optimum_kwh()).abs() < 1e-6,
