@@ -8,7 +8,7 @@ use std::path::Path;
 fn profiles_dir() -> &'static Path {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/microgrid-102/noBattery"
+        "/../../data/microgrid-102/noBattery"
     ))
 }
 

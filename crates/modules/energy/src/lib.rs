@@ -409,15 +409,8 @@ impl Module for Energy {
                 let mut held = Vec::new();
                 for (key, bytes) in state.scan_prefix(&assets_prefix(m, &account, t))? {
                     let amount: u64 = decode(&bytes).map_err(corrupt)?;
-                    let side = if key[key.len() - 5] == 0 {
-                        Side::Sell
-                    } else {
-                        Side::Buy
-                    };
-                    let group_bytes: [u8; 4] = key[key.len() - 4..]
-                        .try_into()
-                        .map_err(|_| QueryError::NotFound("assets".into()))?;
-                    held.push(json!({"side": side, "group": u32::from_be_bytes(group_bytes), "energy": amount}));
+                    let (side, group) = parse_assets_key(&key).map_err(corrupt)?;
+                    held.push(json!({"side": side, "group": group, "energy": amount}));
                 }
                 answer(Some(held), "assets")
             }
