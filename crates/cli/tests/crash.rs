@@ -17,11 +17,13 @@ use std::{
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_under_load_loses_and_repeats_nothing() {
-    let (_dir, home) = temp_home();
-    let port = free_base_port(2);
-    let mut node = spawn_node(&home, port);
-    let client = Client::new(&url(port)).unwrap();
-    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let SingleNode {
+        dir: _dir,
+        home,
+        port,
+        mut node,
+        client,
+    } = single_node().await;
     let faucet_key = faucet(&home);
     let faucet = faucet_key.clone();
     let chain_id = client.status().await.unwrap().chain_id;

@@ -3,7 +3,6 @@
 mod common;
 
 use agora_bank::BankCall;
-use agora_client::Client;
 use agora_types::{Call, Keypair, SignedTransaction, Transaction, TxStatus, MAX_TX_BYTES};
 use common::*;
 use commonware_codec::Encode;
@@ -11,11 +10,13 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transfer_is_finalized_and_visible_everywhere() {
-    let (dir, home) = temp_home();
-    let port = free_base_port(2);
-    let _node = spawn_node(&home, port);
-    let client = Client::new(&url(port)).unwrap();
-    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let SingleNode {
+        dir,
+        home,
+        port,
+        node: _node,
+        client,
+    } = single_node().await;
     let rpc = url(port);
 
     let bob_key = dir.path().join("bob.key");
@@ -84,11 +85,13 @@ async fn transfer_is_finalized_and_visible_everywhere() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_submissions_are_refused_with_clear_errors() {
-    let (_dir, home) = temp_home();
-    let port = free_base_port(2);
-    let _node = spawn_node(&home, port);
-    let client = Client::new(&url(port)).unwrap();
-    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let SingleNode {
+        dir: _dir,
+        home,
+        node: _node,
+        client,
+        ..
+    } = single_node().await;
     let faucet = faucet(&home);
     let chain_id = client.status().await.unwrap().chain_id;
     let to = Keypair::from_seed(9).address();
@@ -146,11 +149,13 @@ async fn bad_submissions_are_refused_with_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn subscriptions_deliver_blocks_and_filtered_events() {
-    let (_dir, home) = temp_home();
-    let port = free_base_port(2);
-    let _node = spawn_node(&home, port);
-    let client = Client::new(&url(port)).unwrap();
-    wait_height(&client, 1, Duration::from_secs(60)).await;
+    let SingleNode {
+        dir: _dir,
+        home,
+        node: _node,
+        client,
+        ..
+    } = single_node().await;
     let faucet = faucet(&home);
 
     let mut blocks = client.subscribe_blocks().await.unwrap();

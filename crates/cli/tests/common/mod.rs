@@ -128,10 +128,29 @@ pub fn faucet(home: &Path) -> Keypair {
     Keypair::read(&home.join("faucet.key")).unwrap()
 }
 
-pub fn temp_home() -> (tempfile::TempDir, PathBuf) {
+/// A new single-validator chain in a temporary directory, running and past its first block.
+pub struct SingleNode {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub port: u16,
+    pub node: Proc,
+    pub client: Client,
+}
+
+pub async fn single_node() -> SingleNode {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("chain");
-    (dir, home)
+    let port = free_base_port(2);
+    let node = spawn_node(&home, port);
+    let client = Client::new(&url(port)).unwrap();
+    wait_height(&client, 1, Duration::from_secs(60)).await;
+    SingleNode {
+        dir,
+        home,
+        port,
+        node,
+        client,
+    }
 }
 
 pub async fn receipt_exists(client: &Client, hash: &TxHash) -> bool {
