@@ -42,6 +42,10 @@ pub struct EnergyArgs {
     /// Solver 0 stops once this interval is next to finalize.
     #[arg(long)]
     fail_solver_at: Option<u32>,
+    /// Prediction error of the homes' single-interval rows: standard deviation in percent of
+    /// each home's largest row (experiment 3).
+    #[arg(long, default_value_t = 0.0)]
+    prediction_error: f64,
     /// Real milliseconds per simulated 15-minute interval.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
@@ -78,6 +82,7 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
         fail_solver_at: args.fail_solver_at,
         interval_ms: args.interval_ms.max(100),
         t_clear: 1,
+        prediction_error: args.prediction_error.max(0.0),
     };
     let summary = crate::runtime()?.block_on(async {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;

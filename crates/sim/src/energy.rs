@@ -58,6 +58,9 @@ pub struct EnergySimConfig {
     /// Simulated length of an interval (ms): accelerated time.
     pub interval_ms: u64,
     pub t_clear: u32,
+    /// Prediction error of single-interval rows: a normal error with this standard deviation,
+    /// in percent of the home's largest row (experiment 3). 0: perfect prediction.
+    pub prediction_error: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -70,6 +73,10 @@ pub struct IntervalSummary {
     pub dso_load_kwh: f64,
     /// What it would supply without the market.
     pub dso_load_without_trading_kwh: f64,
+    /// Residual consumption the DSO anticipates from the market: offers not covered by trades.
+    pub dso_anticipated_kwh: f64,
+    /// Residual consumption it actually supplies, from the meters' measurements (eq. 2.16's r < 0).
+    pub dso_actual_kwh: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -177,6 +184,10 @@ struct Home {
     /// Offered (sell) and requested (buy) Wh per interval, a flexible offer spread evenly.
     offered: BTreeMap<Interval, f64>,
     requested: BTreeMap<Interval, f64>,
+    /// What the home predicts for each row (the profile plus the prediction error).
+    predicted: Vec<i64>,
+    /// Signed Wh posted in single-interval offers per interval: the home's announced net.
+    announced: BTreeMap<Interval, i64>,
 }
 
 impl Home {
@@ -196,10 +207,11 @@ impl Home {
             }
             posted.insert(i);
             let first = row.first.max(next_final);
-            if first > row.last || row.energy == 0 {
+            let predicted = self.predicted[i];
+            if first > row.last || predicted == 0 {
                 continue;
             }
-            let (side, limit) = if row.energy > 0 {
+            let (side, limit) = if predicted > 0 {
                 (Side::Sell, l_prod)
             } else {
                 (Side::Buy, l_cons)
@@ -209,9 +221,16 @@ impl Home {
                 .map(|t| limit.saturating_sub(self.withdrawn.get(&(side, t)).copied().unwrap_or(0)))
                 .min()
                 .unwrap_or(0);
-            let energy = row.energy.unsigned_abs().min(room);
+            let energy = predicted.unsigned_abs().min(room);
             if energy == 0 {
                 continue;
+            }
+            if row.first == row.last {
+                *self.announced.entry(row.first).or_default() += if side == Side::Sell {
+                    energy as i64
+                } else {
+                    -(energy as i64)
+                };
             }
             let intervals: Vec<Interval> = (first..=row.last).collect();
             let base = if side == Side::Sell { 10 } else { 20 };
@@ -252,13 +271,27 @@ impl Home {
         Ok(())
     }
 
-    /// Eq. 2.16 over the day, from the meter's view: r = E + ΔEPA is the residual production
-    /// (negative: residual consumption). The printed equation pairs the prices the other way
-    /// round from their definitions; this follows the definitions: residual consumption is
-    /// charged at the DSO's selling price π^B, residual production paid at its buying price π^S.
-    async fn bill(&self, client: &Client, m: u64) -> Result<i64, SimError> {
-        let mut total: i64 = 0;
-        let intervals: BTreeSet<Interval> = self.withdrawn.keys().map(|(_, t)| *t).collect();
+    /// What the meter reads per interval: ΔEPA (production assets deposited minus withdrawn:
+    /// the negative of the energy sold net) and the measured net production E (the
+    /// single-interval rows as profiled; flexible rows are not measured, see the crate docs).
+    async fn readings(
+        &self,
+        client: &Client,
+        m: u64,
+    ) -> Result<BTreeMap<Interval, (i64, i64)>, SimError> {
+        let mut readings = BTreeMap::new();
+        let intervals: BTreeSet<Interval> = self
+            .withdrawn
+            .keys()
+            .map(|(_, t)| *t)
+            .chain(
+                self.profile
+                    .rows
+                    .iter()
+                    .filter(|r| r.first == r.last)
+                    .map(|r| r.first),
+            )
+            .collect();
         for t in intervals {
             let deposits = client
                 .query(
@@ -269,9 +302,6 @@ impl Home {
                 .await?;
             let epa_deposit = deposits["epa"].as_u64().unwrap_or(0) as i64;
             let epa_withdrawn = self.withdrawn.get(&(Side::Sell, t)).copied().unwrap_or(0) as i64;
-            let delta_epa = epa_deposit - epa_withdrawn;
-            // Measured net production: the single-interval rows, as profiled. Flexible (battery)
-            // rows are not measured here (see the crate docs).
             let measured: i64 = self
                 .profile
                 .rows
@@ -279,15 +309,59 @@ impl Home {
                 .filter(|r| r.first == t && r.last == t)
                 .map(|r| r.energy)
                 .sum();
+            readings.insert(t, (epa_deposit - epa_withdrawn, measured));
+        }
+        Ok(readings)
+    }
+}
+
+/// Eq. 2.16 summed over the day: r = E + ΔEPA is the residual production (negative: residual
+/// consumption). The printed equation pairs the prices the other way round from their
+/// definitions; this follows the definitions: residual consumption is charged at the DSO's
+/// selling price π^B, residual production paid at its buying price π^S.
+fn bill(readings: &BTreeMap<Interval, (i64, i64)>) -> i64 {
+    readings
+        .values()
+        .map(|(delta_epa, measured)| {
             let residual = measured + delta_epa;
-            total += if residual < 0 {
+            if residual < 0 {
                 -residual * DSO_PRICE.buy as i64
             } else {
                 -residual * DSO_PRICE.sell as i64
-            };
-        }
-        Ok(total)
-    }
+            }
+        })
+        .sum()
+}
+
+/// A normal sample (Box-Muller) with standard deviation `sigma`.
+fn normal(rng: &mut impl rand::Rng, sigma: f64) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen_range(0.0..1.0);
+    sigma * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// Each row as the home predicts it: single-interval rows get a normal error of
+/// `percent` of the home's largest row, seeded by the home so runs repeat.
+fn predictions(profile: &Profile, percent: f64) -> Vec<i64> {
+    use rand::SeedableRng;
+    let largest = profile
+        .rows
+        .iter()
+        .map(|r| r.energy.unsigned_abs())
+        .max()
+        .unwrap_or(0) as f64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(profile.home as u64);
+    profile
+        .rows
+        .iter()
+        .map(|r| {
+            if r.first == r.last && percent > 0.0 {
+                r.energy + normal(&mut rng, largest * percent / 100.0).round() as i64
+            } else {
+                r.energy
+            }
+        })
+        .collect()
 }
 
 /// Calls `finalize` whenever an interval is due, until the whole day is final.
@@ -414,6 +488,8 @@ pub async fn run(
     let mut homes: Vec<Home> = profiles
         .into_iter()
         .map(|profile| Home {
+            predicted: predictions(&profile, cfg.prediction_error),
+            announced: BTreeMap::new(),
             profile,
             key: Keypair::generate(&mut OsRng),
             meter: Keypair::generate(&mut OsRng),
@@ -576,8 +652,17 @@ pub async fn run(
     }))
     .await?;
     let mut total_billed = 0;
+    let mut anticipated: BTreeMap<Interval, f64> = BTreeMap::new();
+    let mut actual: BTreeMap<Interval, f64> = BTreeMap::new();
     for h in &homes {
-        let bill = h.bill(client, m).await?;
+        let readings = h.readings(client, m).await?;
+        for (t, (delta_epa, measured)) in &readings {
+            let announced = h.announced.get(t).copied().unwrap_or(0);
+            *anticipated.entry(*t).or_default() +=
+                (-(announced + delta_epa)).max(0) as f64 / 1000.0;
+            *actual.entry(*t).or_default() += (-(measured + delta_epa)).max(0) as f64 / 1000.0;
+        }
+        let bill = bill(&readings);
         execute(
             client,
             &h.meter,
@@ -615,6 +700,8 @@ pub async fn run(
             traded_kwh: traded,
             dso_load_kwh: (requested - traded).max(0.0),
             dso_load_without_trading_kwh: requested,
+            dso_anticipated_kwh: anticipated.get(&t).copied().unwrap_or(0.0),
+            dso_actual_kwh: actual.get(&t).copied().unwrap_or(0.0),
         });
     }
     Ok(EnergySimSummary {
