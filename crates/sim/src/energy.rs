@@ -84,6 +84,10 @@ pub struct SolutionCounts {
     pub submitted: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// From reading the open problem to the receipt of the accepted solution (solve, submit,
+    /// finalize the block, verify on-ledger): median and largest, ms.
+    pub round_p50_ms: f64,
+    pub round_max_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -403,6 +407,8 @@ struct SolverStats {
     submitted: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
+    /// Read the problem, solve, submit, until the ledger's receipt: per accepted solution (ms).
+    rounds_ms: std::sync::Mutex<Vec<f64>>,
 }
 
 /// A solver daemon: solves the open problem periodically and posts better solutions.
@@ -417,6 +423,7 @@ async fn run_solver(
 ) -> Result<(), SimError> {
     let period = Duration::from_millis((cfg.interval_ms / 4).max(50));
     loop {
+        let round = std::time::Instant::now();
         let market = market(&client, m).await?;
         if market.next_final >= day {
             return Ok(());
@@ -458,6 +465,12 @@ async fn run_solver(
                         .await
                     {
                         Ok(r) if r.status == TxStatus::Success => {
+                            let ms = round.elapsed().as_secs_f64() * 1e3;
+                            stats
+                                .rounds_ms
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(ms);
                             stats.accepted.fetch_add(1, Ordering::Relaxed)
                         }
                         Ok(r) => {
@@ -590,6 +603,7 @@ pub async fn run(
         submitted: AtomicU64::new(0),
         accepted: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
+        rounds_ms: std::sync::Mutex::new(Vec::new()),
     });
     let solvers: Vec<_> = (0..cfg.solvers)
         .map(|i| {
@@ -704,6 +718,9 @@ pub async fn run(
             dso_actual_kwh: actual.get(&t).copied().unwrap_or(0.0),
         });
     }
+    let mut rounds =
+        std::mem::take(&mut *stats.rounds_ms.lock().unwrap_or_else(|e| e.into_inner()));
+    rounds.sort_by(f64::total_cmp);
     Ok(EnergySimSummary {
         market: m,
         homes: homes.len(),
@@ -716,6 +733,8 @@ pub async fn run(
             submitted: stats.submitted.load(Ordering::Relaxed),
             accepted: stats.accepted.load(Ordering::Relaxed),
             rejected: stats.rejected.load(Ordering::Relaxed),
+            round_p50_ms: rounds.get(rounds.len() / 2).copied().unwrap_or(0.0),
+            round_max_ms: rounds.last().copied().unwrap_or(0.0),
         },
         total_billed,
     })
