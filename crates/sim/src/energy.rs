@@ -100,6 +100,11 @@ pub struct EnergySimSummary {
     pub total_traded_kwh: f64,
     pub intervals: Vec<IntervalSummary>,
     pub solutions: SolutionCounts,
+    /// From the moment an interval may be finalized to the DSO agent holding the receipt of
+    /// its finalization (ms): median and largest. An offer's trade is final its prediction
+    /// window plus T_clear + 1 intervals after it is posted, plus this lag.
+    pub finalize_lag_p50_ms: f64,
+    pub finalize_lag_max_ms: f64,
     /// Sum of the bills the meters posted (micro-tokens; positive: owed to the DSO).
     pub total_billed: i64,
 }
@@ -375,11 +380,13 @@ async fn run_dso(
     m: u64,
     params: MarketParams,
     day: u32,
-) -> Result<(), SimError> {
+) -> Result<Vec<f64>, SimError> {
+    // How long after an interval became due its trades were final (receipt in hand), ms.
+    let mut lags = Vec::new();
     loop {
         let market = market(&client, m).await?;
         if market.next_final >= day {
-            return Ok(());
+            return Ok(lags);
         }
         let due = agora_energy::due_at(&params, market.next_final);
         if (now_ms() as i128) < due {
@@ -395,7 +402,9 @@ async fn run_dso(
         let receipt = client
             .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
             .await?;
-        if receipt.status != TxStatus::Success {
+        if receipt.status == TxStatus::Success {
+            lags.push((now_ms() as i128 - due) as f64);
+        } else {
             // Not due yet by the chain's clock: try again shortly.
             debug!(reason = ?receipt.reason, "finalize refused");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -638,9 +647,10 @@ pub async fn run(
         futures::future::try_join_all(rounds).await?;
         tokio::time::sleep(period).await;
     }
-    dso_task
+    let mut lags = dso_task
         .await
         .map_err(|e| SimError::Unexpected(e.to_string()))??;
+    lags.sort_by(f64::total_cmp);
     for s in solvers {
         s.await.map_err(|e| SimError::Unexpected(e.to_string()))??;
     }
@@ -736,6 +746,8 @@ pub async fn run(
             round_p50_ms: rounds.get(rounds.len() / 2).copied().unwrap_or(0.0),
             round_max_ms: rounds.last().copied().unwrap_or(0.0),
         },
+        finalize_lag_p50_ms: lags.get(lags.len() / 2).copied().unwrap_or(0.0),
+        finalize_lag_max_ms: lags.last().copied().unwrap_or(0.0),
         total_billed,
     })
 }
