@@ -204,6 +204,23 @@ fn offer(
         .unwrap()
 }
 
+/// Production and consumption assets held by `who` in `interval`, summed by side.
+fn total_assets(chain: &Chain, who: &[&Keypair], interval: u32) -> (u64, u64) {
+    let mut totals = (0, 0);
+    for k in who {
+        let held = chain.query("assets", serde_json::json!({"market": 0, "account": k.address().to_string(), "interval": interval}));
+        for x in held.as_array().unwrap() {
+            let e = x["energy"].as_u64().unwrap();
+            if x["side"] == "sell" {
+                totals.0 += e;
+            } else {
+                totals.1 += e;
+            }
+        }
+    }
+    totals
+}
+
 fn trade(sell: u64, buy: u64, interval: u32, energy: u64, price: u64) -> Trade {
     Trade {
         sell,
@@ -316,12 +333,15 @@ fn finalization_pays_exchanges_and_never_changes() {
         ]),
     );
 
+    let assets_before = total_assets(&chain, &[&a, &b, &c], 12);
     // Interval 12 is due once interval 12 - T_clear - 1 = 10 ended.
     assert!(chain
         .refused(&dso, EnergyCall::Finalize { market: 0 })
         .starts_with("not_due"));
     chain.now = START + 11 * DELTA;
     let r = chain.ok(&b, EnergyCall::Finalize { market: 0 }); // anyone may call it
+                                                              // The exchange moves assets between accounts; it creates and destroys none.
+    assert_eq!(total_assets(&chain, &[&a, &b, &c], 12), assets_before);
     let finalized: Vec<u64> = r
         .events
         .iter()
