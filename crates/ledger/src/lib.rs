@@ -29,5 +29,5 @@ mod state;
 
 pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use executor::{AppliedBlock, Executor, ExecutorError, ModuleGenesis};
-pub use module::{Module, QueryError, ReasonCode, TxContext};
+pub use module::{query_param, Module, QueryError, ReasonCode, TxContext};
 pub use state::{StateError, StateRead};

@@ -27,6 +27,15 @@ pub enum QueryError {
     State(#[from] StateError),
 }
 
+/// Reads parameter `name` of a query (`{"name": value, ...}`) as a `T`.
+pub fn query_param<T: serde::de::DeserializeOwned>(
+    params: &serde_json::Value,
+    name: &str,
+) -> Result<T, QueryError> {
+    serde_json::from_value(params.get(name).cloned().unwrap_or_default())
+        .map_err(|e| QueryError::BadParams(format!("{name}: {e}")))
+}
+
 /// A deterministic state machine hosted by the ledger ("smart contract").
 ///
 /// Determinism rules: no wall clock (use [`TxContext::timestamp`]), no randomness except what is

@@ -25,7 +25,7 @@
 //! 3 Slash:    hold id (u64 BE) | amount (u64 BE) | beneficiary (32)
 //! ```
 
-use agora_ledger::{Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
+use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
 use agora_types::Address;
 use bytes::{Buf, BufMut};
 use commonware_codec::{DecodeExt, EncodeSize, Error as CodecError, Read, ReadExt, Write};
@@ -399,15 +399,6 @@ fn read_u64(state: &dyn StateRead, key: &[u8]) -> Result<u64, BankError> {
     decode_u64(state.read(key)?)
 }
 
-fn address_param(params: &serde_json::Value) -> Result<Address, QueryError> {
-    params
-        .get("address")
-        .and_then(|a| a.as_str())
-        .ok_or_else(|| QueryError::BadParams("expected {\"address\": ADDR}".into()))?
-        .parse()
-        .map_err(|e| QueryError::BadParams(format!("{e}")))
-}
-
 impl Module for Bank {
     type Call = BankCall;
     type Error = BankError;
@@ -466,7 +457,7 @@ impl Module for Bank {
         let bank = |e: BankError| QueryError::BadParams(e.to_string());
         match path {
             "balance" => {
-                let address = address_param(params)?;
+                let address: Address = query_param(params, "address")?;
                 let balance = read_u64(state, &balance_key(&address)).map_err(bank)?;
                 Ok(serde_json::json!({"address": address, "balance": balance}))
             }
@@ -475,10 +466,7 @@ impl Module for Bank {
                 Ok(serde_json::json!({"supply": supply}))
             }
             "hold" => {
-                let id = params
-                    .get("id")
-                    .and_then(|v| v.as_u64())
-                    .ok_or_else(|| QueryError::BadParams("expected {\"id\": N}".into()))?;
+                let id: u64 = query_param(params, "id")?;
                 let bytes = state
                     .read(&hold_key(id))?
                     .ok_or_else(|| QueryError::NotFound(format!("hold {id}")))?;

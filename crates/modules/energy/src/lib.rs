@@ -57,7 +57,7 @@ pub use types::*;
 pub use verify::{verify, SolutionContext, Violation};
 
 use agora_bank::BankError;
-use agora_ledger::{Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
+use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
 use agora_types::Address;
 use serde_json::json;
 use store::*;
@@ -189,14 +189,6 @@ impl EnergyCall {
 /// The energy module.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Energy;
-
-fn param<T: serde::de::DeserializeOwned>(
-    params: &serde_json::Value,
-    name: &str,
-) -> Result<T, QueryError> {
-    serde_json::from_value(params.get(name).cloned().unwrap_or_default())
-        .map_err(|e| QueryError::BadParams(format!("{name}: {e}")))
-}
 
 fn answer<T: serde::Serialize>(
     value: Option<T>,
@@ -352,28 +344,28 @@ impl Module for Energy {
         path: &str,
         params: &serde_json::Value,
     ) -> Result<serde_json::Value, QueryError> {
-        let m: MarketId = param(params, "market")?;
+        let m: MarketId = query_param(params, "market")?;
         match path {
             "market" => answer(
                 read::<Market>(state, &market_key(m)).map_err(corrupt)?,
                 "market",
             ),
             "group" => {
-                let g: GroupId = param(params, "group")?;
+                let g: GroupId = query_param(params, "group")?;
                 answer(
                     read::<Group>(state, &group_key(m, g)).map_err(corrupt)?,
                     "group",
                 )
             }
             "meter" => {
-                let meter: Address = param(params, "meter")?;
+                let meter: Address = query_param(params, "meter")?;
                 answer(
                     read::<Meter>(state, &meter_key(m, &meter)).map_err(corrupt)?,
                     "meter",
                 )
             }
             "offer" => {
-                let o: OfferId = param(params, "offer")?;
+                let o: OfferId = query_param(params, "offer")?;
                 answer(
                     read::<Offer>(state, &offer_key(m, o)).map_err(corrupt)?,
                     "offer",
@@ -397,15 +389,15 @@ impl Module for Energy {
                 answer(Some(trades), "candidate")
             }
             "finalized" => {
-                let t: Interval = param(params, "interval")?;
+                let t: Interval = query_param(params, "interval")?;
                 let trades: Vec<Trade> = read(state, &finalized_key(m, t))
                     .map_err(corrupt)?
                     .unwrap_or_default();
                 answer(Some(trades), "finalized")
             }
             "assets" => {
-                let account: Address = param(params, "account")?;
-                let t: Interval = param(params, "interval")?;
+                let account: Address = query_param(params, "account")?;
+                let t: Interval = query_param(params, "interval")?;
                 let mut held = Vec::new();
                 for (key, bytes) in state.scan_prefix(&assets_prefix(m, &account, t))? {
                     let amount: u64 = decode(&bytes).map_err(corrupt)?;
@@ -415,16 +407,16 @@ impl Module for Energy {
                 answer(Some(held), "assets")
             }
             "deposits" => {
-                let meter: Address = param(params, "meter")?;
-                let t: Interval = param(params, "interval")?;
+                let meter: Address = query_param(params, "meter")?;
+                let t: Interval = query_param(params, "interval")?;
                 let d: Deposited = read(state, &deposit_key(m, &meter, t))
                     .map_err(corrupt)?
                     .unwrap_or_default();
                 answer(Some(d), "deposits")
             }
             "bill" => {
-                let meter: Address = param(params, "meter")?;
-                let cycle: u32 = param(params, "cycle")?;
+                let meter: Address = query_param(params, "meter")?;
+                let cycle: u32 = query_param(params, "cycle")?;
                 answer(
                     read::<i64>(state, &bill_key(m, &meter, cycle)).map_err(corrupt)?,
                     "bill",
