@@ -9,9 +9,8 @@
 //!   (fixed per home and row), so any seller and buyer can match and the traded energy is set
 //!   by quantities and limits alone. After the day it deposits its assets to its meter.
 //! - **Smart meter**: from what its prosumer withdrew and deposited (ΔEPA) and what it measured
-//!   (the profile), computes the bill of eq. 2.16 and posts the day's total. Its measurement
-//!   covers single-interval rows only: a home's flexible (battery) rows are not measured, so
-//!   the bills of battery homes count their battery trades as residuals.
+//!   (the profile's single-interval rows, plus what the home's battery offers traded: a battery
+//!   delivers its trades), computes the bill of eq. 2.16 and posts the day's total.
 //! - **Solver daemon**: every quarter interval reads the open problem, solves it with horizon
 //!   T_h and posts the solution if it beats the candidate. Any number run; any may stop.
 
@@ -197,6 +196,8 @@ struct Home {
     predicted: Vec<i64>,
     /// Signed Wh posted in single-interval offers per interval: the home's announced net.
     announced: BTreeMap<Interval, i64>,
+    /// The transactions that posted the home's flexible (battery) offers.
+    flexible: Vec<agora_types::TxHash>,
 }
 
 impl Home {
@@ -263,8 +264,13 @@ impl Home {
                 }
                 .into_call(),
             ];
+            let mut hashes = Vec::new();
             for call in calls {
-                client.send(&self.key, call).await?;
+                hashes.push(client.send(&self.key, call).await?.hash());
+            }
+            if row.first != row.last {
+                // A battery's offer: its meter will measure what it delivers, i.e. its trades.
+                self.flexible.extend(hashes.last());
             }
             let share = energy as f64 / 1000.0 / intervals.len() as f64;
             for t in intervals {
@@ -280,14 +286,38 @@ impl Home {
         Ok(())
     }
 
-    /// What the meter reads per interval: ΔEPA (production assets deposited minus withdrawn:
-    /// the negative of the energy sold net) and the measured net production E (the
-    /// single-interval rows as profiled; flexible rows are not measured, see the crate docs).
+    /// What the meter reads per interval (see [`Reading`]).
     async fn readings(
         &self,
         client: &Client,
         m: u64,
-    ) -> Result<BTreeMap<Interval, (i64, i64)>, SimError> {
+        finals: &BTreeMap<Interval, Vec<Trade>>,
+    ) -> Result<BTreeMap<Interval, Reading>, SimError> {
+        // The battery delivers exactly what its offers traded.
+        let mut ids = BTreeSet::new();
+        for hash in &self.flexible {
+            let receipt = client
+                .receipt(hash)
+                .await?
+                .ok_or_else(|| SimError::Unexpected(format!("no receipt for offer {hash}")))?;
+            ids.extend(
+                receipt
+                    .events
+                    .iter()
+                    .filter_map(|e| e.data["offer"]["id"].as_u64()),
+            );
+        }
+        let mut battery: BTreeMap<Interval, i64> = BTreeMap::new();
+        for (t, trades) in finals {
+            for trade in trades {
+                let e = trade.energy as i64;
+                let delta = if ids.contains(&trade.sell) { e } else { 0 }
+                    - if ids.contains(&trade.buy) { e } else { 0 };
+                if delta != 0 {
+                    *battery.entry(*t).or_default() += delta;
+                }
+            }
+        }
         let mut readings = BTreeMap::new();
         let intervals: BTreeSet<Interval> = self
             .withdrawn
@@ -311,28 +341,47 @@ impl Home {
                 .await?;
             let epa_deposit = deposits["epa"].as_u64().unwrap_or(0) as i64;
             let epa_withdrawn = self.withdrawn.get(&(Side::Sell, t)).copied().unwrap_or(0) as i64;
+            let battery = battery.get(&t).copied().unwrap_or(0);
             let measured: i64 = self
                 .profile
                 .rows
                 .iter()
                 .filter(|r| r.first == t && r.last == t)
                 .map(|r| r.energy)
-                .sum();
-            readings.insert(t, (epa_deposit - epa_withdrawn, measured));
+                .sum::<i64>()
+                + battery;
+            readings.insert(
+                t,
+                Reading {
+                    delta_epa: epa_deposit - epa_withdrawn,
+                    measured,
+                    battery,
+                },
+            );
         }
         Ok(readings)
     }
+}
+
+/// A smart meter's view of one interval, in Wh.
+struct Reading {
+    /// Production assets deposited minus withdrawn: the energy bought minus sold.
+    delta_epa: i64,
+    /// Net production E: the single-interval rows as profiled plus the battery's delivery.
+    measured: i64,
+    /// What the home's battery delivered (its offers' trades; negative: it charged).
+    battery: i64,
 }
 
 /// Eq. 2.16 summed over the day: r = E + ΔEPA is the residual production (negative: residual
 /// consumption). The printed equation pairs the prices the other way round from their
 /// definitions; this follows the definitions: residual consumption is charged at the DSO's
 /// selling price π^B, residual production paid at its buying price π^S.
-fn bill(readings: &BTreeMap<Interval, (i64, i64)>) -> i64 {
+fn bill(readings: &BTreeMap<Interval, Reading>) -> i64 {
     readings
         .values()
-        .map(|(delta_epa, measured)| {
-            let residual = measured + delta_epa;
+        .map(|r| {
+            let residual = r.measured + r.delta_epa;
             if residual < 0 {
                 -residual * DSO_PRICE.buy as i64
             } else {
@@ -512,6 +561,7 @@ pub async fn run(
         .map(|profile| Home {
             predicted: predictions(&profile, cfg.prediction_error),
             announced: BTreeMap::new(),
+            flexible: Vec::new(),
             profile,
             key: Keypair::generate(&mut OsRng),
             meter: Keypair::generate(&mut OsRng),
@@ -655,6 +705,21 @@ pub async fn run(
         s.await.map_err(|e| SimError::Unexpected(e.to_string()))??;
     }
 
+    let mut finals: BTreeMap<Interval, Vec<Trade>> = BTreeMap::new();
+    for t in 0..day {
+        let trades: Vec<Trade> = serde_json::from_value(
+            client
+                .query(
+                    "energy",
+                    "finalized",
+                    serde_json::json!({"market": m, "interval": t}),
+                )
+                .await?,
+        )
+        .map_err(|e| SimError::Unexpected(e.to_string()))?;
+        finals.insert(t, trades);
+    }
+
     // Deposits, then the meters' bills.
     futures::future::try_join_all(homes.iter().map(|h| {
         let calls: Vec<_> = h
@@ -679,12 +744,13 @@ pub async fn run(
     let mut anticipated: BTreeMap<Interval, f64> = BTreeMap::new();
     let mut actual: BTreeMap<Interval, f64> = BTreeMap::new();
     for h in &homes {
-        let readings = h.readings(client, m).await?;
-        for (t, (delta_epa, measured)) in &readings {
-            let announced = h.announced.get(t).copied().unwrap_or(0);
+        let readings = h.readings(client, m, &finals).await?;
+        for (t, r) in &readings {
+            // What the market announced: the single-interval offers, and batteries deliver their trades.
+            let announced = h.announced.get(t).copied().unwrap_or(0) + r.battery;
             *anticipated.entry(*t).or_default() +=
-                (-(announced + delta_epa)).max(0) as f64 / 1000.0;
-            *actual.entry(*t).or_default() += (-(measured + delta_epa)).max(0) as f64 / 1000.0;
+                (-(announced + r.delta_epa)).max(0) as f64 / 1000.0;
+            *actual.entry(*t).or_default() += (-(r.measured + r.delta_epa)).max(0) as f64 / 1000.0;
         }
         let bill = bill(&readings);
         execute(
@@ -703,17 +769,8 @@ pub async fn run(
     }
 
     let mut intervals = Vec::new();
-    for t in 0..day {
-        let trades: Vec<Trade> = serde_json::from_value(
-            client
-                .query(
-                    "energy",
-                    "finalized",
-                    serde_json::json!({"market": m, "interval": t}),
-                )
-                .await?,
-        )
-        .map_err(|e| SimError::Unexpected(e.to_string()))?;
+    for (t, trades) in &finals {
+        let t = *t;
         let traded = trades.iter().map(|t| t.energy).sum::<u64>() as f64 / 1000.0;
         let offered: f64 = homes.iter().filter_map(|h| h.offered.get(&t)).sum();
         let requested: f64 = homes.iter().filter_map(|h| h.requested.get(&t)).sum();

@@ -305,6 +305,15 @@ fn each_violated_constraint_is_named() {
         chain.query("market", serde_json::json!({"market": 0}))["candidate_energy"],
         50
     );
+    // A worse one leaves the candidate as it was.
+    let candidate = chain.query("candidate", serde_json::json!({"market": 0}));
+    assert!(chain
+        .refused(&a, solution(vec![trade(s1, c1, 13, 10, 12)]))
+        .starts_with("solution_not_better"));
+    assert_eq!(
+        chain.query("candidate", serde_json::json!({"market": 0})),
+        candidate
+    );
 }
 
 #[test]
