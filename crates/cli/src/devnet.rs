@@ -54,7 +54,8 @@ pub fn ensure_single_node_home(home: &Path, base_port: u16) -> Result<()> {
 /// A base port whose 2N following ports are free now.
 pub fn free_base_port(validators: usize) -> Result<u16> {
     for _ in 0..100 {
-        let base = 20_000 + (rand::random::<u16>() % 30_000);
+        // Below Linux's ephemeral range (32768-60999), where outgoing connections could take it.
+        let base = 10_000 + (rand::random::<u16>() % 22_000);
         let free = (0..2 * validators as u16)
             .all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if free {
