@@ -1,7 +1,7 @@
 //! Applies finalized blocks to the state, one redb write transaction per block.
 
 use crate::{
-    module::{DynModule, TxContext},
+    module::{DynModule, TxContext, Writes},
     state::{
         entry_element, scan, Snapshot, StateError, BLOCKS, META, META_CHAIN_ID, META_HEIGHT,
         META_LTHASH, RECEIPTS, STATE,
@@ -430,7 +430,7 @@ impl Executor {
 fn write_all(
     table: &mut Table<'_, &'static [u8], &'static [u8]>,
     lthash: &mut LtHash,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: Writes,
 ) -> Result<(), StateError> {
     for (key, value) in writes {
         let old = table.get(key.as_slice())?.map(|v| v.value().to_vec());

@@ -116,6 +116,9 @@ impl<M: Module> DynModule for M {
     }
 }
 
+/// A transaction's pending writes: `None` deletes the key.
+pub(crate) type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 /// One transaction's view of the chain: who sent it, when, and a private write buffer that
 /// becomes state only if the module returns `Ok`.
 pub struct TxContext<'a> {
@@ -124,7 +127,7 @@ pub struct TxContext<'a> {
     height: u64,
     timestamp: u64,
     tx_hash: TxHash,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: Writes,
     events: Vec<Event>,
     /// A storage failure seen by a read; the executor aborts the block when set.
     fatal: Option<String>,
@@ -196,13 +199,7 @@ impl<'a> TxContext<'a> {
         });
     }
 
-    pub(crate) fn into_parts(
-        self,
-    ) -> (
-        BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-        Vec<Event>,
-        Option<String>,
-    ) {
+    pub(crate) fn into_parts(self) -> (Writes, Vec<Event>, Option<String>) {
         (self.writes, self.events, self.fatal)
     }
 

@@ -71,7 +71,7 @@ impl Ledger for NodeLedger {
         };
         self.mempool
             .on_block_applied(block.txs.iter().map(|tx| tx.tx.sender));
-        if block.height % 1000 == 0 || !block.txs.is_empty() {
+        if block.height.is_multiple_of(1000) || !block.txs.is_empty() {
             info!(height = block.height, txs = block.txs.len(), root = %applied.record.state_root, "applied block");
         }
         // Nobody listening is fine.

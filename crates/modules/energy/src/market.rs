@@ -10,7 +10,7 @@ use agora_bank::{module_account, Bank, BankError};
 use agora_ledger::TxContext;
 use agora_types::Address;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{btree_map::Entry, BTreeMap};
 
 const MAX_PRICES: usize = 10_000;
 const MAX_GROUP_FEEDERS: usize = 1_024;
@@ -436,19 +436,23 @@ pub fn check_solution(
                 continue;
             }
             if let Some(offer) = ctx.load::<Offer>(&offer_key(m, id))? {
-                if !groups.contains_key(&offer.group) {
-                    groups.insert(offer.group, load_group(ctx, m, offer.group)?);
+                if let Entry::Vacant(v) = groups.entry(offer.group) {
+                    v.insert(load_group(ctx, m, offer.group)?);
                 }
                 offers.insert(id, offer);
             }
         }
         for id in [trade.sell, trade.buy] {
             if let Some(o) = offers.get(&id) {
-                let k = (o.account, o.side, o.group, trade.interval);
-                if !assets.contains_key(&k) {
-                    let held =
-                        ctx.load_u64(&assets_key(m, &o.account, trade.interval, o.side, o.group))?;
-                    assets.insert(k, held);
+                if let Entry::Vacant(v) = assets.entry((o.account, o.side, o.group, trade.interval))
+                {
+                    v.insert(ctx.load_u64(&assets_key(
+                        m,
+                        &o.account,
+                        trade.interval,
+                        o.side,
+                        o.group,
+                    ))?);
                 }
             }
         }
@@ -526,9 +530,8 @@ fn finalize_interval(
     let mut offers: BTreeMap<OfferId, Offer> = BTreeMap::new();
     for trade in &trades {
         for id in [trade.sell, trade.buy] {
-            if !offers.contains_key(&id) {
-                let offer = ctx.load(&offer_key(m, id))?.ok_or(EnergyError::Corrupt)?;
-                offers.insert(id, offer);
+            if let Entry::Vacant(v) = offers.entry(id) {
+                v.insert(ctx.load(&offer_key(m, id))?.ok_or(EnergyError::Corrupt)?);
             }
         }
         let (s, b) = (offers[&trade.sell].clone(), offers[&trade.buy].clone());
