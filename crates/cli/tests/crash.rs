@@ -108,8 +108,17 @@ async fn kill_9_under_load_loses_and_repeats_nothing() {
             "receipt of {hash} changed"
         );
     }
-    // The node goes on finalizing: what was pending before the crash and new transfers.
-    let next = client.next_nonce(&faucet_key.address()).await.unwrap();
+    // Blocks finalized before the crash but not yet executed are executed again after the
+    // restart; wait until the faucet's nonce holds still over a few new blocks.
+    let next = loop {
+        let nonce = client.next_nonce(&faucet_key.address()).await.unwrap();
+        let height = client.status().await.unwrap().height;
+        wait_height(&client, height + 3, Duration::from_secs(60)).await;
+        if client.next_nonce(&faucet_key.address()).await.unwrap() == nonce {
+            break nonce;
+        }
+    };
+    // The node goes on finalizing new transfers.
     let fresh = client
         .send(
             &faucet_key,
