@@ -47,6 +47,7 @@
 //! seller gains by asking more and a buyer by bidding less, within the other's reservation
 //! price, at the risk of not being matched.
 
+pub mod grouping;
 mod market;
 mod store;
 pub mod types;

@@ -1,6 +1,7 @@
 //! The state transitions of the energy market, one function per call.
 
 use crate::{
+    grouping::{self, FeederLoad},
     store::*,
     types::*,
     verify::{verify, SolutionContext},
@@ -80,30 +81,27 @@ pub fn create_market(ctx: &mut TxContext<'_>, params: MarketParams) -> Result<()
     Ok(())
 }
 
-/// Eq. 2.17 and 2.19: the largest safe limit of a multi-feeder group, for limits of one kind
-/// (`limit_of` picks the feeder group's internal or external limit).
+/// Eq. 2.17 and 2.19 for a multi-feeder group, for limits of one kind (`limit_of` picks the
+/// feeder group's internal or external limit); see [`crate::grouping::safe_group_limit`].
 fn safe_group_limit(
     ctx: &mut TxContext<'_>,
     m: MarketId,
     feeders: &[FeederId],
     limit_of: fn(&Group) -> u64,
 ) -> Result<u64, EnergyError> {
-    let mut capable_min: Option<u64> = None;
-    let mut sum: u64 = 0;
+    let mut loads = Vec::with_capacity(feeders.len());
     for f in feeders {
         let g: GroupId = ctx
             .load(&feeder_group_key(m, *f))?
             .ok_or(EnergyError::NoFeederGroup(*f))?;
-        let c_f = limit_of(&load_group(ctx, m, g)?);
+        let limit = limit_of(&load_group(ctx, m, g)?);
         let (l_prod, l_cons): (u64, u64) = ctx.load(&feeder_limits_key(m, *f))?.unwrap_or((0, 0));
-        if l_prod.max(l_cons) >= c_f {
-            capable_min = Some(capable_min.map_or(c_f, |c| c.min(c_f)));
-        }
-        sum = sum.saturating_add(c_f);
+        loads.push(FeederLoad {
+            limit,
+            prosumer_limits: l_prod.max(l_cons),
+        });
     }
-    // Case 1 (eq. 2.17): a feeder whose prosumers can exceed its limit bounds the whole group.
-    // Case 2 (eq. 2.19): no feeder can be overloaded by its prosumers; the limits add up.
-    Ok(capable_min.unwrap_or(sum))
+    Ok(grouping::safe_group_limit(loads))
 }
 
 fn check_group_safety(
