@@ -2,6 +2,7 @@
 
 mod bench;
 mod devnet;
+mod grouping;
 mod output;
 mod sim;
 
@@ -66,9 +67,23 @@ enum Command {
     /// Run a market with its agents on a fresh local chain.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Analyses that need no chain.
+    #[command(subcommand)]
+    Analyze(AnalyzeCommand),
     /// Run a market's solver on one instance.
     #[command(subcommand)]
     Solve(sim::SolveCommand),
+}
+
+#[derive(Subcommand)]
+enum AnalyzeCommand {
+    /// Safety (eq. 2.17, 2.19), cost (eq. 2.18) and anonymity (Example 2) of grouping feeders.
+    Grouping {
+        /// JSON: {"feeders": [{id, c_int, c_ext, prosumers: [{l_prod, l_cons}]}],
+        /// "groups": [{feeders, c_int, c_ext, sell, buy}]}, Wh per interval.
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -247,5 +262,6 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
             sim::run_sim(cmd, out)
         }
         Command::Solve(cmd) => sim::run_solve(cmd, out),
+        Command::Analyze(AnalyzeCommand::Grouping { input }) => grouping::run(&input, out),
     }
 }
