@@ -322,7 +322,7 @@ struct EnergyReport {
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    percentile(&xs, 0.5)
 }
 
 fn energy(
@@ -352,15 +352,12 @@ fn energy(
         horizon: Some(horizon),
         time_limit: Duration::from_secs(600),
     };
-    let offers: std::collections::BTreeMap<_, _> =
-        instance.offers.iter().map(|o| (o.id, o.clone())).collect();
-    let groups: std::collections::BTreeMap<_, _> =
-        instance.groups.iter().map(|g| (g.id, g.clone())).collect();
-    let assets: std::collections::BTreeMap<_, _> = instance
-        .assets
-        .iter()
-        .map(|a| ((a.account, a.side, a.group, a.interval), a.energy))
-        .collect();
+    let agora_solver::energy::IndexedInstance {
+        offers,
+        groups,
+        assets,
+        ..
+    } = instance.index();
     let mut windows = Vec::new();
     for next_final in (0..day).step_by(8) {
         instance.next_final = next_final;

@@ -168,6 +168,8 @@ impl Mempool {
 
     /// Forgets what a finalized block settled: transactions whose nonce is now used.
     pub fn on_block_applied(&self, senders: impl IntoIterator<Item = Address>) {
+        // A block carries many transactions per sender; read each sender's nonce once.
+        let senders: std::collections::BTreeSet<Address> = senders.into_iter().collect();
         let mut updates = Vec::new();
         for sender in senders {
             if let Ok(next) = self.executor.nonce(&sender) {

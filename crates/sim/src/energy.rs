@@ -125,26 +125,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Sends a call and waits until it executed successfully.
-async fn execute(
-    client: &Client,
-    key: &Keypair,
-    call: agora_types::Call,
-    what: &str,
-) -> Result<(), SimError> {
-    let tx = client.send(key, call).await?;
-    let receipt = client
-        .wait_for_receipt(&tx.hash(), Duration::from_secs(60))
-        .await?;
-    if receipt.status != TxStatus::Success {
-        return Err(SimError::Failed {
-            what: what.into(),
-            reason: receipt.message.unwrap_or_default(),
-        });
-    }
-    Ok(())
-}
-
 /// Submits many calls of one key and waits for all of them.
 async fn execute_all(
     client: &Client,
@@ -211,7 +191,8 @@ impl Home {
         window: u32,
     ) -> Result<(), SimError> {
         let (l_prod, l_cons) = self.profile.limits();
-        for (i, row) in self.profile.rows.clone().iter().enumerate() {
+        for i in 0..self.profile.rows.len() {
+            let row = self.profile.rows[i];
             if posted.contains(&i) || row.first > next_final.saturating_add(window) {
                 continue;
             }
@@ -639,14 +620,14 @@ pub async fn run(
     }
     execute_all(client, &dso, calls, "set-up").await?;
     futures::future::try_join_all(homes.iter().map(|h| {
-        execute(
+        execute_all(
             client,
             &h.key,
-            EnergyCall::RegisterProsumer {
+            vec![EnergyCall::RegisterProsumer {
                 market: m,
                 meter: h.meter.address(),
             }
-            .into_call(),
+            .into_call()],
             "registration",
         )
     }))
@@ -753,15 +734,15 @@ pub async fn run(
             *actual.entry(*t).or_default() += (-(r.measured + r.delta_epa)).max(0) as f64 / 1000.0;
         }
         let bill = bill(&readings);
-        execute(
+        execute_all(
             client,
             &h.meter,
-            EnergyCall::PostBill {
+            vec![EnergyCall::PostBill {
                 market: m,
                 cycle: 0,
                 amount: bill,
             }
-            .into_call(),
+            .into_call()],
             "bill",
         )
         .await?;

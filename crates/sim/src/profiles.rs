@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// One row of a profile: an offer the home can make.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProfileRow {
     /// First and last interval (inclusive) in which the energy may be delivered.
     pub first: u32,

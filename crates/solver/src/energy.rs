@@ -353,15 +353,14 @@ fn run(
 }
 
 /// Two-pointer decomposition of one interval's sales and purchases into trades.
-fn decompose(instance: &EnergyInstance, vars: &[Var], amounts: &[u64]) -> Vec<Trade> {
-    let offers: BTreeMap<OfferId, &Offer> = instance.offers.iter().map(|o| (o.id, o)).collect();
+fn decompose(offers: &BTreeMap<OfferId, Offer>, vars: &[Var], amounts: &[u64]) -> Vec<Trade> {
     let mut per_interval: BTreeMap<Interval, (Vec<(u64, OfferId, u64)>, Vec<(u64, OfferId, u64)>)> =
         BTreeMap::new();
     for (v, amount) in vars.iter().zip(amounts) {
         if *amount == 0 {
             continue;
         }
-        let o = offers[&v.offer];
+        let o = &offers[&v.offer];
         let entry = per_interval.entry(v.interval).or_default();
         let list = if o.side == Side::Sell {
             &mut entry.0
@@ -403,32 +402,47 @@ fn decompose(instance: &EnergyInstance, vars: &[Var], amounts: &[u64]) -> Vec<Tr
     trades
 }
 
-fn check(instance: &EnergyInstance, trades: &[Trade]) -> Result<u64, agora_energy::Violation> {
-    let offers: BTreeMap<OfferId, Offer> =
-        instance.offers.iter().map(|o| (o.id, o.clone())).collect();
-    let groups: BTreeMap<GroupId, Group> =
-        instance.groups.iter().map(|g| (g.id, g.clone())).collect();
-    let assets = instance
-        .assets
-        .iter()
-        .map(|a| ((a.account, a.side, a.group, a.interval), a.energy))
-        .collect();
-    verify(
-        &SolutionContext {
-            next_final: instance.next_final,
-            offers: &offers,
-            groups: &groups,
-            assets: &assets,
-        },
-        trades,
-    )
+/// An instance indexed the way the ledger's check reads it; built once per solve.
+pub struct IndexedInstance {
+    pub next_final: Interval,
+    pub offers: BTreeMap<OfferId, Offer>,
+    pub groups: BTreeMap<GroupId, Group>,
+    pub assets: BTreeMap<(Address, Side, GroupId, Interval), u64>,
+}
+
+impl EnergyInstance {
+    pub fn index(&self) -> IndexedInstance {
+        IndexedInstance {
+            next_final: self.next_final,
+            offers: self.offers.iter().map(|o| (o.id, o.clone())).collect(),
+            groups: self.groups.iter().map(|g| (g.id, g.clone())).collect(),
+            assets: self
+                .assets
+                .iter()
+                .map(|a| ((a.account, a.side, a.group, a.interval), a.energy))
+                .collect(),
+        }
+    }
+}
+
+impl IndexedInstance {
+    /// The ledger's own check ([`agora_energy::verify`]) of `trades` against this instance.
+    pub fn check(&self, trades: &[Trade]) -> Result<u64, agora_energy::Violation> {
+        let ctx = SolutionContext {
+            next_final: self.next_final,
+            offers: &self.offers,
+            groups: &self.groups,
+            assets: &self.assets,
+        };
+        verify(&ctx, trades)
+    }
 }
 
 /// Cuts trades until the net limits (eq. 2.7), which rounding down can break, hold again.
-fn repair(instance: &EnergyInstance, mut trades: Vec<Trade>) -> Result<Vec<Trade>, SolverError> {
-    let offers: BTreeMap<OfferId, &Offer> = instance.offers.iter().map(|o| (o.id, o)).collect();
+fn repair(index: &IndexedInstance, mut trades: Vec<Trade>) -> Result<Vec<Trade>, SolverError> {
+    let offers = &index.offers;
     for _ in 0..trades.len() * 4 + 8 {
-        match check(instance, &trades) {
+        match index.check(&trades) {
             Ok(_) => return Ok(trades),
             Err(agora_energy::Violation::ExternalLimit {
                 group,
@@ -450,9 +464,9 @@ fn repair(instance: &EnergyInstance, mut trades: Vec<Trade>) -> Result<Vec<Trade
                 let heavy_side_is_sell = sold > bought;
                 for t in trades.iter_mut().filter(|t| t.interval == interval) {
                     let o = if heavy_side_is_sell {
-                        offers[&t.sell]
+                        &offers[&t.sell]
                     } else {
-                        offers[&t.buy]
+                        &offers[&t.buy]
                     };
                     if o.group != group || excess == 0 {
                         continue;
@@ -501,8 +515,9 @@ pub fn solve(
             ),
         }
     };
-    let trades = repair(instance, decompose(instance, &vars, &amounts))?;
-    let objective = check(instance, &trades)?;
+    let index = instance.index();
+    let trades = repair(&index, decompose(&index.offers, &vars, &amounts))?;
+    let objective = index.check(&trades)?;
     Ok(EnergySolution {
         trades,
         objective,
