@@ -2,7 +2,7 @@
 
 use bytes::{Buf, BufMut};
 use commonware_codec::{DecodeExt, Error as CodecError, FixedSize, Read, ReadExt, Write};
-use commonware_cryptography::{ed25519, Signer};
+use commonware_cryptography::{ed25519, Signer, Verifier};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use std::{fmt, path::Path, str::FromStr};
@@ -27,6 +27,16 @@ impl Address {
     /// The ed25519 key behind this address, if the bytes are a valid key.
     pub fn public_key(&self) -> Option<ed25519::PublicKey> {
         ed25519::PublicKey::decode(&self.0[..]).ok()
+    }
+
+    /// Whether `signature` (an encoded ed25519 signature) is this address's over `msg` under
+    /// `namespace`. Malformed keys or signatures simply do not verify.
+    pub fn verifies(&self, namespace: &[u8], msg: &[u8], signature: &[u8]) -> bool {
+        let (Some(key), Ok(sig)) = (self.public_key(), ed25519::Signature::decode(signature))
+        else {
+            return false;
+        };
+        key.verify(namespace, msg, &sig)
     }
 }
 
@@ -166,6 +176,12 @@ impl Keypair {
 
     pub fn sign(&self, namespace: &[u8], msg: &[u8]) -> ed25519::Signature {
         self.key.sign(namespace, msg)
+    }
+
+    /// [`Self::sign`], encoded: for signatures carried inside other messages.
+    pub fn sign_bytes(&self, namespace: &[u8], msg: &[u8]) -> Vec<u8> {
+        use commonware_codec::Encode;
+        self.sign(namespace, msg).encode().to_vec()
     }
 
     /// The key file's text (JSON with the address and the hex private key).
