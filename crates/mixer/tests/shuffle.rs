@@ -70,7 +70,7 @@ impl Net for Tapped {
                 outputs.pop();
                 Body::Final { outputs }
             }
-            (Misbehaviour::Equivocate, Body::Announce { .. }) if self.sent % 2 == 0 => {
+            (Misbehaviour::Equivocate, Body::Announce { .. }) if self.sent.is_multiple_of(2) => {
                 Body::Announce {
                     ek: agora_mixer::onion::keypair().1,
                 }

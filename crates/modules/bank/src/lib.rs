@@ -288,6 +288,34 @@ impl Bank {
         Ok(())
     }
 
+    /// Moves `amount` from each of `from` to each of `to` (as many) as one event, so that no
+    /// record pairs a payer with a payee: what a mix needs.
+    pub fn transfer_equal(
+        ctx: &mut TxContext<'_>,
+        from: &[Address],
+        to: &[Address],
+        amount: u64,
+    ) -> Result<(), BankError> {
+        if amount == 0 {
+            return Err(BankError::ZeroAmount);
+        }
+        if from.len() != to.len() {
+            return Err(BankError::Corrupt("unequal sides of an equal transfer"));
+        }
+        for who in from {
+            Self::debit(ctx, who, amount)?;
+        }
+        for who in to {
+            Self::credit(ctx, who, amount)?;
+        }
+        ctx.emit(
+            NAME,
+            "EqualTransfer",
+            &serde_json::json!({"from": from, "to": to, "amount": amount}),
+        );
+        Ok(())
+    }
+
     /// Locks `amount` of `owner`'s balance under `controller`; returns the hold's id.
     pub fn hold(
         ctx: &mut TxContext<'_>,

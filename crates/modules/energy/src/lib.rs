@@ -17,6 +17,12 @@
 //!    intervals into its public account, in one of its feeder's groups; per interval it can never
 //!    hold more than L⁺_u (L⁻_u) in all (eq. 2.5 at the source). Assets may move to other (e.g.
 //!    anonymous) accounts and keep their group; assets that back an open offer cannot move.
+//!    **Mixing** (section 2.7.2): the registered prosumers of a group run CoinShuffle off the
+//!    ledger (`agora-mixer`) and submit one [`EnergyCall::Mix`]: each input moves the same
+//!    assets of the group (and the same funds) to one of the shuffled, sorted anonymous
+//!    outputs. It is valid only with every input's signature of the [`MixStatement`], once per
+//!    session, and writes no record that pairs an input with an output; the assets keep their
+//!    group, so eq. 2.5-2.7 bind anonymous offers exactly as public ones.
 //! 5. **Offers.** Any account whose assets cover an offer posts it: side, energy E in Wh, the
 //!    intervals I in which it may be delivered, reservation price R. A buying offer's funds,
 //!    E·R, are held by the bank under this module's account until the offer closes.
@@ -132,6 +138,10 @@ pub enum EnergyError {
     NothingToDeposit(Interval),
     #[error("bill of cycle {0} was already posted")]
     BillExists(u32),
+    #[error("mix: the signature of input {0} does not verify")]
+    MixSignature(Address),
+    #[error("mix session was already used")]
+    MixReplayed,
     #[error("amount overflows")]
     Overflow,
     #[error("corrupt energy state")]
@@ -169,6 +179,8 @@ impl ReasonCode for EnergyError {
             Self::NotFinal(_) => "interval_not_final",
             Self::NothingToDeposit(_) => "nothing_to_deposit",
             Self::BillExists(_) => "bill_exists",
+            Self::MixSignature(_) => "bad_mix_signature",
+            Self::MixReplayed => "mix_replayed",
             Self::Overflow => "overflow",
             Self::Corrupt => "corrupt_state",
             Self::Bank(e) => e.reason(),
@@ -322,6 +334,10 @@ impl Module for Energy {
                 cycle,
                 amount,
             } => market::post_bill(ctx, market, cycle, amount),
+            EnergyCall::Mix {
+                statement,
+                signatures,
+            } => market::mix(ctx, statement, signatures),
         }
     }
 

@@ -643,6 +643,88 @@ pub fn deposit(
     Ok(())
 }
 
+pub fn mix(
+    ctx: &mut TxContext<'_>,
+    st: MixStatement,
+    signatures: Vec<Vec<u8>>,
+) -> Result<(), EnergyError> {
+    let m = st.market;
+    let market = load_market(ctx, m)?;
+    let group = load_group(ctx, m, st.group)?;
+    let n = st.inputs.len();
+    if n < 2 || st.outputs.len() != n || signatures.len() != n {
+        return Err(EnergyError::Invalid(
+            "a mix needs at least two inputs, as many outputs and one signature per input",
+        ));
+    }
+    if !st.outputs.windows(2).all(|w| w[0] < w[1]) {
+        return Err(EnergyError::Invalid(
+            "mix outputs must be sorted and distinct",
+        ));
+    }
+    let inputs: std::collections::BTreeSet<&Address> = st.inputs.iter().collect();
+    if inputs.len() != n || st.outputs.iter().any(|o| inputs.contains(o)) {
+        return Err(EnergyError::Invalid(
+            "mix inputs must be distinct and not outputs",
+        ));
+    }
+    if (st.energy == 0 && st.funds == 0) || st.first > st.last {
+        return Err(EnergyError::Invalid(
+            "a mix moves some energy or funds, and first <= last",
+        ));
+    }
+    let intervals: Vec<Interval> = (st.first..=st.last)
+        .take(MAX_INTERVALS_PER_CALL + 1)
+        .collect();
+    check_intervals(&market, &intervals)?;
+    if ctx.load::<()>(&mix_key(m, &st.session))?.is_some() {
+        return Err(EnergyError::MixReplayed);
+    }
+    let text = st.signed_bytes();
+    for (input, sig) in st.inputs.iter().zip(&signatures) {
+        if !input.verifies(MIX_NAMESPACE, &text, sig) {
+            return Err(EnergyError::MixSignature(*input));
+        }
+        // Only the group's registered prosumers mix: the assets keep the group, and the
+        // anonymity set is the group's.
+        let meter = prosumer_meter(ctx, m, input)?;
+        if !meter.bound {
+            return Err(EnergyError::NotAProsumer);
+        }
+        if !group.feeders.contains(&meter.feeder) {
+            return Err(EnergyError::NotInGroup(st.group));
+        }
+    }
+    // Equal amounts, and no record pairs an input with an output: any assignment of outputs
+    // to inputs explains the resulting state.
+    if st.energy > 0 {
+        for (input, output) in st.inputs.iter().zip(&st.outputs) {
+            for &t in &intervals {
+                if ctx.load_u64(&lock_key(m, input, t, st.side, st.group))? > 0 {
+                    return Err(EnergyError::AssetsInUse { interval: t });
+                }
+                let held = ctx.load_u64(&assets_key(m, input, t, st.side, st.group))?;
+                if held < st.energy {
+                    return Err(EnergyError::InsufficientAssets {
+                        interval: t,
+                        held,
+                        needed: st.energy,
+                    });
+                }
+                let delta = i128::from(st.energy);
+                add_assets(ctx, m, input, t, st.side, st.group, -delta)?;
+                add_assets(ctx, m, output, t, st.side, st.group, delta)?;
+            }
+        }
+    }
+    if st.funds > 0 {
+        Bank::transfer_equal(ctx, &st.inputs, &st.outputs, st.funds)?;
+    }
+    ctx.store(mix_key(m, &st.session), &());
+    ctx.emit(NAME, "Mixed", &json!({"market": m, "statement": st}));
+    Ok(())
+}
+
 pub fn post_bill(
     ctx: &mut TxContext<'_>,
     m: MarketId,

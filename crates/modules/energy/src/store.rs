@@ -191,3 +191,7 @@ pub(crate) fn read<T: BorshDeserialize>(
 ) -> Result<Option<T>, EnergyError> {
     state.read(key)?.map(|b| decode(&b)).transpose()
 }
+/// A mixing session that executed.
+pub(crate) fn mix_key(m: MarketId, session: &[u8; 32]) -> Vec<u8> {
+    key("mix", m, &[session])
+}

@@ -162,6 +162,12 @@ pub enum EnergyCall {
         interval: Interval,
         meter: Address,
     },
+    /// Mixing (section 2.7.2): every input moves the same assets and funds to one of the
+    /// outputs. Valid only with every input's signature of `statement` (in input order).
+    Mix {
+        statement: MixStatement,
+        signatures: Vec<Vec<u8>>,
+    },
     /// A smart meter posts the total of a billing cycle (eq. 2.16 summed): positive, the
     /// prosumer owes the DSO; negative, the DSO owes the prosumer.
     PostBill {
@@ -235,4 +241,32 @@ pub struct Offer {
 pub struct Deposited {
     pub epa: u64,
     pub eca: u64,
+}
+
+/// Domain of the signatures on a [`MixStatement`].
+pub const MIX_NAMESPACE: &[u8] = b"agora-energy-mix-v1";
+
+/// What every member of a mixing session signs: each of `inputs` (registered prosumers of
+/// `group`) moves `energy` Wh of `side` assets of `group` in each interval of `first..=last`,
+/// and `funds` micro-tokens, to one of `outputs`. Outputs are sorted, so their order says
+/// nothing about which input pays which; `session` is never accepted twice.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct MixStatement {
+    pub market: MarketId,
+    pub group: GroupId,
+    pub side: Side,
+    pub energy: u64,
+    pub first: Interval,
+    pub last: Interval,
+    pub funds: u64,
+    pub session: [u8; 32],
+    pub inputs: Vec<Address>,
+    pub outputs: Vec<Address>,
+}
+
+impl MixStatement {
+    /// The bytes each input signs under [`MIX_NAMESPACE`].
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        borsh::to_vec(self).unwrap_or_default()
+    }
 }

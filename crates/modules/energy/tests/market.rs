@@ -1,7 +1,9 @@
 //! The energy market through the executor, block by block, as validators would run it.
 
 use agora_bank::Bank;
-use agora_energy::{DsoPrice, Energy, EnergyCall, MarketParams, Side, Trade};
+use agora_energy::{
+    DsoPrice, Energy, EnergyCall, MarketParams, MixStatement, Side, Trade, MIX_NAMESPACE,
+};
 use agora_ledger::{Executor, ModuleGenesis, TxStatus};
 use agora_types::{Address, Block, Context, Keypair, Receipt, Transaction};
 use commonware_consensus::types::{Epoch, Round, View};
@@ -700,4 +702,171 @@ fn privacy_groups_must_be_safe() {
             l_cons: 10,
         },
     );
+}
+
+/// A mix of a, b, c's production assets in privacy group 2 (feeders 1 and 2) to fresh outputs.
+fn mix_statement(
+    inputs: &[&Keypair],
+    outputs: &[Keypair],
+    energy: u64,
+    session: u8,
+) -> MixStatement {
+    let mut outs: Vec<Address> = outputs.iter().map(|k| k.address()).collect();
+    outs.sort();
+    MixStatement {
+        market: 0,
+        group: 2,
+        side: Side::Sell,
+        energy,
+        first: 10,
+        last: 20,
+        funds: 1_000,
+        session: [session; 32],
+        inputs: inputs.iter().map(|k| k.address()).collect(),
+        outputs: outs,
+    }
+}
+
+fn signed_mix(st: &MixStatement, signers: &[&Keypair]) -> EnergyCall {
+    EnergyCall::Mix {
+        statement: st.clone(),
+        signatures: signers
+            .iter()
+            .map(|k| k.sign_bytes(MIX_NAMESPACE, &st.signed_bytes()))
+            .collect(),
+    }
+}
+
+#[test]
+fn mixing_moves_equal_assets_unlinkably_and_limits_still_hold() {
+    let Setup {
+        mut chain,
+        dso,
+        a,
+        b,
+        c,
+    } = setup((1_000, 1_000), (1_000, 1_000));
+    chain.ok(
+        &dso,
+        EnergyCall::DefineGroup {
+            market: 0,
+            feeders: vec![1, 2],
+            c_int: 100,
+            c_ext: 100,
+        },
+    );
+    for p in [&a, &b, &c] {
+        withdraw(&mut chain, p, Side::Sell, 2, 60);
+    }
+    let outputs: Vec<Keypair> = (0..3).map(|i| Keypair::from_seed(500 + i)).collect();
+    let inputs = [&a, &b, &c];
+    let before = total_assets(&chain, &inputs, 10);
+    let funds_before: u64 = inputs.iter().map(|k| chain.balance(k)).sum();
+
+    let st = mix_statement(&inputs, &outputs, 50, 1);
+    // Refused: a missing signature, a signature of another statement, unsorted outputs, an
+    // input outside the group's prosumers, more assets than an input holds.
+    let mut call = signed_mix(&st, &inputs);
+    if let EnergyCall::Mix { signatures, .. } = &mut call {
+        signatures.pop();
+    }
+    assert!(chain.refused(&a, call).starts_with("invalid_call"));
+    let other = mix_statement(&inputs, &outputs, 40, 1);
+    let mut call = signed_mix(&st, &inputs);
+    if let (
+        EnergyCall::Mix { signatures, .. },
+        EnergyCall::Mix {
+            signatures: theirs, ..
+        },
+    ) = (&mut call, signed_mix(&other, &inputs))
+    {
+        signatures[2] = theirs[2].clone();
+    }
+    assert!(chain.refused(&a, call).starts_with("bad_mix_signature"));
+    let mut unsorted = st.clone();
+    unsorted.outputs.reverse();
+    assert!(chain
+        .refused(&a, signed_mix(&unsorted, &inputs))
+        .starts_with("invalid_call"));
+    let outsider = mix_statement(&[&a, &dso], &outputs[..2], 50, 2);
+    assert!(chain
+        .refused(&a, signed_mix(&outsider, &[&a, &dso]))
+        .starts_with("not_a_prosumer"));
+    let greedy = mix_statement(&inputs, &outputs, 61, 3);
+    assert!(chain
+        .refused(&a, signed_mix(&greedy, &inputs))
+        .starts_with("insufficient_assets"));
+
+    // Accepted: anyone may submit it. Each output holds the same; nothing pairs in and out.
+    let r = chain.ok(&outputs[0], signed_mix(&st, &inputs));
+    let names: Vec<&str> = r.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["EqualTransfer", "Mixed"]);
+    for t in 10..=20 {
+        for o in &outputs {
+            assert_eq!(total_assets(&chain, &[o], t), (50, 0));
+        }
+        for p in inputs {
+            assert_eq!(total_assets(&chain, &[p], t), (10, 0));
+        }
+    }
+    let outs: Vec<&Keypair> = outputs.iter().collect();
+    let after = total_assets(&chain, &inputs, 10).0 + total_assets(&chain, &outs, 10).0;
+    assert_eq!(after, before.0, "assets are conserved");
+    let funds_after: u64 = inputs.iter().chain(&outs).map(|k| chain.balance(k)).sum();
+    assert_eq!(funds_after, funds_before);
+    for o in &outputs {
+        assert_eq!(chain.balance(o), 1_000);
+    }
+    assert!(chain
+        .refused(&a, signed_mix(&st, &inputs))
+        .starts_with("mix_replayed"));
+
+    // Anonymous offers are still bound by the assets and the group's limits.
+    assert!(chain
+        .refused(
+            &outputs[0],
+            EnergyCall::PostOffer {
+                market: 0,
+                side: Side::Sell,
+                group: 2,
+                energy: 51,
+                intervals: vec![12],
+                price: 10,
+            }
+        )
+        .starts_with("insufficient_assets"));
+    let sells: Vec<u64> = outputs
+        .iter()
+        .map(|o| offer(&mut chain, o, Side::Sell, 2, 50, vec![12], 10))
+        .collect();
+    let twice = offer(&mut chain, &outputs[0], Side::Sell, 2, 50, vec![12], 10);
+    withdraw(&mut chain, &a, Side::Buy, 2, 100);
+    withdraw(&mut chain, &b, Side::Buy, 2, 100);
+    let buy_a = offer(&mut chain, &a, Side::Buy, 2, 100, vec![12], 20);
+    let buy_b = offer(&mut chain, &b, Side::Buy, 2, 100, vec![12], 20);
+    // Output 0 selling through both of its offers: 100 Wh from 50 Wh of assets (eq. 2.5).
+    let mut over_assets = vec![
+        trade(sells[0], buy_a, 12, 50, 15),
+        trade(twice, buy_b, 12, 50, 15),
+    ];
+    over_assets.sort();
+    assert!(chain
+        .refused(&dso, solution(over_assets))
+        .starts_with("eq_2_5"));
+    // 150 Wh sold in the privacy group: beyond its internal limit of 100 (eq. 2.6).
+    let mut over_group = vec![
+        trade(sells[0], buy_a, 12, 50, 15),
+        trade(sells[1], buy_a, 12, 50, 15),
+        trade(sells[2], buy_b, 12, 50, 15),
+    ];
+    over_group.sort();
+    assert!(chain
+        .refused(&dso, solution(over_group))
+        .starts_with("eq_2_6"));
+    let mut within = vec![
+        trade(sells[0], buy_a, 12, 50, 15),
+        trade(sells[1], buy_b, 12, 50, 15),
+    ];
+    within.sort();
+    chain.ok(&dso, solution(within));
 }
