@@ -55,6 +55,26 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// One CoinShuffle session among N members on loopback TCP: time and bytes.
+    Mix {
+        /// Session sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "5,10,20,50")]
+        members: Vec<usize>,
+        /// Sessions per size (the median and the largest time are reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct MixReport {
+    members: usize,
+    runs: usize,
+    p50_ms: f64,
+    max_ms: f64,
+    /// Bytes all members sent in one session, frames included.
+    bytes: u64,
+    bytes_per_member: u64,
 }
 
 #[derive(Serialize)]
@@ -82,6 +102,7 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
         } => {
             return energy(&profiles, prosumers, horizon, c_int, c_ext, runs, out);
         }
+        BenchCommand::Mix { members, runs } => return mix(&members, runs, out),
         BenchCommand::Transfers {
             validators,
             txs,
@@ -449,5 +470,91 @@ fn energy(
     };
     out.print(&report, || {
         serde_json::to_string_pretty(&report).unwrap_or_default()
+    })
+}
+
+/// Times whole sessions: listeners, connections, all steps, every member done.
+fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
+    use agora_mixer::{MixConfig, TcpNet};
+    use std::collections::BTreeMap;
+    if sizes.iter().any(|&n| n < 2) || runs == 0 {
+        bail!("a session needs at least two members, and at least one run");
+    }
+    let rt = crate::runtime()?;
+    let mut reports = Vec::new();
+    for &n in sizes {
+        let mut times = Vec::with_capacity(runs);
+        let mut bytes = 0;
+        for _ in 0..runs {
+            let keys: Vec<Keypair> = (0..n)
+                .map(|_| Keypair::generate(&mut rand::rngs::OsRng))
+                .collect();
+            let (ms, sent) = rt.block_on(async {
+                let started = Instant::now();
+                let mut listeners = Vec::with_capacity(n);
+                let mut addrs = BTreeMap::new();
+                for k in &keys {
+                    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                    addrs.insert(k.address(), l.local_addr()?);
+                    listeners.push(l);
+                }
+                let cfg = MixConfig {
+                    session: rand::random(),
+                    members: keys.iter().map(|k| k.address()).collect(),
+                    step_timeout: Duration::from_secs(10),
+                    statement_namespace: b"agora-bench-mix".to_vec(),
+                };
+                let tasks: Vec<_> = keys
+                    .iter()
+                    .cloned()
+                    .zip(listeners)
+                    .map(|(key, listener)| {
+                        let mut peers = addrs.clone();
+                        peers.remove(&key.address());
+                        let cfg = cfg.clone();
+                        tokio::spawn(async move {
+                            let mut net =
+                                TcpNet::connect(listener, &peers, Duration::from_secs(10)).await;
+                            let outcome = agora_mixer::mix(&cfg, &key, &mut net, |i, o| {
+                                i.iter().chain(o).flat_map(|a| a.0).collect()
+                            })
+                            .await;
+                            outcome.map(|_| net.bytes_sent)
+                        })
+                    })
+                    .collect();
+                let mut sent = 0;
+                for t in tasks {
+                    sent += t
+                        .await
+                        .context("a member's task failed")?
+                        .context("a member failed")?;
+                }
+                anyhow::Ok((started.elapsed().as_secs_f64() * 1000.0, sent))
+            })?;
+            times.push(ms);
+            bytes = sent;
+        }
+        times.sort_by(f64::total_cmp);
+        reports.push(MixReport {
+            members: n,
+            runs,
+            p50_ms: percentile(&times, 0.5),
+            max_ms: times.last().copied().unwrap_or(f64::NAN),
+            bytes,
+            bytes_per_member: bytes / n as u64,
+        });
+    }
+    out.print(&reports, || {
+        reports
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:>3} members: p50 {:.0} ms, max {:.0} ms; {} bytes sent in all ({} per member)",
+                    r.members, r.p50_ms, r.max_ms, r.bytes, r.bytes_per_member
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     })
 }

@@ -46,6 +46,14 @@ pub struct EnergyArgs {
     /// each home's largest row (experiment 3).
     #[arg(long, default_value_t = 0.0)]
     prediction_error: f64,
+    /// Feeders per privacy group: consecutive feeders trade as one group with the safe limits of
+    /// eq. 2.17/2.19. 1: every feeder is its own group.
+    #[arg(long, default_value_t = 1)]
+    privacy_group_size: u32,
+    /// Offers come from anonymous accounts: the homes of each group first mix their assets
+    /// with CoinShuffle.
+    #[arg(long)]
+    mix: bool,
     /// Real milliseconds per simulated 15-minute interval.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
@@ -83,6 +91,8 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
         interval_ms: args.interval_ms.max(100),
         t_clear: 1,
         prediction_error: args.prediction_error.max(0.0),
+        privacy_group_size: args.privacy_group_size,
+        mix: args.mix,
     };
     let summary = crate::runtime()?.block_on(async {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -113,17 +123,30 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
         }
     }
     out.print(&summary, || {
-        format!(
-            "{} homes on {} feeders: offered {:.1} kWh, requested {:.1} kWh, traded {:.1} kWh; solutions {} submitted, {} accepted, {} rejected",
+        let mut text = format!(
+            "{} homes on {} feeders in {} trading groups: offered {:.1} kWh, requested {:.1} kWh, traded {:.1} kWh; solutions {} submitted, {} accepted, {} rejected",
             summary.homes,
             summary.feeders,
+            summary.trading_groups.len(),
             summary.total_offered_kwh,
             summary.total_requested_kwh,
             summary.total_traded_kwh,
             summary.solutions.submitted,
             summary.solutions.accepted,
             summary.solutions.rejected
-        )
+        );
+        if let Some(mix) = &summary.mix {
+            text += &format!(
+                "\nmixing: {} sessions of {:.1} members on average (smallest {}), p50 {:.0} ms; {:.1} kWh per interval in anonymous accounts, {:.1} kWh left unmixed",
+                mix.sessions,
+                mix.mean_members,
+                mix.min_members,
+                mix.session_p50_ms,
+                mix.mixed_kwh_per_interval,
+                mix.unmixed_kwh_per_interval
+            );
+        }
+        text
     })
 }
 

@@ -101,3 +101,51 @@ fn trading_goes_on_when_one_of_two_solvers_fails() {
         "trading stopped with the failed solver"
     );
 }
+
+/// The homes of feeders 1 and 7 (three of the five producers) in one privacy group, mixing
+/// before they trade: every offer comes from an anonymous account.
+#[test]
+fn mixed_homes_trade_from_anonymous_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(profiles_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let home: u32 = path.file_stem().unwrap().to_str().unwrap()["prosumer_".len()..]
+            .parse()
+            .unwrap();
+        if [1, 7].contains(&(home / 100)) {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let summary = agora_json(&[
+        "sim",
+        "energy",
+        "--profiles",
+        dir.path().to_str().unwrap(),
+        "--interval-ms",
+        "250",
+        "--privacy-group-size",
+        "2",
+        "--mix",
+    ]);
+    check_summary(&summary);
+    let groups = summary["trading_groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["feeders"], serde_json::json!([1, 7]));
+    assert_eq!(groups[0]["homes"], 19);
+    let mix = &summary["mix"];
+    assert!(mix["sessions"].as_u64().unwrap() >= 2, "{mix}");
+    assert_eq!(mix["reruns"], 0, "honest homes complete in one run");
+    assert!(mix["min_members"].as_u64().unwrap() >= 2);
+    let traded = summary["total_traded_kwh"].as_f64().unwrap();
+    assert!(traded > 0.0, "anonymous offers traded nothing");
+    // The largest producer's capacity above the second largest cannot be mixed, so it trades
+    // less than the homes would in public.
+    let profiles = agora_sim::profiles::read_profiles(dir.path()).unwrap();
+    let optimum = agora_sim::energy::offline_optimum(&profiles, 2_500_000, 2_000_000).unwrap()
+        as f64
+        / 1000.0;
+    assert!(
+        traded < optimum,
+        "traded {traded} kWh, public optimum {optimum} kWh"
+    );
+}

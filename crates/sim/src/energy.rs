@@ -14,7 +14,7 @@
 //! - **Solver daemon**: every quarter interval reads the open problem, solves it with horizon
 //!   T_h and posts the solution if it beats the candidate. Any number run; any may stop.
 
-use crate::profiles::Profile;
+use crate::{mixer::AnonAccount, profiles::Profile};
 use agora_bank::BankCall;
 use agora_client::Client;
 use agora_energy::{DsoPrice, EnergyCall, Interval, Market, MarketParams, Side, Trade};
@@ -43,6 +43,10 @@ pub fn day_length(profiles: &[Profile]) -> u32 {
 /// Funds each agent account gets from the faucet (micro-tokens).
 const FUNDING: u64 = 1_000_000_000;
 const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };
+/// Time for set-up and mixing before the market's first interval, when homes mix.
+const MIX_LEAD_MS: u64 = 15_000;
+/// Funds a buying anonymous account gets per Wh of its assets and interval: above any bid.
+const MIX_FUNDS_PER_WH: u64 = 30;
 
 #[derive(Clone, Debug)]
 pub struct EnergySimConfig {
@@ -60,6 +64,32 @@ pub struct EnergySimConfig {
     /// Prediction error of single-interval rows: a normal error with this standard deviation,
     /// in percent of the home's largest row (experiment 3). 0: perfect prediction.
     pub prediction_error: f64,
+    /// Feeders per privacy group (section 2.8.2): consecutive feeders form a group whose
+    /// limits are the safe ones of eq. 2.17/2.19, and homes trade in it. 0 or 1: homes trade
+    /// in their feeder's group.
+    pub privacy_group_size: u32,
+    /// Offers come from anonymous accounts: before trading, the homes of each group mix their
+    /// assets with CoinShuffle ([`crate::mixer`]).
+    pub mix: bool,
+}
+
+/// What mixing did and cost.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MixSummary {
+    pub sessions: usize,
+    /// Members of the smallest and, on average, of a session: the anonymity sets.
+    pub min_members: usize,
+    pub mean_members: f64,
+    /// Runs beyond the first (after a blame).
+    pub reruns: u32,
+    pub session_p50_ms: f64,
+    pub session_max_ms: f64,
+    /// The whole mixing phase: withdrawals, every group's sessions and their transactions.
+    pub total_ms: f64,
+    /// Wh per interval, summed over homes, mixed into anonymous accounts and left unmixed
+    /// (capacity above a home's last shared level).
+    pub mixed_kwh_per_interval: f64,
+    pub unmixed_kwh_per_interval: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -106,6 +136,18 @@ pub struct EnergySimSummary {
     pub finalize_lag_max_ms: f64,
     /// Sum of the bills the meters posted (micro-tokens; positive: owed to the DSO).
     pub total_billed: i64,
+    /// Groups the homes traded in: one per feeder, or the privacy groups.
+    pub trading_groups: Vec<TradingGroup>,
+    pub mix: Option<MixSummary>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TradingGroup {
+    pub id: u32,
+    pub feeders: Vec<u32>,
+    pub homes: usize,
+    pub c_int: u64,
+    pub c_ext: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,9 +220,21 @@ struct Home {
     announced: BTreeMap<Interval, i64>,
     /// The transactions that posted the home's flexible (battery) offers.
     flexible: Vec<agora_types::TxHash>,
+    /// With mixing: the anonymous accounts offers come from, and Wh offered from each per
+    /// interval. Empty without.
+    anon: Vec<AnonAccount>,
+    anon_used: BTreeMap<(usize, Interval), u64>,
+    mixing: bool,
 }
 
 impl Home {
+    /// Whether the public account keeps assets after mixing: capacity above the shared levels.
+    fn holds_unmixed(&self) -> bool {
+        let (p, c) = self.profile.limits();
+        let mixed: u64 = self.anon.iter().map(|a| a.energy).sum();
+        mixed < p + c
+    }
+
     /// Withdraws assets for and posts the offer of every row now within the window.
     async fn post_due_rows(
         &mut self,
@@ -207,12 +261,77 @@ impl Home {
             } else {
                 (Side::Buy, l_cons)
             };
-            // Never beyond the home's limit in any interval of the offer.
+            // Never beyond the home's limit in any interval of the offer (with mixing, the
+            // anonymous accounts' assets bound it instead).
             let room = (first..=row.last)
                 .map(|t| limit.saturating_sub(self.withdrawn.get(&(side, t)).copied().unwrap_or(0)))
                 .min()
                 .unwrap_or(0);
-            let energy = predicted.unsigned_abs().min(room);
+            let energy = if self.mixing {
+                predicted.unsigned_abs()
+            } else {
+                predicted.unsigned_abs().min(room)
+            };
+            if energy == 0 {
+                continue;
+            }
+            let intervals: Vec<Interval> = (first..=row.last).collect();
+            let base = if side == Side::Sell { 10 } else { 20 };
+            let offer = |energy| EnergyCall::PostOffer {
+                market: m,
+                side,
+                group: self.group,
+                energy,
+                intervals: intervals.clone(),
+                price: price(base, self.profile.home, i),
+            };
+            let mut hashes = Vec::new();
+            let energy = if self.mixing {
+                // From the anonymous accounts of this side, as much as each has room for.
+                let mut left = energy;
+                for (a, acc) in self.anon.iter().enumerate() {
+                    let used = intervals
+                        .iter()
+                        .map(|t| self.anon_used.get(&(a, *t)).copied().unwrap_or(0))
+                        .max()
+                        .unwrap_or(0);
+                    let piece = left.min(acc.energy.saturating_sub(used));
+                    if acc.side != side || piece == 0 {
+                        continue;
+                    }
+                    hashes.push(
+                        client
+                            .send(&acc.key, offer(piece).into_call())
+                            .await?
+                            .hash(),
+                    );
+                    for t in &intervals {
+                        *self.anon_used.entry((a, *t)).or_default() += piece;
+                    }
+                    left -= piece;
+                }
+                energy - left
+            } else {
+                let withdraw = EnergyCall::WithdrawAssets {
+                    market: m,
+                    side,
+                    group: self.group,
+                    energy,
+                    first,
+                    last: row.last,
+                };
+                client.send(&self.key, withdraw.into_call()).await?;
+                hashes.push(
+                    client
+                        .send(&self.key, offer(energy).into_call())
+                        .await?
+                        .hash(),
+                );
+                for t in &intervals {
+                    *self.withdrawn.entry((side, *t)).or_default() += energy;
+                }
+                energy
+            };
             if energy == 0 {
                 continue;
             }
@@ -223,39 +342,12 @@ impl Home {
                     -(energy as i64)
                 };
             }
-            let intervals: Vec<Interval> = (first..=row.last).collect();
-            let base = if side == Side::Sell { 10 } else { 20 };
-            let calls = vec![
-                EnergyCall::WithdrawAssets {
-                    market: m,
-                    side,
-                    group: self.group,
-                    energy,
-                    first,
-                    last: row.last,
-                }
-                .into_call(),
-                EnergyCall::PostOffer {
-                    market: m,
-                    side,
-                    group: self.group,
-                    energy,
-                    intervals: intervals.clone(),
-                    price: price(base, self.profile.home, i),
-                }
-                .into_call(),
-            ];
-            let mut hashes = Vec::new();
-            for call in calls {
-                hashes.push(client.send(&self.key, call).await?.hash());
-            }
             if row.first != row.last {
-                // A battery's offer: its meter will measure what it delivers, i.e. its trades.
-                self.flexible.extend(hashes.last());
+                // A battery's offers: its meter will measure what it delivers, i.e. their trades.
+                self.flexible.extend(hashes);
             }
             let share = energy as f64 / 1000.0 / intervals.len() as f64;
             for t in intervals {
-                *self.withdrawn.entry((side, t)).or_default() += energy;
                 let book = if side == Side::Sell {
                     &mut self.offered
                 } else {
@@ -550,6 +642,9 @@ pub async fn run(
             withdrawn: BTreeMap::new(),
             offered: BTreeMap::new(),
             requested: BTreeMap::new(),
+            anon: Vec::new(),
+            anon_used: BTreeMap::new(),
+            mixing: cfg.mix,
         })
         .collect();
     let funding: Vec<_> = std::iter::once(dso.address())
@@ -572,7 +667,9 @@ pub async fn run(
     let feeders: BTreeSet<u32> = homes.iter().map(|h| h.profile.feeder).collect();
     let params = MarketParams {
         interval_ms: cfg.interval_ms,
-        start_ms: now_ms() + 5_000 + cfg.interval_ms * (cfg.t_clear as u64 + 1),
+        start_ms: now_ms()
+            + if cfg.mix { MIX_LEAD_MS } else { 5_000 }
+            + cfg.interval_ms * (cfg.t_clear as u64 + 1),
         t_clear: cfg.t_clear,
         prices: vec![DSO_PRICE],
     };
@@ -632,10 +729,23 @@ pub async fn run(
         )
     }))
     .await?;
+    let trading_groups = define_privacy_groups(client, &dso, m, &mut homes, &cfg).await?;
+    let mix = if cfg.mix {
+        // Should mixing start late, it covers only intervals that cannot become final meanwhile.
+        let first = agora_energy::intervals_due(&params, now_ms()) as Interval + 2;
+        let summary = mix_homes(client, m, &mut homes, first, day).await?;
+        if now_ms() > params.start_ms {
+            warn!("mixing ended after the market started: the first intervals' offers are lost");
+        }
+        Some(summary)
+    } else {
+        None
+    };
     info!(
         market = m,
         homes = homes.len(),
         feeders = feeders.len(),
+        groups = trading_groups.len(),
         "market set up"
     );
 
@@ -702,23 +812,33 @@ pub async fn run(
     }
 
     // Deposits, then the meters' bills.
-    futures::future::try_join_all(homes.iter().map(|h| {
-        let calls: Vec<_> = h
-            .withdrawn
-            .keys()
-            .map(|(_, t)| *t)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|t| {
-                EnergyCall::Deposit {
-                    market: m,
-                    interval: t,
-                    meter: h.meter.address(),
-                }
-                .into_call()
-            })
-            .collect();
-        execute_all(client, &h.key, calls, "deposit")
+    futures::future::try_join_all(homes.iter().flat_map(|h| {
+        let intervals: BTreeSet<Interval> = h.withdrawn.keys().map(|(_, t)| *t).collect();
+        let deposits = move |intervals: &BTreeSet<Interval>| -> Vec<agora_types::Call> {
+            intervals
+                .iter()
+                .map(|t| {
+                    EnergyCall::Deposit {
+                        market: m,
+                        interval: *t,
+                        meter: h.meter.address(),
+                    }
+                    .into_call()
+                })
+                .collect()
+        };
+        // With mixing, the public account keeps only unmixed capacity, and every anonymous
+        // account holds assets in every interval of the day.
+        let public = if h.mixing && !h.holds_unmixed() {
+            Vec::new()
+        } else {
+            deposits(&intervals)
+        };
+        std::iter::once(execute_all(client, &h.key, public, "deposit")).chain(
+            h.anon
+                .iter()
+                .map(move |a| execute_all(client, &a.key, deposits(&intervals), "deposit")),
+        )
     }))
     .await?;
     let mut total_billed = 0;
@@ -787,6 +907,223 @@ pub async fn run(
         finalize_lag_p50_ms: lags.get(lags.len() / 2).copied().unwrap_or(0.0),
         finalize_lag_max_ms: lags.last().copied().unwrap_or(0.0),
         total_billed,
+        trading_groups,
+        mix,
+    })
+}
+
+/// Groups the homes trade in. With privacy groups, consecutive feeders form a group whose
+/// limits are the safe ones for the registered limits (eq. 2.17, 2.19).
+async fn define_privacy_groups(
+    client: &Client,
+    dso: &Keypair,
+    m: u64,
+    homes: &mut [Home],
+    cfg: &EnergySimConfig,
+) -> Result<Vec<TradingGroup>, SimError> {
+    use agora_energy::grouping::{safe_group_limit, FeederLoad};
+    let feeders: Vec<u32> = homes
+        .iter()
+        .map(|h| h.profile.feeder)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let size = cfg.privacy_group_size.max(1) as usize;
+    let mut groups = Vec::new();
+    if size == 1 {
+        for (id, f) in feeders.iter().enumerate() {
+            groups.push(TradingGroup {
+                id: id as u32,
+                feeders: vec![*f],
+                homes: homes.iter().filter(|h| h.profile.feeder == *f).count(),
+                c_int: cfg.c_int,
+                c_ext: cfg.c_ext,
+            });
+        }
+        return Ok(groups);
+    }
+    let mut calls = Vec::new();
+    for (i, chunk) in feeders.chunks(size).enumerate() {
+        let loads = |limit: u64| {
+            chunk
+                .iter()
+                .map(|f| {
+                    let (prod, cons) = homes
+                        .iter()
+                        .filter(|h| h.profile.feeder == *f)
+                        .map(|h| h.profile.limits())
+                        .fold((0, 0), |(p, c), (lp, lc)| (p + lp, c + lc));
+                    FeederLoad {
+                        limit,
+                        prosumer_limits: u64::max(prod, cons),
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let group = TradingGroup {
+            // Feeder groups took the first ids.
+            id: (feeders.len() + i) as u32,
+            feeders: chunk.to_vec(),
+            homes: homes
+                .iter()
+                .filter(|h| chunk.contains(&h.profile.feeder))
+                .count(),
+            c_int: safe_group_limit(loads(cfg.c_int)),
+            c_ext: safe_group_limit(loads(cfg.c_ext)),
+        };
+        calls.push(
+            EnergyCall::DefineGroup {
+                market: m,
+                feeders: group.feeders.clone(),
+                c_int: group.c_int,
+                c_ext: group.c_ext,
+            }
+            .into_call(),
+        );
+        for h in homes
+            .iter_mut()
+            .filter(|h| chunk.contains(&h.profile.feeder))
+        {
+            h.group = group.id;
+        }
+        groups.push(group);
+    }
+    execute_all(client, dso, calls, "privacy groups").await?;
+    Ok(groups)
+}
+
+/// Every home withdraws its full limits for the day; then the homes of each group mix them
+/// level by level (see [`crate::mixer`]), the groups at the same time.
+async fn mix_homes(
+    client: &Client,
+    m: u64,
+    homes: &mut [Home],
+    first: Interval,
+    day: u32,
+) -> Result<MixSummary, SimError> {
+    let started = std::time::Instant::now();
+    let last = day.saturating_sub(1);
+    futures::future::try_join_all(homes.iter().map(|h| {
+        let (l_prod, l_cons) = h.profile.limits();
+        let calls = [(Side::Sell, l_prod), (Side::Buy, l_cons)]
+            .into_iter()
+            .filter(|(_, l)| *l > 0)
+            .map(|(side, energy)| {
+                EnergyCall::WithdrawAssets {
+                    market: m,
+                    side,
+                    group: h.group,
+                    energy,
+                    first,
+                    last,
+                }
+                .into_call()
+            })
+            .collect();
+        execute_all(client, &h.key, calls, "withdrawal for mixing")
+    }))
+    .await?;
+    let mut by_group: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, h) in homes.iter_mut().enumerate() {
+        by_group.entry(h.group).or_default().push(i);
+        let (l_prod, l_cons) = h.profile.limits();
+        for t in first..day {
+            for (side, l) in [(Side::Sell, l_prod), (Side::Buy, l_cons)] {
+                if l > 0 {
+                    h.withdrawn.insert((side, t), l);
+                }
+            }
+        }
+    }
+    let homes_ref: &[Home] = homes;
+    let per_group =
+        futures::future::try_join_all(by_group.into_iter().map(|(g, idx)| async move {
+            let mut outputs = Vec::new();
+            let mut stats = Vec::new();
+            for side in [Side::Sell, Side::Buy] {
+                let limits: Vec<u64> = idx
+                    .iter()
+                    .map(|&i| {
+                        let (p, c) = homes_ref[i].profile.limits();
+                        if side == Side::Sell {
+                            p
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                for (level, (energy, members)) in
+                    crate::mixer::levels(&limits).into_iter().enumerate()
+                {
+                    let keys: Vec<Keypair> = members
+                        .iter()
+                        .map(|&j| homes_ref[idx[j]].key.clone())
+                        .collect();
+                    let plan = crate::mixer::MixPlan {
+                        market: m,
+                        group: g,
+                        side,
+                        energy,
+                        first,
+                        last,
+                        funds: if side == Side::Buy {
+                            energy * MIX_FUNDS_PER_WH * (day - first) as u64
+                        } else {
+                            0
+                        },
+                        label: format!("{g}/{side:?}/{level}"),
+                    };
+                    let (outs, st) = crate::mixer::mix_members(client, &plan, &keys).await?;
+                    for (&j, key) in members.iter().zip(&keys) {
+                        if let Some(out) = outs.get(&key.address()) {
+                            outputs.push((
+                                idx[j],
+                                AnonAccount {
+                                    key: out.clone(),
+                                    side,
+                                    energy,
+                                },
+                            ));
+                        }
+                    }
+                    stats.push(st);
+                }
+            }
+            Ok::<_, SimError>((outputs, stats))
+        }))
+        .await?;
+    let mut stats = Vec::new();
+    for (outputs, st) in per_group {
+        for (i, acc) in outputs {
+            homes[i].anon.push(acc);
+        }
+        stats.extend(st);
+    }
+    let mut times: Vec<f64> = stats.iter().map(|s| s.millis).collect();
+    times.sort_by(f64::total_cmp);
+    let mixed: u64 = homes
+        .iter()
+        .flat_map(|h| h.anon.iter().map(|a| a.energy))
+        .sum();
+    let capacity: u64 = homes
+        .iter()
+        .map(|h| {
+            let (p, c) = h.profile.limits();
+            p + c
+        })
+        .sum();
+    info!(sessions = stats.len(), "homes mixed their assets");
+    Ok(MixSummary {
+        sessions: stats.len(),
+        min_members: stats.iter().map(|s| s.members).min().unwrap_or(0),
+        mean_members: stats.iter().map(|s| s.members as f64).sum::<f64>()
+            / stats.len().max(1) as f64,
+        reruns: stats.iter().map(|s| s.runs - 1).sum(),
+        session_p50_ms: times.get(times.len() / 2).copied().unwrap_or(0.0),
+        session_max_ms: times.last().copied().unwrap_or(0.0),
+        total_ms: started.elapsed().as_secs_f64() * 1000.0,
+        mixed_kwh_per_interval: mixed as f64 / 1000.0,
+        unmixed_kwh_per_interval: (capacity - mixed) as f64 / 1000.0,
     })
 }
 

@@ -3,8 +3,10 @@
 //!
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
+//! - [`mixer`]: the mixer agent (CoinShuffle sessions and the mix transaction).
 //! - [`plot`]: SVG line charts of the results.
 
 pub mod energy;
+pub mod mixer;
 pub mod plot;
 pub mod profiles;
