@@ -24,8 +24,16 @@ pub trait Net: Send {
 pub struct TcpNet {
     writers: BTreeMap<Address, OwnedWriteHalf>,
     incoming: mpsc::Receiver<Vec<u8>>,
+    /// Accepts and reads the others' connections; stopped when the links are dropped.
+    reader: tokio::task::JoinHandle<()>,
     /// Bytes this member sent, frames included.
     pub bytes_sent: u64,
+}
+
+impl Drop for TcpNet {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl TcpNet {
@@ -38,7 +46,7 @@ impl TcpNet {
         patience: Duration,
     ) -> Self {
         let (tx, incoming) = mpsc::channel(1024);
-        tokio::spawn(accept(listener, tx));
+        let reader = tokio::spawn(accept(listener, tx));
         let deadline = tokio::time::Instant::now() + patience;
         let mut writers = BTreeMap::new();
         for (member, addr) in peers {
@@ -60,16 +68,19 @@ impl TcpNet {
         Self {
             writers,
             incoming,
+            reader,
             bytes_sent: 0,
         }
     }
 }
 
+/// Owns the listener and one reader per incoming link: aborting it closes them all.
 async fn accept(listener: TcpListener, tx: mpsc::Sender<Vec<u8>>) {
+    let mut readers = tokio::task::JoinSet::new();
     while let Ok((stream, _)) = listener.accept().await {
         let _ = stream.set_nodelay(true);
         let tx = tx.clone();
-        tokio::spawn(async move {
+        readers.spawn(async move {
             let (mut read, _write) = stream.into_split();
             loop {
                 let mut len = [0u8; 4];

@@ -156,7 +156,6 @@ pub async fn mix_members(
                 .map(|(a, s)| (*a, *s))
                 .collect();
             let cfg = cfg.clone();
-            let statement = statement.clone();
             async move {
                 let mut net = TcpNet::connect(listener, &peers, Duration::from_secs(5)).await;
                 mix(&cfg, &key, &mut net, |i, o| statement(i, o).signed_bytes()).await
