@@ -2,6 +2,7 @@
 
 mod bench;
 mod devnet;
+mod discovery;
 mod grouping;
 mod output;
 mod sim;
@@ -73,6 +74,8 @@ enum Command {
     /// Run a market's solver on one instance.
     #[command(subcommand)]
     Solve(sim::SolveCommand),
+    /// The discovery daemon of this host (no subcommand), or a command against it.
+    Discovery(discovery::DiscoveryArgs),
 }
 
 #[derive(Subcommand)]
@@ -262,6 +265,10 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
             sim::run_sim(cmd, out)
         }
         Command::Solve(cmd) => sim::run_solve(cmd, out),
+        Command::Discovery(args) => {
+            init_logs("info,libp2p=warn");
+            discovery::run(args, out)
+        }
         Command::Analyze(AnalyzeCommand::Grouping { input }) => grouping::run(&input, out),
     }
 }

@@ -1,0 +1,401 @@
+//! `agora discovery` on several hosts with their own addresses: network namespaces joined by a
+//! bridge, made by each test and removed after it (needs root and iproute2).
+
+mod common;
+
+use agora_discovery::{testbed::Testbed, Client, Event, Kind, Service};
+use std::{
+    path::PathBuf,
+    process::{Child, Stdio},
+    time::Duration,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const BEACON_MS: u64 = 200;
+
+/// A testbed with one daemon per host; daemons are killed before the testbed goes.
+struct Cluster {
+    daemons: Vec<Option<Child>>,
+    dir: tempfile::TempDir,
+    bed: Testbed,
+}
+
+impl Cluster {
+    fn new(n: usize) -> Self {
+        let bed = Testbed::new(n).expect("cannot build the testbed (root and iproute2 needed)");
+        let mut c = Self {
+            daemons: (0..n).map(|_| None).collect(),
+            dir: tempfile::tempdir().unwrap(),
+            bed,
+        };
+        for i in 0..n {
+            c.start(i);
+        }
+        c
+    }
+
+    fn socket(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("host{i}.sock"))
+    }
+
+    fn start(&mut self, i: usize) {
+        let home = self.dir.path().join(format!("host{i}"));
+        let child = self
+            .bed
+            .command(i, env!("CARGO_BIN_EXE_agora"))
+            .args(["discovery", "--home", home.to_str().unwrap(), "--socket"])
+            .arg(self.socket(i))
+            .args([
+                "--beacon-ms",
+                &BEACON_MS.to_string(),
+                "--refresh-ms",
+                "1000",
+                "--ttl-ms",
+                "4000",
+            ])
+            .env("RUST_LOG", "agora_discovery=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join(format!("host{i}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        self.daemons[i] = Some(child);
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut d) = self.daemons[i].take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+
+    fn client(&self, i: usize) -> Client {
+        Client::connect(self.socket(i), Duration::from_millis(50))
+    }
+
+    fn logs(&self) -> String {
+        (0..self.daemons.len())
+            .map(|i| {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("host{i}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!(
+                    "--- host {i}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.daemons.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn service(kind: Kind, address: &str) -> Service {
+    Service {
+        app: "traffic".into(),
+        msg: "density".into(),
+        kind,
+        address: address.into(),
+    }
+}
+
+/// The next event within `secs`, or a panic that shows the daemons' logs.
+async fn next(events: &mut UnboundedReceiver<Event>, secs: u64, cluster: &Cluster) -> Event {
+    match tokio::time::timeout(Duration::from_secs(secs), events.recv()).await {
+        Ok(Some(e)) => e,
+        Ok(None) => panic!("the subscription ended\n{}", cluster.logs()),
+        Err(_) => panic!("no event within {secs} s\n{}", cluster.logs()),
+    }
+}
+
+async fn appeared(events: &mut UnboundedReceiver<Event>, address: &str, cluster: &Cluster) {
+    appeared_all(events, &[address], cluster).await
+}
+
+/// Waits until each of `addresses` appeared, in any order.
+async fn appeared_all(
+    events: &mut UnboundedReceiver<Event>,
+    addresses: &[&str],
+    cluster: &Cluster,
+) {
+    let mut missing: std::collections::BTreeSet<&str> = addresses.iter().copied().collect();
+    while !missing.is_empty() {
+        if let Event::Appeared(f) = next(events, 10, cluster).await {
+            missing.remove(f.service.address.as_str());
+        }
+    }
+}
+
+async fn gone(events: &mut UnboundedReceiver<Event>, address: &str, cluster: &Cluster) {
+    loop {
+        if let Event::Gone(f) = next(events, 10, cluster).await {
+            if f.service.address == address {
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until every daemon hears all the others.
+async fn settled(cluster: &Cluster) {
+    let n = cluster.daemons.len();
+    for _ in 0..100 {
+        let mut all = true;
+        for i in 0..n {
+            match agora_discovery::services(&cluster.socket(i)).await {
+                Ok(s) if s.hosts.len() == n - 1 => {}
+                _ => all = false,
+            }
+        }
+        if all {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("hosts did not find each other\n{}", cluster.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_hears_of_a_late_publisher_and_of_its_end() {
+    let cluster = Cluster::new(5);
+    settled(&cluster).await;
+    let clients: Vec<Client> = (0..5).map(|i| cluster.client(i)).collect();
+    let mut subs: Vec<_> = clients
+        .iter()
+        .map(|c| c.subscribe("traffic", "density", Kind::Sub))
+        .collect();
+    // Let the subscriptions land before the publisher registers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let publisher = common::agora()
+        .args([
+            "discovery",
+            "register",
+            "--app",
+            "traffic",
+            "--msg",
+            "density",
+            "--kind",
+            "pub",
+            "--address",
+            "tcp://10.0.0.1:4000",
+            "--socket",
+        ])
+        .arg(cluster.socket(2))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut publisher = scopeguard(publisher);
+    for s in subs.iter_mut() {
+        appeared(s, "tcp://10.0.0.1:4000", &cluster).await;
+    }
+    // The registering process ends: every subscriber hears the service is gone.
+    let _ = publisher.0.kill();
+    let _ = publisher.0.wait();
+    for s in subs.iter_mut() {
+        gone(s, "tcp://10.0.0.1:4000", &cluster).await;
+    }
+    // What `agora discovery services` shows on the publisher's host afterwards.
+    let out = common::agora()
+        .args(["discovery", "services", "--json", "--socket"])
+        .arg(cluster.socket(2))
+        .output()
+        .unwrap();
+    let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(snapshot["local"], serde_json::json!([]));
+    assert_eq!(snapshot["hosts"].as_array().unwrap().len(), 4);
+}
+
+/// Kills a child process when dropped.
+struct Guard(Child);
+fn scopeguard(c: Child) -> Guard {
+    Guard(c)
+}
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_leaves_and_rejoins_is_found_again() {
+    let cluster = Cluster::new(3);
+    settled(&cluster).await;
+    let (c0, c1, c2) = (cluster.client(0), cluster.client(1), cluster.client(2));
+    c1.register(service(Kind::Pub, "host1")).unwrap();
+    c2.register(service(Kind::Rep, "host2")).unwrap();
+    let mut on0 = c0.subscribe("traffic", "density", Kind::Sub);
+    let mut on2 = c2.subscribe("traffic", "density", Kind::Sub);
+    let mut req0 = c0.subscribe("traffic", "density", Kind::Req);
+    appeared(&mut on0, "host1", &cluster).await;
+    appeared(&mut on2, "host1", &cluster).await;
+    appeared(&mut req0, "host2", &cluster).await;
+    // Host 2 leaves: its service goes away for host 0, host 1's for host 2.
+    cluster.bed.set_link(2, false).unwrap();
+    gone(&mut req0, "host2", &cluster).await;
+    gone(&mut on2, "host1", &cluster).await;
+    // It rejoins: both subscriptions are restored.
+    cluster.bed.set_link(2, true).unwrap();
+    appeared(&mut req0, "host2", &cluster).await;
+    appeared(&mut on2, "host1", &cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_recover_when_their_daemon_restarts() {
+    let mut cluster = Cluster::new(2);
+    settled(&cluster).await;
+    let (c0, c1) = (cluster.client(0), cluster.client(1));
+    c0.register(service(Kind::Srv, "server-on-0")).unwrap();
+    let mut clt = c1.subscribe("traffic", "density", Kind::Clt);
+    appeared(&mut clt, "server-on-0", &cluster).await;
+    // Host 1's daemon dies and comes back; the same client objects go on.
+    cluster.kill(1);
+    cluster.start(1);
+    settled(&cluster).await;
+    c0.register(service(Kind::Srv, "second-server-on-0"))
+        .unwrap();
+    appeared(&mut clt, "second-server-on-0", &cluster).await;
+    // Host 0's daemon restarts too: its registrations come back by themselves.
+    cluster.kill(0);
+    cluster.start(0);
+    settled(&cluster).await;
+    for _ in 0..100 {
+        if agora_discovery::services(&cluster.socket(0))
+            .await
+            .is_ok_and(|s| s.local.len() == 2)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let local = agora_discovery::services(&cluster.socket(0))
+        .await
+        .unwrap()
+        .local;
+    assert_eq!(
+        local.len(),
+        2,
+        "host 0's component did not register again: {local:?}"
+    );
+    let other = cluster.client(1);
+    let mut fresh = other.subscribe("traffic", "density", Kind::Clt);
+    appeared_all(&mut fresh, &["server-on-0", "second-server-on-0"], &cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_beacons_and_forged_records_are_ignored() {
+    use agora_discovery::{
+        identity,
+        record::{RecordBody, SignedRecord},
+        Datagram,
+    };
+    let cluster = Cluster::new(3);
+    settled(&cluster).await;
+    let c0 = cluster.client(0);
+    let mut subs = c0.subscribe("traffic", "density", Kind::Sub);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A hostile sender on host 2 floods the subnet.
+    let victim = agora_discovery::services(&cluster.socket(1))
+        .await
+        .unwrap()
+        .host;
+    let hostile_key = identity::Keypair::generate_ed25519();
+    let forged = |key: &identity::Keypair, host: Vec<u8>, address: &str| {
+        let body = RecordBody {
+            topic: service(Kind::Pub, address).topic(),
+            host,
+            seq: u64::MAX / 2,
+            expires_ms: u64::MAX / 2,
+            services: vec![service(Kind::Pub, address)],
+        };
+        Datagram::Push(SignedRecord::sign(key, &body).unwrap()).encode()
+    };
+    let mut payloads: Vec<Vec<u8>> = vec![
+        b"not a beacon".to_vec(),
+        b"AGORADS1\x00\x01\x02".to_vec(),
+        vec![0xff; 2000],
+    ];
+    // A beacon whose signature is not its key's.
+    if let Some(Datagram::Beacon {
+        public_key,
+        tcp_port,
+        sent_ms,
+        ..
+    }) = Datagram::beacon(&hostile_key, 9939, 1)
+    {
+        payloads.push(
+            Datagram::Beacon {
+                public_key,
+                tcp_port,
+                sent_ms,
+                signature: vec![0; 64],
+            }
+            .encode(),
+        );
+    }
+    // A record in host 1's name signed by another key, and a tampered one.
+    payloads.push(forged(&hostile_key, victim_bytes(&victim), "forged"));
+    let mut tampered = forged(
+        &hostile_key,
+        hostile_key.public().to_peer_id().to_bytes(),
+        "tampered",
+    );
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    payloads.push(tampered);
+    let broadcast = cluster.bed.broadcast();
+    let mut sender = cluster
+        .bed
+        .command(2, "python3")
+        .arg("-c")
+        .arg(format!(
+            "import socket,sys,binascii\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1)\nfor _ in range(20):\n  for h in sys.argv[1:]:\n    p=binascii.unhexlify(h)\n    s.sendto(p,('{broadcast}',9940))\n    s.sendto(p,('{}',9940))",
+            cluster.bed.hosts[0].ip
+        ))
+        .args(payloads.iter().map(hex::encode))
+        .spawn()
+        .unwrap();
+    assert!(sender.wait().unwrap().success());
+    // Nothing forged appeared, the hosts still know each other, and an honest publisher is
+    // still found.
+    cluster
+        .client(1)
+        .register(service(Kind::Pub, "honest"))
+        .unwrap();
+    loop {
+        match next(&mut subs, 10, &cluster).await {
+            Event::Appeared(f) if f.service.address == "honest" => break,
+            Event::Appeared(f) => panic!("a forged service appeared: {f:?}"),
+            Event::Gone(_) => {}
+        }
+    }
+    // They did arrive, and were dropped for failing verification.
+    let log = std::fs::read_to_string(cluster.dir.path().join("host0.log")).unwrap();
+    assert!(
+        log.contains("dropped a beacon that fails verification"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dropped a pushed record that fails verification"),
+        "{log}"
+    );
+    let s0 = agora_discovery::services(&cluster.socket(0)).await.unwrap();
+    assert_eq!(s0.hosts.len(), 2, "{:?}", s0.hosts);
+    assert!(
+        s0.remote.iter().all(|f| f.service.address == "honest"),
+        "{:?}",
+        s0.remote
+    );
+}
+
+fn victim_bytes(peer: &str) -> Vec<u8> {
+    peer.parse::<agora_discovery::identity::PeerId>()
+        .unwrap()
+        .to_bytes()
+}
