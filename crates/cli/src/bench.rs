@@ -55,6 +55,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Discovery on N hosts (network namespaces on a bridge; needs root): time from a
+    /// publisher's registration to each subscriber's notification, and daemon memory.
+    Discovery {
+        #[arg(long, value_delimiter = ',', default_value = "5,9,17,32,64")]
+        hosts: Vec<usize>,
+        /// Publishers registered one after another per size (each notifies every other host).
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
     /// One CoinShuffle session among N members on loopback TCP: time and bytes.
     Mix {
         /// Session sizes to measure.
@@ -103,6 +112,7 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
             return energy(&profiles, prosumers, horizon, c_int, c_ext, runs, out);
         }
         BenchCommand::Mix { members, runs } => return mix(&members, runs, out),
+        BenchCommand::Discovery { hosts, rounds } => return discovery(&hosts, rounds, out),
         BenchCommand::Transfers {
             validators,
             txs,
@@ -132,8 +142,13 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
 }
 
 fn rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmRSS:")
+}
+
+/// A memory figure (kB in the file) of `/proc/PID/status`, in MB.
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -557,4 +572,145 @@ fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
             .collect::<Vec<_>>()
             .join("\n")
     })
+}
+
+#[derive(Serialize)]
+struct DiscoveryReport {
+    hosts: usize,
+    notifications: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Resident memory of the daemons after the rounds; most of it is the binary's pages,
+    /// which the daemons of one machine share.
+    max_rss_mb: f64,
+    mean_rss_mb: f64,
+    /// Memory private to each daemon (anonymous resident pages).
+    mean_anon_mb: f64,
+}
+
+/// Registration-to-notification time: every host but the publisher's subscribes first; the
+/// publisher registers; each subscriber's client takes the time its notification arrives.
+/// All hosts run on this machine, so one clock serves them all.
+fn discovery(sizes: &[usize], rounds: usize, out: &Output) -> Result<()> {
+    use agora_discovery::{testbed::Testbed, Client, Event, Kind, Service};
+    let exe = std::env::current_exe().context("cannot find the agora binary")?;
+    let rt = crate::runtime()?;
+    let mut reports = Vec::new();
+    for &n in sizes {
+        if n < 2 {
+            bail!("a discovery benchmark needs at least two hosts");
+        }
+        let bed = Testbed::new(n).context("cannot build the testbed (needs root and iproute2)")?;
+        let dir = tempfile::tempdir()?;
+        let mut daemons = Vec::with_capacity(n);
+        for i in 0..n {
+            let child = bed
+                .command(i, exe.to_str().context("binary path is not UTF-8")?)
+                .arg("discovery")
+                .arg("--home")
+                .arg(dir.path().join(format!("h{i}")))
+                .arg("--socket")
+                .arg(dir.path().join(format!("h{i}.sock")))
+                .args(["--beacon-ms", "1000", "--refresh-ms", "5000"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .context("cannot start a daemon")?;
+            daemons.push(ChildGuard(child));
+        }
+        let socket = |i: usize| dir.path().join(format!("h{i}.sock"));
+        let times = rt.block_on(async {
+            // Every daemon hears every other before the clock starts.
+            let settle = Instant::now();
+            'wait: loop {
+                let mut heard = 0;
+                for i in 0..n {
+                    if let Ok(s) = agora_discovery::services(&socket(i)).await {
+                        heard += usize::from(s.hosts.len() == n - 1);
+                    }
+                }
+                if heard == n {
+                    break 'wait;
+                }
+                if settle.elapsed() > Duration::from_secs(60) {
+                    bail!("{n} hosts did not all hear each other within 60 s");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let clients: Vec<Client> = (0..n)
+                .map(|i| Client::connect(socket(i), Duration::from_millis(50)))
+                .collect();
+            let mut times = Vec::new();
+            for round in 0..rounds {
+                let app = format!("bench{round}");
+                let publisher = round % n;
+                let mut subs: Vec<_> = (0..n)
+                    .filter(|&i| i != publisher)
+                    .map(|i| clients[i].subscribe(&app, "m", Kind::Sub))
+                    .collect();
+                // The subscriptions' own DHT work settles before the clock starts.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let start = Instant::now();
+                clients[publisher].register(Service {
+                    app: app.clone(),
+                    msg: "m".into(),
+                    kind: Kind::Pub,
+                    address: format!("host{publisher}"),
+                })?;
+                let waits = subs.iter_mut().map(|s| async move {
+                    loop {
+                        match tokio::time::timeout(Duration::from_secs(30), s.recv()).await {
+                            Ok(Some(Event::Appeared(_))) => {
+                                return Ok(start.elapsed().as_secs_f64() * 1000.0)
+                            }
+                            Ok(Some(Event::Gone(_))) => continue,
+                            _ => bail!("a subscriber was not notified within 30 s"),
+                        }
+                    }
+                });
+                times.extend(futures::future::try_join_all(waits).await?);
+            }
+            anyhow::Ok(times)
+        })?;
+        let mut times = times;
+        times.sort_by(f64::total_cmp);
+        let rss: Vec<f64> = daemons.iter().filter_map(|d| rss_mb(d.0.id())).collect();
+        reports.push(DiscoveryReport {
+            hosts: n,
+            notifications: times.len(),
+            p50_ms: percentile(&times, 0.5),
+            p99_ms: percentile(&times, 0.99),
+            max_ms: times.last().copied().unwrap_or(f64::NAN),
+            max_rss_mb: rss.iter().copied().fold(0.0, f64::max),
+            mean_rss_mb: rss.iter().sum::<f64>() / rss.len().max(1) as f64,
+            mean_anon_mb: daemons
+                .iter()
+                .filter_map(|d| status_mb(d.0.id(), "RssAnon:"))
+                .sum::<f64>()
+                / n as f64,
+        });
+    }
+    out.print(&reports, || {
+        reports
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:>3} hosts: {} notifications, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; daemon RSS mean {:.1} MB, max {:.1} MB, private {:.1} MB",
+                    r.hosts, r.notifications, r.p50_ms, r.p99_ms, r.max_ms, r.mean_rss_mb, r.max_rss_mb, r.mean_anon_mb
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// Kills the process when dropped.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -100,7 +100,12 @@ fn host_key(home: &Path) -> Result<agora_discovery::identity::Keypair> {
 }
 
 pub fn run(args: DiscoveryArgs, out: &Output) -> Result<()> {
-    let rt = crate::runtime()?;
+    // One thread is plenty for a daemon whose work is a few messages per event, and keeps its
+    // memory small on devices.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     let socket = args.socket;
     match args.command {
         None => {

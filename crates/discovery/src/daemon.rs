@@ -50,6 +50,43 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
 }
 
+/// Ticks per refresh period; each renews and looks up the topics of its slot.
+const REFRESH_SLOTS: u64 = 4;
+/// Refresh periods between DHT renewals and lookups.
+const DHT_EVERY: u64 = 3;
+
+/// Broadcasts on a busy subnet are held against the sender's buffer until every host on the
+/// subnet took them: the default buffer (about 200 kB) runs out with tens of hosts. Root may
+/// force larger buffers; otherwise the system's maximum applies.
+fn enlarge_buffers(udp: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    const SIZE: libc::c_int = 4 << 20;
+    for (force, normal) in [
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+    ] {
+        let set = |opt| unsafe {
+            libc::setsockopt(
+                udp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&SIZE as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        };
+        if !set(force) && !set(normal) {
+            debug!("cannot enlarge the UDP socket's buffers");
+        }
+    }
+}
+
+/// A random duration below `d`: phases that keep hosts from acting in lockstep.
+fn random_below(d: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    let r = std::collections::hash_map::RandomState::new().hash_one(now_ms());
+    Duration::from_micros(r % (d.as_micros() as u64).max(1))
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -81,10 +118,11 @@ fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
 
 /// What a DHT query was for.
 enum Pending {
-    /// Find the hosts offering a topic a component subscribed to, then their records.
-    Fetch(Topic),
-    /// Find the hosts interested in one of our topics, to push them our record.
-    Push(Topic),
+    /// Find the hosts offering a topic a component subscribed to, then their records (the
+    /// hosts asked so far: a query reports providers more than once).
+    Fetch(Topic, BTreeSet<PeerId>),
+    /// Find the hosts interested in one of our topics, to push them our record (once each).
+    Push(Topic, BTreeSet<PeerId>),
     /// One host's record of a topic.
     Record(Topic, PeerId),
 }
@@ -127,6 +165,8 @@ pub struct Daemon {
     queries: HashMap<QueryId, Pending>,
     conns: HashMap<u64, mpsc::UnboundedSender<Reply>>,
     next_seq: u64,
+    /// Which refresh periods do DHT work: random, so hosts started together spread it.
+    dht_phase: u64,
 }
 
 impl Daemon {
@@ -173,6 +213,7 @@ impl Daemon {
         ))
         .await?;
         udp.set_broadcast(true)?;
+        enlarge_buffers(&udp);
         Ok(Self {
             cfg,
             me,
@@ -187,6 +228,7 @@ impl Daemon {
             queries: HashMap::new(),
             conns: HashMap::new(),
             next_seq: 0,
+            dht_phase: random_below(Duration::from_micros(DHT_EVERY)).as_micros() as u64,
         })
     }
 
@@ -200,9 +242,19 @@ impl Daemon {
         let listener = UnixListener::bind(&self.cfg.socket)?;
         let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
         tokio::spawn(accept_components(listener, conn_tx));
-        let mut beacon = tokio::time::interval(self.cfg.beacon_period);
+        // Hosts started together must not beacon together either: a burst of broadcasts from
+        // every host at once overflows receive queues.
+        let mut beacon = tokio::time::interval_at(
+            tokio::time::Instant::now() + random_below(self.cfg.beacon_period),
+            self.cfg.beacon_period,
+        );
         let mut liveness = tokio::time::interval(Duration::from_millis(250));
-        let mut refresh = tokio::time::interval(self.cfg.refresh_period);
+        // Daemons started together must not refresh together: a random phase, then slots.
+        let mut refresh = tokio::time::interval_at(
+            tokio::time::Instant::now() + random_below(self.cfg.refresh_period),
+            self.cfg.refresh_period / REFRESH_SLOTS as u32,
+        );
+        let mut tick = 0u64;
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         info!(host = %self.me, socket = %self.cfg.socket.display(), "discovery daemon running");
         loop {
@@ -213,9 +265,12 @@ impl Daemon {
                     Err(e) => debug!(error = %e, "udp receive"),
                 },
                 Some(msg) = conn_rx.recv() => self.on_conn(msg),
-                _ = beacon.tick() => self.beacon().await,
+                _ = beacon.tick() => self.beacon(),
                 _ = liveness.tick() => self.check_processes(),
-                _ = refresh.tick() => self.refresh(),
+                _ = refresh.tick() => {
+                    tick += 1;
+                    self.refresh(tick);
+                }
             }
         }
     }
@@ -276,7 +331,7 @@ impl Daemon {
                 let entries = self.local.entry(topic.clone()).or_default();
                 if !entries.contains(&(service.clone(), pid)) {
                     entries.push((service, pid));
-                    self.publish(&topic, true);
+                    self.publish(&topic, true, true);
                 }
                 Reply::Ok
             }
@@ -350,8 +405,11 @@ impl Daemon {
         }
     }
 
-    /// Signs and stores our record of `topic`, and (if `push`) sends it to interested hosts.
-    fn publish(&mut self, topic: &Topic, push: bool) {
+    /// Signs a new record of `topic` and broadcasts it to the subnet (a change reaches its
+    /// subscribers at once; a renewal keeps their copies from expiring). With `dht`, stores it
+    /// in the DHT and (re)announces the topic there; with `change`, also tells the interested
+    /// hosts the DHT knows of (those behind gateways).
+    fn publish(&mut self, topic: &Topic, change: bool, dht: bool) {
         let services: Vec<Service> = self
             .local
             .get(topic)
@@ -374,31 +432,36 @@ impl Daemon {
             warn!("cannot sign a record");
             return;
         };
-        let kad = self.swarm.behaviour_mut();
-        let record = kad::Record::new(topic.record_key(&self.me), signed.encode());
-        if let Err(e) = kad.put_record(record, Quorum::One) {
-            warn!(error = %e, "cannot store a record");
+        if dht {
+            let kad = self.swarm.behaviour_mut();
+            let record = kad::Record::new(topic.record_key(&self.me), signed.encode());
+            if let Err(e) = kad.put_record(record, Quorum::One) {
+                warn!(error = %e, "cannot store a record");
+            }
+            if body.services.is_empty() {
+                kad.stop_providing(&topic.offer_key());
+            } else if let Err(e) = kad.start_providing(topic.offer_key()) {
+                warn!(error = %e, "cannot announce a topic");
+            }
         }
-        if body.services.is_empty() {
-            kad.stop_providing(&topic.offer_key());
-        } else if let Err(e) = kad.start_providing(topic.offer_key()) {
-            warn!(error = %e, "cannot announce a topic");
-        }
+        self.broadcast(&Datagram::Push(signed.clone()).encode());
         self.own.insert(topic.clone(), signed);
         let me = self.me;
         self.apply(me, body);
-        if push {
+        if change {
             let q = self
                 .swarm
                 .behaviour_mut()
                 .get_providers(topic.interest_key());
-            self.queries.insert(q, Pending::Push(topic.clone()));
+            self.queries
+                .insert(q, Pending::Push(topic.clone(), BTreeSet::new()));
         }
     }
 
     fn fetch(&mut self, topic: &Topic) {
         let q = self.swarm.behaviour_mut().get_providers(topic.offer_key());
-        self.queries.insert(q, Pending::Fetch(topic.clone()));
+        self.queries
+            .insert(q, Pending::Fetch(topic.clone(), BTreeSet::new()));
     }
 
     /// Takes a host's record of a topic if it is newer, and tells subscribers what changed.
@@ -468,7 +531,10 @@ impl Daemon {
         };
         match datagram {
             Datagram::Push(record) => match record.verify() {
-                Some((host, body)) if host != self.me => self.apply(host, body),
+                Some((host, body)) if host != self.me => {
+                    debug!(%host, app = %body.topic.app, "record pushed");
+                    self.apply(host, body)
+                }
                 Some(_) => {}
                 None => warn!(%from, "dropped a pushed record that fails verification"),
             },
@@ -496,32 +562,47 @@ impl Daemon {
                     self.swarm
                         .behaviour_mut()
                         .add_address(&peer, tcp_addr(ip, port));
-                    self.rejoin();
+                    self.rejoin(true);
                 }
             }
         }
     }
 
-    /// A host appeared: look again for every subscription, and offer our records again (the
-    /// newcomer may be among the hosts that should hold them).
-    fn rejoin(&mut self) {
-        let wanted: Vec<Topic> = self.subs.keys().cloned().collect();
-        for topic in wanted {
-            self.fetch(&topic);
-        }
+    /// A host appeared. On this subnet it hears our records when we broadcast them again, and
+    /// we hear its own the same way (it sees us appear too). A host behind a gateway hears
+    /// nothing of that: our records go to the DHT again and our subscriptions look again.
+    fn rejoin(&mut self, by_beacon: bool) {
         let topics: Vec<Topic> = self.own.keys().cloned().collect();
         for topic in topics {
-            self.publish(&topic, false);
+            self.publish(&topic, false, !by_beacon);
         }
-        for topic in self.subs.keys() {
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .start_providing(topic.interest_key());
+        if !by_beacon {
+            let wanted: Vec<Topic> = self.subs.keys().cloned().collect();
+            for topic in wanted {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .start_providing(topic.interest_key());
+                self.fetch(&topic);
+            }
         }
     }
 
-    async fn beacon(&mut self) {
+    /// Sends `bytes` to the broadcast address of every IPv4 subnet this host is on.
+    fn broadcast(&self, bytes: &[u8]) {
+        for ifa in if_addrs::get_if_addrs().unwrap_or_default() {
+            if let if_addrs::IfAddr::V4(v4) = ifa.addr {
+                if let (false, Some(broadcast)) = (v4.ip.is_loopback(), v4.broadcast) {
+                    let to = SocketAddr::new(broadcast.into(), self.cfg.beacon_port);
+                    if let Err(e) = self.udp.try_send_to(bytes, to) {
+                        debug!(%to, error = %e, "broadcast not sent");
+                    }
+                }
+            }
+        }
+    }
+
+    fn beacon(&mut self) {
         let port = self
             .swarm
             .listeners()
@@ -534,17 +615,7 @@ impl Daemon {
             .next()
             .unwrap_or(self.cfg.listen.port());
         if let Some(b) = Datagram::beacon(&self.cfg.key, port, now_ms()) {
-            let bytes = b.encode();
-            for ifa in if_addrs::get_if_addrs().unwrap_or_default() {
-                if let if_addrs::IfAddr::V4(v4) = ifa.addr {
-                    if let (false, Some(broadcast)) = (v4.ip.is_loopback(), v4.broadcast) {
-                        let to = SocketAddr::new(broadcast.into(), self.cfg.beacon_port);
-                        if let Err(e) = self.udp.send_to(&bytes, to).await {
-                            debug!(%to, error = %e, "beacon not sent");
-                        }
-                    }
-                }
-            }
+            self.broadcast(&b.encode());
         }
         let silent: Vec<PeerId> = self
             .hosts
@@ -571,23 +642,43 @@ impl Daemon {
         }
         for topic in changed {
             info!(app = %topic.app, msg = %topic.msg, "a registering process ended: its services are withdrawn");
-            self.publish(&topic, true);
+            self.publish(&topic, true, true);
             if self.local.get(&topic).is_some_and(|e| e.is_empty()) {
                 self.local.remove(&topic);
             }
         }
     }
 
-    fn refresh(&mut self) {
-        let topics: Vec<Topic> = self.own.keys().cloned().collect();
+    /// One of [`REFRESH_SLOTS`] ticks per refresh period: renews and looks up again the topics
+    /// of this slot, so the work (and the cluster's DHT traffic) is spread over the period.
+    fn refresh(&mut self, tick: u64) {
+        let slot = |t: &Topic| {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(t) % REFRESH_SLOTS
+        };
+        let due = tick % REFRESH_SLOTS;
+        // Broadcast renewals every period; the DHT (records, announcements, lookups) every
+        // DHT_EVERY periods, well within the record TTL.
+        let dht = (tick / REFRESH_SLOTS + self.dht_phase) % DHT_EVERY == 0;
+        let topics: Vec<Topic> = self
+            .own
+            .keys()
+            .filter(|t| slot(t) == due)
+            .cloned()
+            .collect();
         for topic in topics {
             if self.local.contains_key(&topic) {
-                self.publish(&topic, false);
+                self.publish(&topic, false, dht);
             } else {
                 self.own.remove(&topic);
             }
         }
-        let wanted: Vec<Topic> = self.subs.keys().cloned().collect();
+        let wanted: Vec<Topic> = self
+            .subs
+            .keys()
+            .filter(|t| dht && slot(t) == due)
+            .cloned()
+            .collect();
         for topic in wanted {
             let _ = self
                 .swarm
@@ -642,7 +733,7 @@ impl Daemon {
                                 by_beacon: false,
                             },
                         );
-                        self.rejoin();
+                        self.rejoin(false);
                     }
                 }
             }
@@ -685,22 +776,34 @@ impl Daemon {
     }
 
     fn on_query(&mut self, id: QueryId, result: QueryResult) {
-        let Some(pending) = self.queries.get(&id) else {
+        let Some(pending) = self.queries.get_mut(&id) else {
             return;
         };
         match (pending, result) {
             (
-                Pending::Fetch(topic),
+                Pending::Fetch(topic, asked),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
             ) => {
                 let topic = topic.clone();
-                for p in providers.into_iter().filter(|p| *p != self.me) {
+                // A record we hold that lasts past half its lifetime is fresh: not asked again.
+                let fresh_until = now_ms() + self.cfg.record_ttl.as_millis() as u64 / 2;
+                let known = self.known.get(&topic);
+                let new: Vec<PeerId> = providers
+                    .into_iter()
+                    .filter(|p| *p != self.me && asked.insert(*p))
+                    .filter(|p| {
+                        known
+                            .and_then(|k| k.get(p))
+                            .is_none_or(|k| k.expires_ms < fresh_until)
+                    })
+                    .collect();
+                for p in new {
                     let q = self.swarm.behaviour_mut().get_record(topic.record_key(&p));
                     self.queries.insert(q, Pending::Record(topic.clone(), p));
                 }
             }
             (
-                Pending::Push(topic),
+                Pending::Push(topic, pushed),
                 QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })),
             ) => {
                 let Some(record) = self.own.get(topic) else {
@@ -709,10 +812,11 @@ impl Daemon {
                 let bytes = Datagram::Push(record.clone()).encode();
                 let targets: Vec<SocketAddr> = providers
                     .iter()
-                    .filter(|p| **p != self.me)
+                    .filter(|p| **p != self.me && pushed.insert(**p))
                     .filter_map(|p| self.peer_ip.get(p))
                     .map(|ip| SocketAddr::new(*ip, self.cfg.beacon_port))
                     .collect();
+                debug!(app = %topic.app, pushed = targets.len(), "pushing a record to interested hosts");
                 for to in targets {
                     if let Err(e) = self.udp.try_send_to(&bytes, to) {
                         debug!(%to, error = %e, "push not sent");
@@ -726,6 +830,7 @@ impl Daemon {
                 let (topic, host) = (topic.clone(), *host);
                 match SignedRecord::decode(&found.record.value).and_then(|r| r.verify()) {
                     Some((signer, body)) if signer == host && body.topic == topic => {
+                        debug!(%host, app = %topic.app, "record fetched");
                         self.apply(host, body)
                     }
                     _ => warn!(%host, "dropped a record that fails verification"),

@@ -1,6 +1,14 @@
 //! Hosts with their own addresses on one machine, for tests and benchmarks: a network
 //! namespace per host, joined by a bridge into one subnet. Needs root and iproute2's `ip`.
 //! Everything is removed when the [`Testbed`] is dropped.
+//!
+//! All hosts share this machine's kernel, so two of its global limits, sized for one host,
+//! bind the whole testbed: the neighbour (ARP) table, which holds every host's neighbours
+//! (64 hosts know 4,032; the default hard limit is 1,024, beyond which sends fail with
+//! ENOBUFS), and the per-CPU input queues every packet between hosts passes through. The
+//! testbed raises `net.ipv4.neigh.default.gc_thresh1..3` and `net.core.netdev_max_backlog` to
+//! at least [`LIMITS`]; real hosts, each with its own kernel, do not need this. It leaves them
+//! raised, since other testbeds may be running.
 
 use std::{
     net::Ipv4Addr,
@@ -37,12 +45,31 @@ fn ip(args: &[&str]) -> std::io::Result<()> {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// Kernel limits (sysctl path, least value) the testbed needs for up to 250 hosts.
+pub const LIMITS: [(&str, u64); 4] = [
+    ("/proc/sys/net/ipv4/neigh/default/gc_thresh1", 16_384),
+    ("/proc/sys/net/ipv4/neigh/default/gc_thresh2", 65_536),
+    ("/proc/sys/net/ipv4/neigh/default/gc_thresh3", 131_072),
+    ("/proc/sys/net/core/netdev_max_backlog", 50_000),
+];
+
+fn raise_limits() -> std::io::Result<()> {
+    for (path, least) in LIMITS {
+        let now: u64 = std::fs::read_to_string(path)?.trim().parse().unwrap_or(0);
+        if now < least {
+            std::fs::write(path, least.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 impl Testbed {
     /// `n` hosts (at most 250) on a fresh subnet 10.x.y.0/24.
     pub fn new(n: usize) -> std::io::Result<Self> {
         if n == 0 || n > 250 {
             return Err(std::io::Error::other("a testbed has 1 to 250 hosts"));
         }
+        raise_limits()?;
         let id = (std::process::id().wrapping_mul(31)
             ^ NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919))
             % 0xffff;
