@@ -341,18 +341,10 @@ impl Daemon {
                     msg,
                     kind: kind.counterpart(),
                 };
-                let subs = self.subs.entry(wanted.clone()).or_default();
-                let fresh = subs.is_empty();
-                subs.insert((conn, id));
-                if fresh {
-                    if let Err(e) = self
-                        .swarm
-                        .behaviour_mut()
-                        .start_providing(wanted.interest_key())
-                    {
-                        warn!(error = %e, "cannot announce a subscription");
-                    }
-                }
+                self.subs
+                    .entry(wanted.clone())
+                    .or_default()
+                    .insert((conn, id));
                 // What is known already, then a lookup for what is not.
                 if let Some(hosts) = self.known.get(&wanted) {
                     for (host, k) in hosts {
@@ -365,7 +357,7 @@ impl Daemon {
                         }
                     }
                 }
-                self.fetch(&wanted);
+                self.look_again(&wanted);
                 Reply::Ok
             }
             Request::Services => Reply::Services(self.snapshot()),
@@ -579,13 +571,21 @@ impl Daemon {
         if !by_beacon {
             let wanted: Vec<Topic> = self.subs.keys().cloned().collect();
             for topic in wanted {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .start_providing(topic.interest_key());
-                self.fetch(&topic);
+                self.look_again(&topic);
             }
         }
+    }
+
+    /// Announces our interest in `topic` in the DHT again and looks up who offers it.
+    fn look_again(&mut self, topic: &Topic) {
+        if let Err(e) = self
+            .swarm
+            .behaviour_mut()
+            .start_providing(topic.interest_key())
+        {
+            warn!(error = %e, "cannot announce a subscription");
+        }
+        self.fetch(topic);
     }
 
     /// Sends `bytes` to the broadcast address of every IPv4 subnet this host is on.
@@ -659,7 +659,7 @@ impl Daemon {
         let due = tick % REFRESH_SLOTS;
         // Broadcast renewals every period; the DHT (records, announcements, lookups) every
         // DHT_EVERY periods, well within the record TTL.
-        let dht = (tick / REFRESH_SLOTS + self.dht_phase) % DHT_EVERY == 0;
+        let dht = (tick / REFRESH_SLOTS + self.dht_phase).is_multiple_of(DHT_EVERY);
         let topics: Vec<Topic> = self
             .own
             .keys()
@@ -680,11 +680,7 @@ impl Daemon {
             .cloned()
             .collect();
         for topic in wanted {
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .start_providing(topic.interest_key());
-            self.fetch(&topic);
+            self.look_again(&topic);
         }
         let now = now_ms();
         let mut expired = Vec::new();

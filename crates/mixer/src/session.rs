@@ -180,15 +180,26 @@ impl<N: Net> Member<'_, N> {
             if missing.is_empty() {
                 return Wait::Done;
             }
-            match tokio::time::timeout_at(deadline, self.net.recv()).await {
-                Ok(Some(bytes)) => match Signed::decode(&bytes) {
+            if !self.receive(members, deadline).await {
+                return Wait::Missing(missing);
+            }
+        }
+    }
+
+    /// Files the next valid message of this session from a member; false once the deadline
+    /// passed or the links closed.
+    async fn receive(&mut self, members: &[Address], deadline: Instant) -> bool {
+        match tokio::time::timeout_at(deadline, self.net.recv()).await {
+            Ok(Some(bytes)) => {
+                match Signed::decode(&bytes) {
                     Some(msg) if msg.session == self.cfg.session && members.contains(&msg.from) => {
                         self.file(msg)
                     }
                     _ => debug!("dropped a message that is not a valid one of this session"),
-                },
-                Ok(None) | Err(_) => return Wait::Missing(missing),
+                }
+                true
             }
+            Ok(None) | Err(_) => false,
         }
     }
 
@@ -450,15 +461,8 @@ impl<N: Net> Member<'_, N> {
             if !missing {
                 return;
             }
-            match tokio::time::timeout_at(deadline, self.net.recv()).await {
-                Ok(Some(bytes)) => {
-                    if let Some(msg) = Signed::decode(&bytes) {
-                        if msg.session == self.cfg.session && members.contains(&msg.from) {
-                            self.file(msg);
-                        }
-                    }
-                }
-                Ok(None) | Err(_) => return,
+            if !self.receive(members, deadline).await {
+                return;
             }
         }
     }
