@@ -399,3 +399,61 @@ fn victim_bytes(peer: &str) -> Vec<u8> {
         .unwrap()
         .to_bytes()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_on_another_subnet_are_found_through_gateways() {
+    // Host 0 on one subnet, host 1 on another; beacons do not cross the router, so each names
+    // the other as its gateway.
+    let bed = Testbed::with_subnets(&[1, 1]).expect("cannot build the testbed");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = |i: usize| dir.path().join(format!("host{i}.sock"));
+    let mut daemons = Vec::new();
+    for i in 0..2 {
+        let other = bed.hosts[1 - i].ip;
+        let child = bed
+            .command(i, env!("CARGO_BIN_EXE_agora"))
+            .args(["discovery", "--home"])
+            .arg(dir.path().join(format!("host{i}")))
+            .arg("--socket")
+            .arg(socket(i))
+            .args([
+                "--beacon-ms",
+                "200",
+                "--refresh-ms",
+                "1000",
+                "--ttl-ms",
+                "4000",
+            ])
+            .args(["--gateway", &format!("{other}:9939")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        daemons.push(Guard(child));
+    }
+    let (c0, c1) = (
+        Client::connect(socket(0), Duration::from_millis(50)),
+        Client::connect(socket(1), Duration::from_millis(50)),
+    );
+    let mut subs = c1.subscribe("traffic", "density", Kind::Req);
+    c0.register(service(Kind::Rep, "across")).unwrap();
+    let found = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match subs.recv().await {
+                Some(Event::Appeared(f)) if f.service.address == "across" => return f,
+                Some(_) => continue,
+                None => panic!("the subscription ended"),
+            }
+        }
+    })
+    .await
+    .expect("the service across the router was not found within 15 s");
+    let host0 = agora_discovery::services(&socket(0)).await.unwrap();
+    assert_eq!(found.host, host0.host);
+    let gateways: Vec<bool> = host0.hosts.iter().map(|h| h.by_beacon).collect();
+    assert_eq!(
+        gateways,
+        [false],
+        "host 1 is known through its gateway address"
+    );
+}

@@ -26,7 +26,9 @@ pub struct TestHost {
 }
 
 pub struct Testbed {
-    bridge: String,
+    bridges: Vec<String>,
+    /// With several subnets, the namespace that routes between them (.254 on each).
+    router: Option<String>,
     pub hosts: Vec<TestHost>,
 }
 
@@ -66,49 +68,94 @@ fn raise_limits() -> std::io::Result<()> {
 impl Testbed {
     /// `n` hosts (at most 250) on a fresh subnet 10.x.y.0/24.
     pub fn new(n: usize) -> std::io::Result<Self> {
-        if n == 0 || n > 250 {
-            return Err(std::io::Error::other("a testbed has 1 to 250 hosts"));
+        Self::with_subnets(&[n])
+    }
+
+    /// Hosts on several subnets (10.x.y.0/24, 10.x.y+1.0/24, ...), `sizes[k]` on subnet k, in
+    /// that order; with more than one, a router namespace joins them and every host routes
+    /// through it.
+    pub fn with_subnets(sizes: &[usize]) -> std::io::Result<Self> {
+        if sizes.is_empty() || sizes.iter().any(|&n| n == 0 || n > 250) || sizes.len() > 4 {
+            return Err(std::io::Error::other(
+                "a testbed has 1 to 4 subnets of 1 to 250 hosts",
+            ));
         }
         raise_limits()?;
         let id = (std::process::id().wrapping_mul(31)
             ^ NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919))
             % 0xffff;
-        let (a, b) = (100 + (id % 100) as u8, ((id / 100) % 250) as u8);
+        let (a, b) = (100 + (id % 100) as u8, ((id / 100) % 60) as u8 * 4);
+        let routed = sizes.len() > 1;
         let mut bed = Self {
-            bridge: format!("agb{id:04x}"),
-            hosts: Vec::with_capacity(n),
+            bridges: Vec::new(),
+            router: None,
+            hosts: Vec::new(),
         };
-        ip(&["link", "add", &bed.bridge, "type", "bridge"])?;
-        ip(&["link", "set", &bed.bridge, "up"])?;
-        for i in 0..n {
-            let ns = format!("agns{id:04x}-{i}");
-            let veth = format!("agv{id:04x}{i}");
-            let peer = format!("agp{id:04x}{i}");
-            let addr = Ipv4Addr::new(10, a, b, i as u8 + 1);
-            ip(&["netns", "add", &ns])?;
-            bed.hosts.push(TestHost {
-                ns: ns.clone(),
-                ip: addr,
-                veth: veth.clone(),
-            });
-            ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])?;
-            ip(&["link", "set", &peer, "netns", &ns])?;
-            ip(&["-n", &ns, "link", "set", &peer, "name", "eth0"])?;
+        let router = format!("agrt{id:04x}");
+        if routed {
+            ip(&["netns", "add", &router])?;
+            bed.router = Some(router.clone());
             ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "brd",
-                "+",
-                "dev",
-                "eth0",
+                "netns",
+                "exec",
+                &router,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
             ])?;
-            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            ip(&["link", "set", &veth, "master", &bed.bridge])?;
-            ip(&["link", "set", &veth, "up"])?;
+        }
+        for (k, &n) in sizes.iter().enumerate() {
+            let bridge = format!("agb{id:04x}{k}");
+            ip(&["link", "add", &bridge, "type", "bridge"])?;
+            bed.bridges.push(bridge.clone());
+            ip(&["link", "set", &bridge, "up"])?;
+            let subnet = |host: u8| Ipv4Addr::new(10, a, b + k as u8, host);
+            // The namespace's side is made under a unique name, then renamed inside.
+            let attach = |ns: &str, veth: String, name: String, addr: Ipv4Addr| {
+                let peer = veth.replacen("ag", "ap", 1);
+                ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])?;
+                ip(&["link", "set", &peer, "netns", ns])?;
+                ip(&["-n", ns, "link", "set", &peer, "name", &name])?;
+                ip(&[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "brd",
+                    "+",
+                    "dev",
+                    &name,
+                ])?;
+                ip(&["-n", ns, "link", "set", &name, "up"])?;
+                ip(&["link", "set", &veth, "master", &bridge])?;
+                ip(&["link", "set", &veth, "up"])
+            };
+            if routed {
+                attach(
+                    &router,
+                    format!("agr{id:04x}{k}"),
+                    format!("r{k}"),
+                    subnet(254),
+                )?;
+            }
+            for i in 0..n {
+                let ns = format!("agns{id:04x}-{k}-{i}");
+                let veth = format!("agv{id:04x}{k}{i}");
+                let addr = subnet(i as u8 + 1);
+                ip(&["netns", "add", &ns])?;
+                bed.hosts.push(TestHost {
+                    ns: ns.clone(),
+                    ip: addr,
+                    veth: veth.clone(),
+                });
+                attach(&ns, veth, "eth0".into(), addr)?;
+                ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+                if routed {
+                    let gw = subnet(254).to_string();
+                    ip(&["-n", &ns, "route", "add", "default", "via", &gw])?;
+                }
+            }
         }
         Ok(bed)
     }
@@ -143,6 +190,11 @@ impl Drop for Testbed {
             let _ = ip(&["link", "del", &h.veth]);
             let _ = ip(&["netns", "del", &h.ns]);
         }
-        let _ = ip(&["link", "del", &self.bridge]);
+        if let Some(router) = &self.router {
+            let _ = ip(&["netns", "del", router]);
+        }
+        for b in &self.bridges {
+            let _ = ip(&["link", "del", b]);
+        }
     }
 }
