@@ -870,3 +870,115 @@ fn mixing_moves_equal_assets_unlinkably_and_limits_still_hold() {
     within.sort();
     chain.ok(&dso, solution(within));
 }
+
+/// A session where one member never shows up: the others exclude it, complete, and their mix
+/// executes with assets and funds conserved.
+#[test]
+fn a_mix_without_a_silent_member_executes_and_conserves() {
+    use agora_mixer::{mix, MixConfig, TcpNet};
+    let Setup {
+        mut chain,
+        dso,
+        a,
+        b,
+        c,
+    } = setup((1_000, 1_000), (1_000, 1_000));
+    chain.ok(
+        &dso,
+        EnergyCall::DefineGroup {
+            market: 0,
+            feeders: vec![1, 2],
+            c_int: 100,
+            c_ext: 100,
+        },
+    );
+    for p in [&a, &b, &c] {
+        withdraw(&mut chain, p, Side::Sell, 2, 60);
+    }
+    let silent = Keypair::from_seed(77);
+    let members = [&a, &b, &c, &silent];
+    let session = [9u8; 32];
+    let template = mix_statement(&[&a, &b, &c], &[], 40, 9);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let outcomes = rt.block_on(async {
+        let mut listeners = Vec::new();
+        let mut addrs = BTreeMap::new();
+        for m in members {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.insert(m.address(), l.local_addr().unwrap());
+            listeners.push(l);
+        }
+        let cfg = MixConfig {
+            session,
+            members: members.iter().map(|m| m.address()).collect(),
+            step_timeout: std::time::Duration::from_millis(300),
+            statement_namespace: MIX_NAMESPACE.to_vec(),
+        };
+        // The silent member's listener takes connections; nobody behind it ever answers.
+        let _silent = listeners.pop();
+        let tasks: Vec<_> = members[..3]
+            .iter()
+            .map(|m| (*m).clone())
+            .zip(listeners)
+            .map(|(key, listener)| {
+                let mut peers = addrs.clone();
+                peers.remove(&key.address());
+                let (cfg, template) = (cfg.clone(), template.clone());
+                tokio::spawn(async move {
+                    let mut net =
+                        TcpNet::connect(listener, &peers, std::time::Duration::from_secs(2)).await;
+                    mix(&cfg, &key, &mut net, |inputs, outputs| {
+                        MixStatement {
+                            inputs: inputs.to_vec(),
+                            outputs: outputs.to_vec(),
+                            ..template.clone()
+                        }
+                        .signed_bytes()
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    let outcome = &outcomes[0];
+    assert_eq!(outcome.excluded.len(), 1);
+    assert_eq!(outcome.excluded[0].member, silent.address());
+    let mut inputs = vec![a.address(), b.address(), c.address()];
+    inputs.sort();
+    assert_eq!(outcome.inputs, inputs);
+    let st = MixStatement {
+        inputs: outcome.inputs.clone(),
+        outputs: outcome.outputs.clone(),
+        ..template
+    };
+    let before = total_assets(&chain, &[&a, &b, &c], 15).0;
+    let funds: u64 = [&a, &b, &c].iter().map(|k| chain.balance(k)).sum();
+    chain.ok(
+        &a,
+        EnergyCall::Mix {
+            statement: st,
+            signatures: outcome.signatures.clone(),
+        },
+    );
+    let outs: Vec<Keypair> = outcomes.iter().map(|o| o.output.clone()).collect();
+    let outs: Vec<&Keypair> = outs.iter().collect();
+    for o in &outs {
+        assert_eq!(total_assets(&chain, &[o], 15), (40, 0));
+    }
+    assert_eq!(
+        total_assets(&chain, &[&a, &b, &c], 15).0 + total_assets(&chain, &outs, 15).0,
+        before
+    );
+    let after: u64 = [&a, &b, &c]
+        .iter()
+        .chain(&outs)
+        .map(|k| chain.balance(k))
+        .sum();
+    assert_eq!(after, funds);
+}
