@@ -2,14 +2,13 @@
 //! use against it (register, subscribe, list).
 
 use crate::output::Output;
-use agora_discovery::{Client, Daemon, DaemonConfig, Event, Kind, Service};
+use agora_discovery::{
+    cli::{DaemonArgs, DEFAULT_SOCKET},
+    Client, Event, Kind, Service,
+};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
 #[derive(Args)]
 pub struct DiscoveryArgs {
@@ -18,38 +17,14 @@ pub struct DiscoveryArgs {
         long,
         global = true,
         env = "AGORA_DISCOVERY_SOCKET",
-        default_value = "/tmp/agora-discovery.sock"
+        default_value = DEFAULT_SOCKET
     )]
     socket: PathBuf,
+    /// How the daemon runs (when no subcommand is given).
     #[command(flatten)]
     daemon: DaemonArgs,
     #[command(subcommand)]
     command: Option<DiscoveryCommand>,
-}
-
-/// How the daemon runs (used when no subcommand is given).
-#[derive(Args)]
-struct DaemonArgs {
-    /// Directory of the host's key (`host.key`, created if missing).
-    #[arg(long, default_value = "agora-discovery")]
-    home: PathBuf,
-    /// The DHT's TCP address.
-    #[arg(long, default_value = "0.0.0.0:9939")]
-    listen: SocketAddr,
-    /// UDP port of beacons and record pushes, the same on every host.
-    #[arg(long, default_value_t = 9940)]
-    beacon_port: u16,
-    #[arg(long, default_value_t = 1000)]
-    beacon_ms: u64,
-    /// How often records are renewed and subscriptions looked up again.
-    #[arg(long, default_value_t = 5000)]
-    refresh_ms: u64,
-    /// How long a record lasts unless renewed.
-    #[arg(long, default_value_t = 30_000)]
-    ttl_ms: u64,
-    /// DHT address (ip:port) of a host on another subnet; repeatable.
-    #[arg(long)]
-    gateway: Vec<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -82,49 +57,15 @@ enum DiscoveryCommand {
     },
 }
 
-fn host_key(home: &Path) -> Result<agora_discovery::identity::Keypair> {
-    let path = home.join("host.key");
-    match std::fs::read(&path) {
-        Ok(bytes) => agora_discovery::identity::Keypair::from_protobuf_encoding(&bytes)
-            .with_context(|| format!("{} is not a host key", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(home)
-                .with_context(|| format!("cannot create {}", home.display()))?;
-            let key = agora_discovery::identity::Keypair::generate_ed25519();
-            std::fs::write(&path, key.to_protobuf_encoding()?)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(key)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
 pub fn run(args: DiscoveryArgs, out: &Output) -> Result<()> {
-    // One thread is plenty for a daemon whose work is a few messages per event, and keeps its
-    // memory small on devices.
+    // The commands hold one conversation with the local daemon: one thread is plenty.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let socket = args.socket;
     match args.command {
-        None => {
-            let d = args.daemon;
-            let cfg = DaemonConfig {
-                key: host_key(&d.home)?,
-                listen: d.listen,
-                beacon_port: d.beacon_port,
-                beacon_period: Duration::from_millis(d.beacon_ms.max(10)),
-                refresh_period: Duration::from_millis(d.refresh_ms.max(10)),
-                record_ttl: Duration::from_millis(d.ttl_ms.max(d.refresh_ms * 2)),
-                gateways: d.gateway,
-                socket,
-            };
-            rt.block_on(async {
-                let daemon = Daemon::start(cfg).await.context("cannot start the discovery daemon")?;
-                daemon.run().await.context("the discovery daemon stopped")
-            })
-        }
+        None => run_daemon(&args.daemon, socket),
         Some(DiscoveryCommand::Services) => {
             let snapshot = rt.block_on(agora_discovery::services(&socket))?;
             out.print(&snapshot, || {
@@ -169,4 +110,24 @@ pub fn run(args: DiscoveryArgs, out: &Output) -> Result<()> {
             Ok(())
         }),
     }
+}
+
+/// Hands the daemon to the lean `agora-discoveryd` next to this binary when there is one (the
+/// same process, so its pid and signals stay the caller's), else runs it here. The lean binary
+/// carries only the daemon's code: a third of this one's resident memory.
+fn run_daemon(daemon: &DaemonArgs, socket: PathBuf) -> Result<()> {
+    let lean = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("agora-discoveryd")))
+        .filter(|p| p.is_file());
+    if let Some(lean) = lean {
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(&lean)
+            .arg("--socket")
+            .arg(&socket)
+            .args(daemon.to_args())
+            .exec();
+        tracing::warn!(error = %err, binary = %lean.display(), "cannot start the lean daemon; running it here");
+    }
+    agora_discovery::cli::run_daemon(daemon, socket).context("the discovery daemon stopped")
 }

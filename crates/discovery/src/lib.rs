@@ -32,6 +32,7 @@
 //!    again by itself. A host that rejoins is heard by its beacons; every daemon then looks up
 //!    its subscriptions again, so what the host offers is found again.
 
+pub mod cli;
 pub mod client;
 pub mod control;
 mod daemon;
@@ -60,6 +61,8 @@ pub enum DiscoveryError {
     Protocol(String),
     #[error("network: {0}")]
     Network(String),
+    #[error("host key {path}: {reason}")]
+    HostKey { path: String, reason: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
