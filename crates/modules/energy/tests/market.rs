@@ -737,6 +737,25 @@ fn signed_mix(st: &MixStatement, signers: &[&Keypair]) -> EnergyCall {
     }
 }
 
+/// Privacy group 2 of feeders 1 and 2 (limits 100/100), where a, b and c each hold 60 Wh of
+/// production assets in intervals 10 to 20.
+fn mixing_setup() -> Setup {
+    let mut s = setup((1_000, 1_000), (1_000, 1_000));
+    s.chain.ok(
+        &s.dso,
+        EnergyCall::DefineGroup {
+            market: 0,
+            feeders: vec![1, 2],
+            c_int: 100,
+            c_ext: 100,
+        },
+    );
+    for p in [&s.a, &s.b, &s.c] {
+        withdraw(&mut s.chain, p, Side::Sell, 2, 60);
+    }
+    s
+}
+
 #[test]
 fn mixing_moves_equal_assets_unlinkably_and_limits_still_hold() {
     let Setup {
@@ -745,19 +764,7 @@ fn mixing_moves_equal_assets_unlinkably_and_limits_still_hold() {
         a,
         b,
         c,
-    } = setup((1_000, 1_000), (1_000, 1_000));
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1, 2],
-            c_int: 100,
-            c_ext: 100,
-        },
-    );
-    for p in [&a, &b, &c] {
-        withdraw(&mut chain, p, Side::Sell, 2, 60);
-    }
+    } = mixing_setup();
     let outputs: Vec<Keypair> = (0..3).map(|i| Keypair::from_seed(500 + i)).collect();
     let inputs = [&a, &b, &c];
     let before = total_assets(&chain, &inputs, 10);
@@ -882,19 +889,7 @@ fn a_mix_without_a_silent_member_executes_and_conserves() {
         a,
         b,
         c,
-    } = setup((1_000, 1_000), (1_000, 1_000));
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1, 2],
-            c_int: 100,
-            c_ext: 100,
-        },
-    );
-    for p in [&a, &b, &c] {
-        withdraw(&mut chain, p, Side::Sell, 2, 60);
-    }
+    } = mixing_setup();
     let silent = Keypair::from_seed(77);
     let members = [&a, &b, &c, &silent];
     let session = [9u8; 32];
