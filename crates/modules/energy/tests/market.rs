@@ -884,11 +884,7 @@ fn mixing_moves_equal_assets_unlinkably_and_limits_still_hold() {
 fn a_mix_without_a_silent_member_executes_and_conserves() {
     use agora_mixer::{mix, MixConfig, TcpNet};
     let Setup {
-        mut chain,
-        dso,
-        a,
-        b,
-        c,
+        mut chain, a, b, c, ..
     } = mixing_setup();
     let silent = Keypair::from_seed(77);
     let members = [&a, &b, &c, &silent];
