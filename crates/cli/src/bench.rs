@@ -490,8 +490,7 @@ fn energy(
 
 /// Times whole sessions: listeners, connections, all steps, every member done.
 fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
-    use agora_mixer::{MixConfig, TcpNet};
-    use std::collections::BTreeMap;
+    use agora_mixer::{loopback_links, MixConfig, TcpNet};
     if sizes.iter().any(|&n| n < 2) || runs == 0 {
         bail!("a session needs at least two members, and at least one run");
     }
@@ -506,26 +505,19 @@ fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
                 .collect();
             let (ms, sent) = rt.block_on(async {
                 let started = Instant::now();
-                let mut listeners = Vec::with_capacity(n);
-                let mut addrs = BTreeMap::new();
-                for k in &keys {
-                    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                    addrs.insert(k.address(), l.local_addr()?);
-                    listeners.push(l);
-                }
+                let addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
+                let links = loopback_links(&addresses).await?;
                 let cfg = MixConfig {
                     session: rand::random(),
-                    members: keys.iter().map(|k| k.address()).collect(),
+                    members: addresses,
                     step_timeout: Duration::from_secs(10),
                     statement_namespace: b"agora-bench-mix".to_vec(),
                 };
                 let tasks: Vec<_> = keys
                     .iter()
                     .cloned()
-                    .zip(listeners)
-                    .map(|(key, listener)| {
-                        let mut peers = addrs.clone();
-                        peers.remove(&key.address());
+                    .zip(links)
+                    .map(|(key, (listener, peers))| {
                         let cfg = cfg.clone();
                         tokio::spawn(async move {
                             let mut net =

@@ -33,28 +33,31 @@ enum DiscoveryCommand {
     Services,
     /// Register a service and keep it registered until this command is stopped.
     Register {
-        #[arg(long)]
-        app: String,
-        #[arg(long)]
-        msg: String,
-        /// pub, sub, req, rep, clt or srv.
-        #[arg(long)]
-        kind: Kind,
+        #[command(flatten)]
+        topic: TopicArgs,
         #[arg(long)]
         address: String,
     },
     /// Print (one line each) the services of KIND's counterpart as they appear and go away.
     Subscribe {
-        #[arg(long)]
-        app: String,
-        #[arg(long)]
-        msg: String,
-        #[arg(long)]
-        kind: Kind,
+        #[command(flatten)]
+        topic: TopicArgs,
         /// Stop after this many events.
         #[arg(long)]
         count: Option<usize>,
     },
+}
+
+/// The application, message type and kind a command is about.
+#[derive(Args)]
+struct TopicArgs {
+    #[arg(long)]
+    app: String,
+    #[arg(long)]
+    msg: String,
+    /// pub, sub, req, rep, clt or srv.
+    #[arg(long)]
+    kind: Kind,
 }
 
 pub fn run(args: DiscoveryArgs, out: &Output) -> Result<()> {
@@ -83,7 +86,10 @@ pub fn run(args: DiscoveryArgs, out: &Output) -> Result<()> {
                 text.trim_end().to_string()
             })
         }
-        Some(DiscoveryCommand::Register { app, msg, kind, address }) => rt.block_on(async {
+        Some(DiscoveryCommand::Register {
+            topic: TopicArgs { app, msg, kind },
+            address,
+        }) => rt.block_on(async {
             let client = Client::connect(&socket, Duration::from_millis(200));
             client.register(Service { app, msg, kind, address })?;
             out.print(&serde_json::json!({"registered": true, "pid": std::process::id()}), || {
@@ -92,7 +98,10 @@ pub fn run(args: DiscoveryArgs, out: &Output) -> Result<()> {
             tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
             Ok(())
         }),
-        Some(DiscoveryCommand::Subscribe { app, msg, kind, count }) => rt.block_on(async {
+        Some(DiscoveryCommand::Subscribe {
+            topic: TopicArgs { app, msg, kind },
+            count,
+        }) => rt.block_on(async {
             let client = Client::connect(&socket, Duration::from_millis(200));
             let mut events = client.subscribe(&app, &msg, kind);
             let mut seen = 0;

@@ -59,7 +59,7 @@ mod session;
 
 pub use judge::{judge, Evidence, Fault};
 pub use message::{Body, Signed, MESSAGE_NAMESPACE};
-pub use net::{Net, TcpNet};
+pub use net::{loopback_links, Net, TcpNet};
 pub use session::{mix, Exclusion, MixConfig, MixOutcome};
 
 /// Why a mix could not complete.

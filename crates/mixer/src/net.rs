@@ -121,3 +121,27 @@ impl Net for TcpNet {
         self.incoming.recv().await
     }
 }
+
+/// For members run in one process (simulations, benchmarks, tests): a listener on 127.0.0.1
+/// for each member, in order, with the addresses of its peers, ready for
+/// [`TcpNet::connect`].
+pub async fn loopback_links(
+    members: &[Address],
+) -> std::io::Result<Vec<(TcpListener, BTreeMap<Address, SocketAddr>)>> {
+    let mut listeners = Vec::with_capacity(members.len());
+    let mut addrs = BTreeMap::new();
+    for m in members {
+        let l = TcpListener::bind("127.0.0.1:0").await?;
+        addrs.insert(*m, l.local_addr()?);
+        listeners.push(l);
+    }
+    Ok(members
+        .iter()
+        .zip(listeners)
+        .map(|(m, l)| {
+            let mut peers = addrs.clone();
+            peers.remove(m);
+            (l, peers)
+        })
+        .collect())
+}

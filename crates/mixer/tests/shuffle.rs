@@ -1,14 +1,15 @@
 //! CoinShuffle sessions among members on loopback TCP: honest runs, and each kind of
 //! misbehaviour named by the blame phase while the honest rest completes.
 
-use agora_mixer::{mix, Body, Fault, MixConfig, MixError, MixOutcome, Net, Signed, TcpNet};
+use agora_mixer::{
+    loopback_links, mix, Body, Fault, MixConfig, MixError, MixOutcome, Net, Signed, TcpNet,
+};
 use agora_types::{Address, Keypair};
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
-use tokio::net::TcpListener;
 
 const NS: &[u8] = b"test-statement";
 
@@ -118,26 +119,16 @@ async fn session(
         .map(|_| Keypair::generate(&mut rand::rngs::OsRng))
         .collect();
     keys.sort_by_key(|k| k.address());
-    let mut listeners = Vec::new();
-    let mut addrs = BTreeMap::new();
-    for k in &keys {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        addrs.insert(k.address(), l.local_addr().unwrap());
-        listeners.push(l);
-    }
+    let addresses: Vec<Address> = keys.iter().map(|k| k.address()).collect();
+    let links = loopback_links(&addresses).await.unwrap();
     let cfg = MixConfig {
         session: rand::random(),
-        members: keys.iter().map(|k| k.address()).collect(),
+        members: addresses,
         step_timeout: Duration::from_millis(1500),
         statement_namespace: NS.to_vec(),
     };
     let mut tasks = Vec::new();
-    for (i, (key, listener)) in keys.iter().cloned().zip(listeners).enumerate() {
-        let peers: BTreeMap<_, _> = addrs
-            .iter()
-            .filter(|(a, _)| **a != key.address())
-            .map(|(a, s)| (*a, *s))
-            .collect();
+    for (i, (key, (listener, peers))) in keys.iter().cloned().zip(links).enumerate() {
         let cfg = cfg.clone();
         let how = faulty.and_then(|(p, how)| (p == i).then_some(how));
         let log = log.clone();

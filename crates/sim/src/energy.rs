@@ -17,7 +17,9 @@
 use crate::{mixer::AnonAccount, profiles::Profile};
 use agora_bank::BankCall;
 use agora_client::Client;
-use agora_energy::{DsoPrice, EnergyCall, Interval, Market, MarketParams, Side, Trade};
+use agora_energy::{
+    DsoPrice, EnergyCall, Interval, Market, MarketParams, MixStatement, Side, Trade,
+};
 use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
 use agora_types::{Address, Keypair, TxStatus};
 use rand::rngs::OsRng;
@@ -1059,7 +1061,7 @@ async fn mix_homes(
                         .iter()
                         .map(|&j| homes_ref[idx[j]].key.clone())
                         .collect();
-                    let plan = crate::mixer::MixPlan {
+                    let terms = MixStatement {
                         market: m,
                         group: g,
                         side,
@@ -1071,9 +1073,11 @@ async fn mix_homes(
                         } else {
                             0
                         },
-                        label: format!("{g}/{side:?}/{level}"),
+                        session: crate::mixer::session_id(m, &format!("{g}/{side:?}/{level}")),
+                        inputs: Vec::new(),
+                        outputs: Vec::new(),
                     };
-                    let (outs, st) = crate::mixer::mix_members(client, &plan, &keys).await?;
+                    let (outs, st) = crate::mixer::mix_members(client, &terms, &keys).await?;
                     for (&j, key) in members.iter().zip(&keys) {
                         if let Some(out) = outs.get(&key.address()) {
                             outputs.push((

@@ -12,12 +12,11 @@
 
 use crate::energy::SimError;
 use agora_client::Client;
-use agora_energy::{EnergyCall, GroupId, Interval, MarketId, MixStatement, Side, MIX_NAMESPACE};
-use agora_mixer::{mix, MixConfig, TcpNet};
+use agora_energy::{EnergyCall, MarketId, MixStatement, Side, MIX_NAMESPACE};
+use agora_mixer::{loopback_links, mix, MixConfig, TcpNet};
 use agora_types::{Address, Keypair, TxStatus};
 use sha2::{Digest, Sha256};
 use std::{collections::BTreeMap, time::Duration};
-use tokio::net::TcpListener;
 
 /// An anonymous account a home owns after a mix, and what it holds per interval.
 pub struct AnonAccount {
@@ -92,69 +91,40 @@ pub struct SessionStats {
     pub millis: f64,
 }
 
-/// The assets a mix moves, and where.
-pub struct MixPlan {
-    pub market: MarketId,
-    pub group: GroupId,
-    pub side: Side,
-    pub energy: u64,
-    pub first: Interval,
-    pub last: Interval,
-    pub funds: u64,
-    /// Distinguishes the sessions of one market.
-    pub label: String,
+/// The session id of a market's mix named `label`.
+pub fn session_id(market: MarketId, label: &str) -> [u8; 32] {
+    Sha256::digest(format!("agora-sim-mix/{market}/{label}")).into()
 }
 
 /// Runs one session among `members` (their public keys), each over its own loopback TCP
-/// links, and submits the mix. Returns each member's output account (by its public address).
+/// links, and submits the mix on `terms` (its inputs and outputs are the session's). Returns
+/// each member's output account (by its public address).
 pub async fn mix_members(
     client: &Client,
-    plan: &MixPlan,
+    terms: &MixStatement,
     members: &[Keypair],
 ) -> Result<(BTreeMap<Address, Keypair>, SessionStats), SimError> {
     let started = std::time::Instant::now();
-    let session: [u8; 32] =
-        Sha256::digest(format!("agora-sim-mix/{}/{}", plan.market, plan.label)).into();
-    let mut listeners = Vec::with_capacity(members.len());
-    let mut addrs = BTreeMap::new();
-    for m in members {
-        let l = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| SimError::Unexpected(format!("mixer listener: {e}")))?;
-        let addr = l
-            .local_addr()
-            .map_err(|e| SimError::Unexpected(e.to_string()))?;
-        addrs.insert(m.address(), addr);
-        listeners.push(l);
-    }
+    let addresses: Vec<Address> = members.iter().map(|m| m.address()).collect();
+    let links = loopback_links(&addresses)
+        .await
+        .map_err(|e| SimError::Unexpected(format!("mixer links: {e}")))?;
     let cfg = MixConfig {
-        session,
-        members: members.iter().map(|m| m.address()).collect(),
+        session: terms.session,
+        members: addresses,
         step_timeout: Duration::from_secs(5),
         statement_namespace: MIX_NAMESPACE.to_vec(),
     };
     let statement = |inputs: &[Address], outputs: &[Address]| MixStatement {
-        market: plan.market,
-        group: plan.group,
-        side: plan.side,
-        energy: plan.energy,
-        first: plan.first,
-        last: plan.last,
-        funds: plan.funds,
-        session,
         inputs: inputs.to_vec(),
         outputs: outputs.to_vec(),
+        ..terms.clone()
     };
     let tasks: Vec<_> = members
         .iter()
         .cloned()
-        .zip(listeners)
-        .map(|(key, listener)| {
-            let peers: BTreeMap<_, _> = addrs
-                .iter()
-                .filter(|(a, _)| **a != key.address())
-                .map(|(a, s)| (*a, *s))
-                .collect();
+        .zip(links)
+        .map(|(key, (listener, peers))| {
             let cfg = cfg.clone();
             async move {
                 let mut net = TcpNet::connect(listener, &peers, Duration::from_secs(5)).await;
@@ -167,7 +137,7 @@ pub async fn mix_members(
     let mut done = None;
     for (member, outcome) in members.iter().zip(outcomes) {
         let outcome = outcome.map_err(|e| SimError::Failed {
-            what: format!("mix {}", plan.label),
+            what: format!("mix of group {} ({:?})", terms.group, terms.side),
             reason: e.to_string(),
         })?;
         outputs.insert(member.address(), outcome.output.clone());
@@ -189,7 +159,7 @@ pub async fn mix_members(
         .await?;
     if receipt.status != TxStatus::Success {
         return Err(SimError::Failed {
-            what: format!("mix {}", plan.label),
+            what: format!("mix of group {} ({:?})", terms.group, terms.side),
             reason: receipt.message.unwrap_or_default(),
         });
     }

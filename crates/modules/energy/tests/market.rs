@@ -882,7 +882,7 @@ fn mixing_moves_equal_assets_unlinkably_and_limits_still_hold() {
 /// executes with assets and funds conserved.
 #[test]
 fn a_mix_without_a_silent_member_executes_and_conserves() {
-    use agora_mixer::{mix, MixConfig, TcpNet};
+    use agora_mixer::{loopback_links, mix, MixConfig, TcpNet};
     let Setup {
         mut chain, a, b, c, ..
     } = mixing_setup();
@@ -892,28 +892,21 @@ fn a_mix_without_a_silent_member_executes_and_conserves() {
     let template = mix_statement(&[&a, &b, &c], &[], 40, 9);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let outcomes = rt.block_on(async {
-        let mut listeners = Vec::new();
-        let mut addrs = BTreeMap::new();
-        for m in members {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addrs.insert(m.address(), l.local_addr().unwrap());
-            listeners.push(l);
-        }
+        let addresses: Vec<Address> = members.iter().map(|m| m.address()).collect();
+        let mut links = loopback_links(&addresses).await.unwrap();
         let cfg = MixConfig {
             session,
-            members: members.iter().map(|m| m.address()).collect(),
+            members: addresses,
             step_timeout: std::time::Duration::from_millis(300),
             statement_namespace: MIX_NAMESPACE.to_vec(),
         };
         // The silent member's listener takes connections; nobody behind it ever answers.
-        let _silent = listeners.pop();
+        let _silent = links.pop();
         let tasks: Vec<_> = members[..3]
             .iter()
             .map(|m| (*m).clone())
-            .zip(listeners)
-            .map(|(key, listener)| {
-                let mut peers = addrs.clone();
-                peers.remove(&key.address());
+            .zip(links)
+            .map(|(key, (listener, peers))| {
                 let (cfg, template) = (cfg.clone(), template.clone());
                 tokio::spawn(async move {
                     let mut net =
