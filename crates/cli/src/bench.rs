@@ -391,6 +391,7 @@ fn energy(
     let agora_solver::energy::IndexedInstance {
         offers,
         groups,
+        feeders,
         assets,
         ..
     } = instance.index();
@@ -425,6 +426,7 @@ fn energy(
             next_final,
             offers: &named,
             groups: &groups,
+            feeders: &feeders,
             assets: &held,
         };
         let mut verify_times = Vec::new();

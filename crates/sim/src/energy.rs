@@ -578,7 +578,7 @@ async fn run_solver(
             .await
             .map_err(|e| SimError::Unexpected(e.to_string()))?;
         match solved {
-            Ok(solution) if solution.objective > market.candidate_energy => {
+            Ok(solution) if solution.score() > market.candidate => {
                 let tx = client
                     .send(
                         &key,
@@ -1195,6 +1195,7 @@ pub fn day_instance(profiles: &[Profile], c_int: u64, c_ext: u64) -> EnergyInsta
                 c_ext,
             })
             .collect(),
+        feeders: Vec::new(),
         assets: assets
             .into_iter()
             .map(|((account, side, group, interval), energy)| AssetHolding {

@@ -29,10 +29,14 @@
 //! 6. **Solutions.** Any account posts a solution for the intervals not yet final: trades
 //!    (sell offer, buy offer, interval, energy, price), sorted. [`verify`] checks exactly, in
 //!    integers and O(n log n): matchability (eq. 2.1), offer energy including finalized trades
-//!    (2.2), prices within both reservation prices (2.3), per account, group and interval no
-//!    more than its assets (2.5), per group and interval max(bought, sold) <= C^i (2.6) and
-//!    |sold - bought| <= C^e (2.7), and no trade in a final interval (2.9, 2.10). Its
-//!    objective is the energy traded (2.4); it replaces the candidate only if strictly larger.
+//!    (2.2), per account, group and interval no more than its assets (2.5), per group and
+//!    interval max(bought, sold) <= C^i (2.6) and |sold - bought| <= C^e (2.7), the same limits
+//!    at every feeder under the worst-case attribution of every group containing it (so no
+//!    grouping, overlapping or not, lets a feeder be overloaded; see [`verify`]), no trade in a
+//!    final interval (2.9, 2.10), and the clearing rule ([`clearing`]): the trades are the rule's
+//!    pairing of their own amounts, each at the midpoint of the two reservation prices (so 2.3
+//!    holds). A solution is ranked by energy (2.4), then by gains from trade, then by its trade
+//!    list; it replaces the candidate only if it ranks strictly higher.
 //! 7. **Finalization.** Once interval t_f - T_clear - 1 ended, anyone may call
 //!    [`EnergyCall::Finalize`] (the DSO's agent does by default): the candidate's trades of t_f
 //!    become final (2.11, 2.12), buyers pay sellers from their holds, production assets go to
@@ -46,19 +50,28 @@
 //!
 //! # Prices
 //!
-//! The seed leaves clearing prices open. The ledger accepts any price within both reservation
-//! prices (eq. 2.3); Agora's solver sets each trade's price to the midpoint of the two
-//! reservation prices (rounded down), splitting the surplus equally. This is individually
-//! rational and budget balanced; like every double auction that is, it is not truthful: a
-//! seller gains by asking more and a buyer by bidding less, within the other's reservation
-//! price, at the risk of not being matched.
+//! The seed leaves clearing prices open and lets the solver pick any price within both
+//! reservation prices; the first volume-optimal solution then fixed prices and counterparties.
+//! Here solvers choose only how much each offer trades in each interval; the ledger's rule
+//! ([`clearing`]) fixes who trades with whom (highest-priced sellers with highest-priced
+//! buyers) and the price (the midpoint, rounded down), and ranks equal-volume solutions by gains
+//! from trade and then canonically, so the surviving candidate does not depend on who posted
+//! first. The rule is individually rational (no one trades outside its reservation price) and
+//! budget balanced (a buyer pays exactly what its seller receives). Like every such double
+//! auction that also maximizes trade (Myerson-Satterthwaite), it is not truthful: a seller may
+//! gain by asking more and a buyer by bidding less, within the other side's price, at the risk
+//! of not being matched; the midpoint halves what either can gain this way. `docs/energy.md`
+//! discusses the incentives.
 
+pub mod clearing;
 pub mod grouping;
 mod market;
+pub mod solution;
 mod store;
 pub mod types;
 pub mod verify;
 
+pub use clearing::Score;
 pub use market::{due_at, intervals_due};
 pub use types::*;
 pub use verify::{verify, SolutionContext, Violation};
@@ -128,8 +141,12 @@ pub enum EnergyError {
     AssetsInUse { interval: Interval },
     #[error("solution refused: {0}")]
     Infeasible(#[from] Violation),
-    #[error("solution trades {energy} Wh, not more than the candidate's {candidate} Wh")]
-    NotBetter { energy: u64, candidate: u64 },
+    #[error("solution (energy {energy} Wh, gains {gains}) does not rank above the candidate ({candidate:?})")]
+    NotBetter {
+        energy: u64,
+        gains: u128,
+        candidate: Score,
+    },
     #[error("interval {interval} may be finalized from {due_at} ms")]
     NotDue { interval: Interval, due_at: i128 },
     #[error("interval {0} is not final yet")]
@@ -218,20 +235,39 @@ fn corrupt(e: EnergyError) -> QueryError {
     }
 }
 
+/// The open offers of a market, by id, through the open-offer index.
+fn open_offers(state: &dyn StateRead, m: MarketId) -> Result<Vec<Offer>, EnergyError> {
+    let mut offers = Vec::new();
+    for (key, _) in state.scan_prefix(&open_offers_prefix(m))? {
+        let id = parse_open_offer_key(&key)?;
+        offers.push(read(state, &offer_key(m, id))?.ok_or(EnergyError::Corrupt)?);
+    }
+    Ok(offers)
+}
+
 /// The open part of a market, in the shape solvers take (`agora_solver::energy::EnergyInstance`):
-/// the next interval to finalize, open offers, every group, and the assets behind the offers.
+/// the next interval to finalize, open offers, every group, every feeder's limits, and the
+/// assets behind the offers.
 fn open_problem(state: &dyn StateRead, m: MarketId) -> Result<serde_json::Value, EnergyError> {
     let market: Market = read(state, &market_key(m))?.ok_or(EnergyError::UnknownMarket(m))?;
-    let mut offers = Vec::new();
-    for (_, bytes) in state.scan_prefix(&offers_prefix(m))? {
-        let offer: Offer = decode(&bytes)?;
-        if offer.open {
-            offers.push(offer);
-        }
-    }
+    let offers = open_offers(state, m)?;
     let mut groups = Vec::new();
+    let mut feeders = Vec::new();
     for (_, bytes) in state.scan_prefix(&groups_prefix(m))? {
-        groups.push(decode::<Group>(&bytes)?);
+        let group = decode::<Group>(&bytes)?;
+        if let [f] = group.feeders[..] {
+            let (l_prod, l_cons): (u64, u64) =
+                read(state, &feeder_limits_key(m, f))?.unwrap_or((0, 0));
+            feeders.push(FeederLimits {
+                feeder: f,
+                own_group: group.id,
+                c_int: group.c_int,
+                c_ext: group.c_ext,
+                l_prod,
+                l_cons,
+            });
+        }
+        groups.push(group);
     }
     let mut seen = std::collections::BTreeSet::new();
     let mut assets = Vec::new();
@@ -250,7 +286,7 @@ fn open_problem(state: &dyn StateRead, m: MarketId) -> Result<serde_json::Value,
         }
     }
     Ok(
-        json!({"next_final": market.next_final, "offers": offers, "groups": groups, "assets": assets}),
+        json!({"next_final": market.next_final, "offers": offers, "groups": groups, "feeders": feeders, "assets": assets}),
     )
 }
 
@@ -321,7 +357,15 @@ impl Module for Energy {
                 price,
             } => market::post_offer(ctx, market, side, group, energy, intervals, price),
             EnergyCall::PostSolution { market, trades } => {
-                market::post_solution(ctx, market, trades)
+                solution::post_solution(ctx, market, trades)
+            }
+            EnergyCall::StageSolution {
+                market,
+                part,
+                trades,
+            } => solution::stage_solution(ctx, market, part, trades),
+            EnergyCall::PostStagedSolution { market } => {
+                solution::post_staged_solution(ctx, market)
             }
             EnergyCall::Finalize { market } => market::finalize(ctx, market),
             EnergyCall::Deposit {
@@ -388,21 +432,19 @@ impl Module for Energy {
                     "offer",
                 )
             }
-            "open_offers" => {
-                let mut offers = Vec::new();
-                for (_, bytes) in state.scan_prefix(&offers_prefix(m))? {
-                    let offer: Offer = decode(&bytes).map_err(corrupt)?;
-                    if offer.open {
-                        offers.push(offer);
-                    }
-                }
-                answer(Some(offers), "offers")
-            }
+            "open_offers" => answer(Some(open_offers(state, m).map_err(corrupt)?), "offers"),
             "open_problem" => open_problem(state, m).map_err(corrupt),
             "candidate" => {
-                let trades: Vec<Trade> = read(state, &candidate_key(m))
+                let intervals: Vec<Interval> = read(state, &candidate_index_key(m))
                     .map_err(corrupt)?
                     .unwrap_or_default();
+                let mut trades = Vec::new();
+                for t in intervals {
+                    let part: Vec<Trade> = read(state, &candidate_key(m, t))
+                        .map_err(corrupt)?
+                        .unwrap_or_default();
+                    trades.extend(part);
+                }
                 answer(Some(trades), "candidate")
             }
             "finalized" => {

@@ -4,6 +4,7 @@
 //! (`u64`, the bank's unit), time in ms since the Unix epoch, intervals as indices from the
 //! market's start (`u32`).
 
+use crate::clearing::Score;
 use agora_types::Address;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,15 @@ pub enum EnergyCall {
         market: MarketId,
         trades: Vec<Trade>,
     },
+    /// Part `part` of a solution too large for one transaction: sorted trades continuing the
+    /// previous part's. Part 0 starts (or, empty, discards) the sender's staged solution.
+    StageSolution {
+        market: MarketId,
+        part: u32,
+        trades: Vec<Trade>,
+    },
+    /// Posts the sender's staged solution, checked and ranked as [`EnergyCall::PostSolution`].
+    PostStagedSolution { market: MarketId },
     /// Finalizes every interval that is due (at most [`MAX_FINALIZE_PER_CALL`]).
     Finalize { market: MarketId },
     /// Moves all of the sender's assets of a finalized interval to a smart meter's record.
@@ -186,8 +196,8 @@ pub struct Market {
     pub next_final: Interval,
     pub next_offer: OfferId,
     pub next_group: GroupId,
-    /// Total energy of the candidate solution (its intervals >= `next_final`).
-    pub candidate_energy: u64,
+    /// Score of the candidate solution (its intervals >= `next_final`).
+    pub candidate: Score,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -196,6 +206,23 @@ pub struct Group {
     pub feeders: Vec<FeederId>,
     pub c_int: u64,
     pub c_ext: u64,
+}
+
+/// What the safety check needs of a feeder: the limits of its own group and the sum of its
+/// prosumers' limits, which bound what its prosumers can trade through any group.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct FeederLimits {
+    pub feeder: FeederId,
+    /// The feeder's own (single-feeder) group, whose limits are the feeder's C^i_f, C^e_f.
+    pub own_group: GroupId,
+    pub c_int: u64,
+    pub c_ext: u64,
+    /// Σ L⁺_u of the feeder's meters.
+    pub l_prod: u64,
+    /// Σ L⁻_u of the feeder's meters.
+    pub l_cons: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
