@@ -304,7 +304,7 @@ fn each_violated_constraint_is_named() {
         solution(vec![trade(s1, b1, 12, 20, 15), trade(s1, c1, 13, 30, 12)]),
     );
     assert_eq!(
-        chain.query("market", serde_json::json!({"market": 0}))["candidate_energy"],
+        chain.query("market", serde_json::json!({"market": 0}))["candidate"]["energy"],
         50
     );
     // A worse one leaves the candidate as it was.
