@@ -100,15 +100,10 @@ impl MeterReading {
 
 /// The DSO's prices of interval `t`: entry t mod the schedule's length.
 pub fn price_at(params: &MarketParams, t: Interval) -> Result<DsoPrice, EnergyError> {
-    let len = params.prices.len();
-    if len == 0 {
-        return Err(EnergyError::Corrupt);
-    }
-    params
-        .prices
-        .get(t as usize % len)
-        .copied()
-        .ok_or(EnergyError::Corrupt)
+    let i = (t as usize)
+        .checked_rem(params.prices.len())
+        .ok_or(EnergyError::Corrupt)?;
+    params.prices.get(i).copied().ok_or(EnergyError::Corrupt)
 }
 
 /// Eq. 2.16 in Agora's sign convention (see the module docs): what the prosumer owes the DSO

@@ -437,3 +437,36 @@ fn a_payer_short_of_funds_owes_a_debt() {
     assert_eq!(s.chain.balance(&s.dso), dso0 - 700);
     withdraw(&mut s.chain, &c, Side::Sell, 10, 20, 20);
 }
+
+proptest::proptest! {
+    /// Withholding assets never lowers a bill, and someone else's deposit never raises one.
+    #[test]
+    fn withholding_never_pays(
+        w_epa in 0u64..1_000_000,
+        w_eca in 0u64..1_000_000,
+        epa_share in 0u64..=100,
+        withheld in (0u64..=100, 0u64..=100),
+        foreign in (0u64..1_000_000, 0u64..1_000_000),
+        measured in -2_000_000i64..2_000_000,
+        price in (0u64..1_000, 0u64..1_000),
+    ) {
+        let price = DsoPrice { buy: price.0, sell: price.1 };
+        let total = w_epa + w_eca;
+        // Whatever was traded, the home holds EPA + ECA = what it withdrew.
+        let epa = total * epa_share / 100;
+        let honest = MeterReading {
+            withdrawn: AssetTotals { epa: w_epa, eca: w_eca },
+            deposited: AssetTotals { epa, eca: total - epa },
+            measured,
+        };
+        let bill = |r: MeterReading| interval_bill(r.residual().unwrap(), price);
+        let mut withholding = honest;
+        withholding.deposited.epa -= epa * withheld.0 / 100;
+        withholding.deposited.eca -= (total - epa) * withheld.1 / 100;
+        proptest::prop_assert!(bill(withholding) >= bill(honest));
+        let mut gifted = honest;
+        gifted.deposited.epa += foreign.0;
+        gifted.deposited.eca += foreign.1;
+        proptest::prop_assert!(bill(gifted) <= bill(honest));
+    }
+}
