@@ -57,7 +57,7 @@ pub struct EnergyArgs {
     /// Real milliseconds per simulated 15-minute interval.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
-    /// Write summary.json and the charts (energy.svg, dso_load.svg) there.
+    /// Write summary.json, bills.csv and the charts (energy.svg, dso_load.svg) there.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -117,6 +117,10 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
         std::fs::write(
             dir.join("summary.json"),
             serde_json::to_string_pretty(&summary)?,
+        )?;
+        std::fs::write(
+            dir.join("bills.csv"),
+            agora_sim::meter::bills_csv(&summary.bills),
         )?;
         for (name, svg) in summary.plots() {
             std::fs::write(dir.join(name), svg).with_context(|| format!("cannot write {name}"))?;

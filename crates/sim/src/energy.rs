@@ -7,18 +7,24 @@
 //!   (its first interval <= next to finalize + window) withdraws assets for it, within its
 //!   limits, and posts the offer. Sellers ask 10-19 and buyers bid 20-29 micro-tokens per Wh
 //!   (fixed per home and row), so any seller and buyer can match and the traded energy is set
-//!   by quantities and limits alone. After the day it deposits its assets to its meter.
-//! - **Smart meter**: from what its prosumer withdrew and deposited (ΔEPA) and what it measured
-//!   (the profile's single-interval rows, plus what the home's battery offers traded: a battery
-//!   delivers its trades), computes the bill of eq. 2.16 and posts the day's total.
+//!   by quantities and limits alone. After the day it deposits its assets to the deposit
+//!   addresses its meter gave it.
+//! - **Smart meter** ([`crate::meter`]): checks what its prosumer deposited to the day's
+//!   deposit addresses against what it withdrew (ΔEPA), adds what it measured (the profile's
+//!   single-interval rows, plus what the home's battery offers traded: a battery delivers its
+//!   trades) and posts the residuals; the ledger bills them by eq. 2.16 with the schedule.
 //! - **Solver daemon**: every quarter interval reads the open problem, solves it with horizon
 //!   T_h and posts the solution if it beats the candidate. Any number run; any may stop.
 
-use crate::{mixer::AnonAccount, profiles::Profile};
+use crate::{
+    meter::{self, HomeBill},
+    mixer::AnonAccount,
+    profiles::Profile,
+};
 use agora_bank::BankCall;
 use agora_client::Client;
 use agora_energy::{
-    DsoPrice, EnergyCall, Interval, Market, MarketParams, MixStatement, Side, Trade,
+    DsoPrice, EnergyCall, Interval, Market, MarketParams, MeterReading, MixStatement, Side, Trade,
 };
 use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
 use agora_types::{Address, Keypair, TxStatus};
@@ -138,6 +144,9 @@ pub struct EnergySimSummary {
     pub finalize_lag_max_ms: f64,
     /// Sum of the bills the meters posted (micro-tokens; positive: owed to the DSO).
     pub total_billed: i64,
+    /// Every home's bills (written as bills.csv).
+    #[serde(skip)]
+    pub bills: Vec<HomeBill>,
     /// Groups the homes traded in: one per feeder, or the privacy groups.
     pub trading_groups: Vec<TradingGroup>,
     pub mix: Option<MixSummary>,
@@ -406,16 +415,8 @@ impl Home {
                     .map(|r| r.first),
             )
             .collect();
+        let secret = meter::deposit_secret(&self.meter, m);
         for t in intervals {
-            let deposits = client
-                .query(
-                    "energy",
-                    "deposits",
-                    serde_json::json!({"market": m, "meter": self.meter.address(), "interval": t}),
-                )
-                .await?;
-            let epa_deposit = deposits["epa"].as_u64().unwrap_or(0) as i64;
-            let epa_withdrawn = self.withdrawn.get(&(Side::Sell, t)).copied().unwrap_or(0) as i64;
             let battery = battery.get(&t).copied().unwrap_or(0);
             let measured: i64 = self
                 .profile
@@ -425,12 +426,17 @@ impl Home {
                 .map(|r| r.energy)
                 .sum::<i64>()
                 + battery;
+            let meter = meter::read(client, m, &self.key.address(), &secret, t, measured).await?;
+            let delta_epa = meter
+                .delta_epa()
+                .map_err(|e| SimError::Unexpected(e.to_string()))?;
             readings.insert(
                 t,
                 Reading {
-                    delta_epa: epa_deposit - epa_withdrawn,
+                    delta_epa,
                     measured,
                     battery,
+                    meter,
                 },
             );
         }
@@ -446,24 +452,7 @@ struct Reading {
     measured: i64,
     /// What the home's battery delivered (its offers' trades; negative: it charged).
     battery: i64,
-}
-
-/// Eq. 2.16 summed over the day: r = E + ΔEPA is the residual production (negative: residual
-/// consumption). The printed equation pairs the prices the other way round from their
-/// definitions; this follows the definitions: residual consumption is charged at the DSO's
-/// selling price π^B, residual production paid at its buying price π^S.
-fn bill(readings: &BTreeMap<Interval, Reading>) -> i64 {
-    readings
-        .values()
-        .map(|r| {
-            let residual = r.measured + r.delta_epa;
-            if residual < 0 {
-                -residual * DSO_PRICE.buy as i64
-            } else {
-                -residual * DSO_PRICE.sell as i64
-            }
-        })
-        .sum()
+    meter: MeterReading,
 }
 
 /// A normal sample (Box-Muller) with standard deviation `sigma`.
@@ -816,6 +805,7 @@ pub async fn run(
     // Deposits, then the meters' bills.
     futures::future::try_join_all(homes.iter().flat_map(|h| {
         let intervals: BTreeSet<Interval> = h.withdrawn.keys().map(|(_, t)| *t).collect();
+        let secret = meter::deposit_secret(&h.meter, m);
         let deposits = move |intervals: &BTreeSet<Interval>| -> Vec<agora_types::Call> {
             intervals
                 .iter()
@@ -823,7 +813,7 @@ pub async fn run(
                     EnergyCall::Deposit {
                         market: m,
                         interval: *t,
-                        meter: h.meter.address(),
+                        to: meter::deposit_address(&secret, m, *t),
                     }
                     .into_call()
                 })
@@ -844,6 +834,7 @@ pub async fn run(
     }))
     .await?;
     let mut total_billed = 0;
+    let mut bills = Vec::new();
     let mut anticipated: BTreeMap<Interval, f64> = BTreeMap::new();
     let mut actual: BTreeMap<Interval, f64> = BTreeMap::new();
     for h in &homes {
@@ -855,20 +846,10 @@ pub async fn run(
                 (-(announced + r.delta_epa)).max(0) as f64 / 1000.0;
             *actual.entry(*t).or_default() += (-(r.measured + r.delta_epa)).max(0) as f64 / 1000.0;
         }
-        let bill = bill(&readings);
-        execute_all(
-            client,
-            &h.meter,
-            vec![EnergyCall::PostBill {
-                market: m,
-                cycle: 0,
-                amount: bill,
-            }
-            .into_call()],
-            "bill",
-        )
-        .await?;
-        total_billed += bill;
+        let meter_readings = readings.iter().map(|(t, r)| (*t, r.meter)).collect();
+        let posted = meter::post_bills(client, m, h.profile.home, &h.meter, &meter_readings).await?;
+        total_billed += posted.iter().map(|b| b.amount).sum::<i64>();
+        bills.extend(posted);
     }
 
     let mut intervals = Vec::new();
@@ -909,6 +890,7 @@ pub async fn run(
         finalize_lag_p50_ms: lags.get(lags.len() / 2).copied().unwrap_or(0.0),
         finalize_lag_max_ms: lags.last().copied().unwrap_or(0.0),
         total_billed,
+        bills,
         trading_groups,
         mix,
     })

@@ -43,10 +43,13 @@
 //!    the buyer and consumption assets to the seller, and `Finalized` is emitted. The rest of
 //!    the candidate keeps serving later intervals while solvers are silent (section 2.8.1.2).
 //!    Offers whose last interval is final close and return unspent funds.
-//! 8. **Deposit and billing.** After finalization prosumers deposit all their assets of the
-//!    interval to their smart meter's record. The meter knows what was withdrawn and deposited,
-//!    hence the energy its prosumer sold (ΔEPA), measures the actual production E_u^t, computes
-//!    the bill of eq. 2.16 off-ledger and posts only each billing cycle's total.
+//! 8. **Deposit and billing** ([`billing`]). After finalization every account of a prosumer
+//!    deposits all its assets of the interval to a fresh address that only the prosumer and
+//!    its meter can tell is the meter's (never the meter's registered address). The meter
+//!    checks the deposits against the withdrawals, bills a shortfall as undelivered, measures
+//!    E_u^t and posts per billing cycle each interval's residual; the ledger prices them by
+//!    eq. 2.16 with the DSO's schedule (sign convention: [`billing`]) and settles the total in
+//!    tokens between the prosumer and the DSO, carrying what the payer lacks as a debt.
 //!
 //! # Prices
 //!
@@ -63,6 +66,7 @@
 //! of not being matched; the midpoint halves what either can gain this way. `docs/energy.md`
 //! discusses the incentives.
 
+pub mod billing;
 pub mod clearing;
 pub mod grouping;
 mod market;
@@ -71,6 +75,7 @@ mod store;
 pub mod types;
 pub mod verify;
 
+pub use billing::{interval_bill, price_at, Bill, Billing, MeterReading, MAX_BILL_INTERVALS};
 pub use clearing::Score;
 pub use market::{due_at, intervals_due};
 pub use types::*;
@@ -155,6 +160,14 @@ pub enum EnergyError {
     NothingToDeposit(Interval),
     #[error("bill of cycle {0} was already posted")]
     BillExists(u32),
+    #[error("cycle {cycle} cannot be billed before cycle {expected}")]
+    BillOutOfOrder { cycle: u32, expected: u32 },
+    #[error("this cycle starts at interval {first}, the previous one ended before {expected}")]
+    BillGap { first: Interval, expected: Interval },
+    #[error("a deposit to a registered meter or prosumer would link the depositing account to it")]
+    PublicDepositAddress,
+    #[error("the prosumer owes the DSO {0} micro-tokens from earlier bills")]
+    InDebt(i64),
     #[error("mix: the signature of input {0} does not verify")]
     MixSignature(Address),
     #[error("mix session was already used")]
@@ -196,6 +209,10 @@ impl ReasonCode for EnergyError {
             Self::NotFinal(_) => "interval_not_final",
             Self::NothingToDeposit(_) => "nothing_to_deposit",
             Self::BillExists(_) => "bill_exists",
+            Self::BillOutOfOrder { .. } => "bill_out_of_order",
+            Self::BillGap { .. } => "bill_gap",
+            Self::PublicDepositAddress => "public_deposit_address",
+            Self::InDebt(_) => "in_debt",
             Self::MixSignature(_) => "bad_mix_signature",
             Self::MixReplayed => "mix_replayed",
             Self::Overflow => "overflow",
@@ -220,7 +237,7 @@ impl EnergyCall {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Energy;
 
-fn answer<T: serde::Serialize>(
+pub(crate) fn answer<T: serde::Serialize>(
     value: Option<T>,
     what: &str,
 ) -> Result<serde_json::Value, QueryError> {
@@ -228,7 +245,7 @@ fn answer<T: serde::Serialize>(
     serde_json::to_value(value).map_err(|e| QueryError::BadParams(e.to_string()))
 }
 
-fn corrupt(e: EnergyError) -> QueryError {
+pub(crate) fn corrupt(e: EnergyError) -> QueryError {
     match e {
         EnergyError::State(e) => QueryError::State(e),
         other => QueryError::NotFound(other.to_string()),
@@ -371,13 +388,14 @@ impl Module for Energy {
             EnergyCall::Deposit {
                 market,
                 interval,
-                meter,
-            } => market::deposit(ctx, market, interval, meter),
+                to,
+            } => billing::deposit(ctx, market, interval, to),
             EnergyCall::PostBill {
                 market,
                 cycle,
-                amount,
-            } => market::post_bill(ctx, market, cycle, amount),
+                first,
+                residuals,
+            } => billing::post_bill(ctx, market, cycle, first, residuals),
             EnergyCall::Mix {
                 statement,
                 signatures,
@@ -406,6 +424,9 @@ impl Module for Energy {
         params: &serde_json::Value,
     ) -> Result<serde_json::Value, QueryError> {
         let m: MarketId = query_param(params, "market")?;
+        if let Some(result) = billing::query(state, m, path, params) {
+            return result;
+        }
         match path {
             "market" => answer(
                 read::<Market>(state, &market_key(m)).map_err(corrupt)?,
@@ -464,22 +485,6 @@ impl Module for Energy {
                     held.push(json!({"side": side, "group": group, "energy": amount}));
                 }
                 answer(Some(held), "assets")
-            }
-            "deposits" => {
-                let meter: Address = query_param(params, "meter")?;
-                let t: Interval = query_param(params, "interval")?;
-                let d: Deposited = read(state, &deposit_key(m, &meter, t))
-                    .map_err(corrupt)?
-                    .unwrap_or_default();
-                answer(Some(d), "deposits")
-            }
-            "bill" => {
-                let meter: Address = query_param(params, "meter")?;
-                let cycle: u32 = query_param(params, "cycle")?;
-                answer(
-                    read::<i64>(state, &bill_key(m, &meter, cycle)).map_err(corrupt)?,
-                    "bill",
-                )
             }
             _ => Err(QueryError::UnknownPath {
                 module: NAME.into(),

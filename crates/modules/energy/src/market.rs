@@ -298,6 +298,7 @@ pub fn withdraw_assets(
     if !meter.bound {
         return Err(EnergyError::NotAProsumer);
     }
+    crate::billing::check_no_debt(ctx, m, &meter.meter)?;
     let group = load_group(ctx, m, g)?;
     if !group.feeders.contains(&meter.feeder) {
         return Err(EnergyError::NotInGroup(g));
@@ -549,44 +550,6 @@ pub fn finalize(ctx: &mut TxContext<'_>, m: MarketId) -> Result<(), EnergyError>
     Ok(())
 }
 
-pub fn deposit(
-    ctx: &mut TxContext<'_>,
-    m: MarketId,
-    t: Interval,
-    meter: Address,
-) -> Result<(), EnergyError> {
-    let market = load_market(ctx, m)?;
-    if t >= market.next_final {
-        return Err(EnergyError::NotFinal(t));
-    }
-    if ctx.load::<Meter>(&meter_key(m, &meter))?.is_none() {
-        return Err(EnergyError::UnknownMeter);
-    }
-    let account = ctx.sender();
-    let mut moved = Deposited::default();
-    for (key, value) in ctx.scan(&assets_prefix(m, &account, t))? {
-        let amount: u64 = decode(&value)?;
-        match parse_assets_key(&key)?.0 {
-            Side::Sell => moved.epa += amount,
-            Side::Buy => moved.eca += amount,
-        }
-        ctx.delete(key);
-    }
-    if moved == Deposited::default() {
-        return Err(EnergyError::NothingToDeposit(t));
-    }
-    let mut record: Deposited = ctx.load(&deposit_key(m, &meter, t))?.unwrap_or_default();
-    record.epa += moved.epa;
-    record.eca += moved.eca;
-    ctx.store(deposit_key(m, &meter, t), &record);
-    ctx.emit(
-        NAME,
-        "Deposited",
-        &json!({"market": m, "meter": meter, "interval": t}),
-    );
-    Ok(())
-}
-
 pub fn mix(
     ctx: &mut TxContext<'_>,
     st: MixStatement,
@@ -666,28 +629,5 @@ pub fn mix(
     }
     ctx.store(mix_key(m, &st.session), &());
     ctx.emit(NAME, "Mixed", &json!({"market": m, "statement": st}));
-    Ok(())
-}
-
-pub fn post_bill(
-    ctx: &mut TxContext<'_>,
-    m: MarketId,
-    cycle: u32,
-    amount: i64,
-) -> Result<(), EnergyError> {
-    load_market(ctx, m)?;
-    let meter = ctx.sender();
-    if ctx.load::<Meter>(&meter_key(m, &meter))?.is_none() {
-        return Err(EnergyError::UnknownMeter);
-    }
-    if ctx.load::<i64>(&bill_key(m, &meter, cycle))?.is_some() {
-        return Err(EnergyError::BillExists(cycle));
-    }
-    ctx.store(bill_key(m, &meter, cycle), &amount);
-    ctx.emit(
-        NAME,
-        "BillPosted",
-        &json!({"market": m, "meter": meter, "cycle": cycle, "amount": amount}),
-    );
     Ok(())
 }

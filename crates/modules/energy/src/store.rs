@@ -165,11 +165,16 @@ pub(crate) fn parse_open_offer_key(key: &[u8]) -> Result<OfferId, EnergyError> {
 pub(crate) fn finalized_key(m: MarketId, t: Interval) -> Vec<u8> {
     key("finalized", m, &[&t.to_be_bytes()])
 }
-pub(crate) fn deposit_key(m: MarketId, meter: &Address, t: Interval) -> Vec<u8> {
-    key("deposit", m, &[&meter.0, &t.to_be_bytes()])
+/// What deposit address `to` received for interval `t`.
+pub(crate) fn deposit_key(m: MarketId, to: &Address, t: Interval) -> Vec<u8> {
+    key("deposit", m, &[&to.0, &t.to_be_bytes()])
 }
 pub(crate) fn bill_key(m: MarketId, meter: &Address, cycle: u32) -> Vec<u8> {
     key("bill", m, &[&meter.0, &cycle.to_be_bytes()])
+}
+/// A meter's next cycle to bill and its prosumer's debt.
+pub(crate) fn billing_key(m: MarketId, meter: &Address) -> Vec<u8> {
+    key("billing", m, &[&meter.0])
 }
 
 pub(crate) fn decode<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, EnergyError> {

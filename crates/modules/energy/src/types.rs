@@ -166,11 +166,12 @@ pub enum EnergyCall {
     PostStagedSolution { market: MarketId },
     /// Finalizes every interval that is due (at most [`MAX_FINALIZE_PER_CALL`]).
     Finalize { market: MarketId },
-    /// Moves all of the sender's assets of a finalized interval to a smart meter's record.
+    /// Moves all of the sender's assets of a finalized interval to deposit address `to`,
+    /// which only the prosumer and its meter can tell is theirs (see [`crate::billing`]).
     Deposit {
         market: MarketId,
         interval: Interval,
-        meter: Address,
+        to: Address,
     },
     /// Mixing (section 2.7.2): every input moves the same assets and funds to one of the
     /// outputs. Valid only with every input's signature of `statement` (in input order).
@@ -178,12 +179,14 @@ pub enum EnergyCall {
         statement: MixStatement,
         signatures: Vec<Vec<u8>>,
     },
-    /// A smart meter posts the total of a billing cycle (eq. 2.16 summed): positive, the
-    /// prosumer owes the DSO; negative, the DSO owes the prosumer.
+    /// A smart meter bills billing cycle `cycle` of its prosumer: the residual production
+    /// r_t in Wh (negative: residual consumption) of each interval `first`, `first + 1`, ...;
+    /// the ledger prices them by eq. 2.16 and settles the total in tokens.
     PostBill {
         market: MarketId,
         cycle: u32,
-        amount: i64,
+        first: Interval,
+        residuals: Vec<i64>,
     },
 }
 
@@ -252,7 +255,8 @@ pub struct Offer {
     pub open: bool,
 }
 
-/// Assets deposited to a meter for one interval.
+/// Production (EPA) and consumption (ECA) assets of one interval in Wh: what a prosumer
+/// withdrew, or what a deposit address received.
 #[derive(
     Clone,
     Copy,
@@ -265,7 +269,7 @@ pub struct Offer {
     Serialize,
     Deserialize,
 )]
-pub struct Deposited {
+pub struct AssetTotals {
     pub epa: u64,
     pub eca: u64,
 }

@@ -409,60 +409,6 @@ fn finalization_pays_exchanges_and_never_changes() {
     );
     assert_eq!(chain.balance(&c), c0 + 40 * 16 - 30 * 13);
     assert_eq!(chain.balance(&a), a0 + 750 + 30 * 13);
-
-    // Deposits to the meter, then a bill.
-    let meter_a = Keypair::from_seed(100);
-    chain.ok(
-        &a,
-        EnergyCall::Deposit {
-            market: 0,
-            interval: 12,
-            meter: meter_a.address(),
-        },
-    );
-    let d = chain.query(
-        "deposits",
-        serde_json::json!({"market": 0, "meter": meter_a.address().to_string(), "interval": 12}),
-    );
-    assert_eq!((d["epa"].as_u64(), d["eca"].as_u64()), (Some(50), Some(50)));
-    assert!(chain
-        .refused(
-            &a,
-            EnergyCall::Deposit {
-                market: 0,
-                interval: 12,
-                meter: meter_a.address()
-            }
-        )
-        .starts_with("nothing_to_deposit"));
-    assert!(chain
-        .refused(
-            &a,
-            EnergyCall::Deposit {
-                market: 0,
-                interval: 18,
-                meter: meter_a.address()
-            }
-        )
-        .starts_with("interval_not_final"));
-    chain.ok(
-        &meter_a,
-        EnergyCall::PostBill {
-            market: 0,
-            cycle: 0,
-            amount: -120,
-        },
-    );
-    assert!(chain
-        .refused(
-            &a,
-            EnergyCall::PostBill {
-                market: 0,
-                cycle: 0,
-                amount: 1
-            }
-        )
-        .starts_with("unknown_meter"));
 }
 
 #[test]
