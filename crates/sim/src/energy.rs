@@ -1,50 +1,56 @@
 //! A day of the TRANSAX energy market on a real chain: a DSO, one prosumer and one smart
-//! meter per home, and solver daemons, all as agents that only talk to the chain over RPC.
+//! meter per home, home batteries, and solver daemons, all as agents that only talk to the
+//! chain over RPC. One file per role:
 //!
-//! - **DSO**: creates the market and one group per feeder, registers every meter, and calls
-//!   `finalize` whenever an interval is due.
-//! - **Prosumer**: registers, then for each profile row that comes within the prediction window
-//!   (its first interval <= next to finalize + window) withdraws assets for it, within its
-//!   limits, and posts the offer. Sellers ask 10-19 and buyers bid 20-29 micro-tokens per Wh
-//!   (fixed per home and row), so any seller and buyer can match and the traded energy is set
-//!   by quantities and limits alone. After the day it deposits its assets to its meter.
-//! - **Smart meter**: from what its prosumer withdrew and deposited (ΔEPA) and what it measured
-//!   (the profile's single-interval rows, plus what the home's battery offers traded: a battery
-//!   delivers its trades), computes the bill of eq. 2.16 and posts the day's total.
-//! - **Solver daemon**: every quarter interval reads the open problem, solves it with horizon
-//!   T_h and posts the solution if it beats the candidate. Any number run; any may stop.
+//! - **DSO** (`dso.rs`, set-up in `setup.rs`): creates the market and one group per feeder,
+//!   registers every meter, and calls `finalize` whenever an interval is due.
+//! - **Prosumer** (`home.rs`): registers, then for each profile row that comes within the
+//!   prediction window (its first interval <= next to finalize + window) withdraws assets for
+//!   it, within its limits, and posts the offer. Sellers ask 10-19 and buyers bid 20-29
+//!   micro-tokens per Wh (fixed per home and row), so any seller and buyer can match and the
+//!   traded energy is set by quantities and limits alone. After the day it deposits its assets
+//!   to its meter.
+//! - **Battery** ([`battery`], with `battery` set): every home that produces has the
+//!   prototype's 14 kWh / 7.5 kW battery, trading from its own account through flexible sell
+//!   offers and storing its home's unsold surplus.
+//! - **Smart meter** (`home.rs`): from what its prosumer withdrew and deposited (ΔEPA) and what
+//!   it measured (the profile's single-interval rows less what the battery stored, plus what
+//!   the profile's flexible rows traded: a battery delivers its trades), computes the bill of
+//!   eq. 2.16 and posts the day's total.
+//! - **Solver daemon** (`solver.rs`): every quarter interval reads the open problem, solves it
+//!   with horizon T_h and posts the solution if it beats the candidate. Any number run; any
+//!   may stop.
+//!
+//! [`run`] (`harness.rs`) plays a day, or intervals A..B of it, with `profiles` possibly
+//! replicated ([`crate::profiles::replicate`]); [`experiments`] plays the seed's three
+//! experiments with it.
 
-
+pub mod battery;
 mod dso;
+pub mod experiments;
 mod harness;
 mod home;
 mod offline;
+mod setup;
 mod solver;
 mod summary;
 
+pub use battery::BatterySpec;
 pub use harness::run;
-pub use offline::{day_instance, offline_optimum};
+pub use offline::{day_instance, offline_optimum, verify_timed};
 pub use summary::{EnergySimSummary, IntervalSummary, SolutionCounts, TradingGroup};
 
 use crate::{mixer::AnonAccount, profiles::Profile};
-use agora_bank::BankCall;
 use agora_client::Client;
-use agora_energy::{
-    DsoPrice, EnergyCall, Interval, Market, MarketParams, MixStatement, Side, Trade,
-};
-use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
-use agora_types::{Address, Keypair, TxStatus};
-use rand::rngs::OsRng;
+use agora_energy::{DsoPrice, EnergyCall, Interval, Market, MixStatement, Side};
+use agora_types::{Keypair, TxStatus};
+use home::Home;
 use serde::Serialize;
 use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+    collections::BTreeMap,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
-use tracing::{debug, info, warn};
+use tracing::info;
 
 /// Intervals the profiles cover: up to the last row's last interval.
 pub fn day_length(profiles: &[Profile]) -> u32 {
@@ -78,6 +84,13 @@ pub struct EnergySimConfig {
     /// Prediction error of single-interval rows: a normal error with this standard deviation,
     /// in percent of the home's largest row (experiment 3). 0: perfect prediction.
     pub prediction_error: f64,
+    /// Seeds the prediction errors: one simulated day each.
+    pub seed: u64,
+    /// Every home that produces has this battery ([`battery`]); none without.
+    pub battery: Option<BatterySpec>,
+    /// Only these intervals (1-based, inclusive), of profiles cut with
+    /// [`crate::profiles::window`]; the whole day without.
+    pub intervals: Option<(Interval, Interval)>,
     /// Feeders per privacy group (section 2.8.2): consecutive feeders form a group whose
     /// limits are the safe ones of eq. 2.17/2.19, and homes trade in it. 0 or 1: homes trade
     /// in their feeder's group.

@@ -1,6 +1,11 @@
 //! The DSO agent: finalizes intervals as they fall due.
 
-use super::*;
+use super::{market, now_ms, SimError};
+use agora_client::Client;
+use agora_energy::{EnergyCall, MarketParams};
+use agora_types::{Keypair, TxStatus};
+use std::time::Duration;
+use tracing::debug;
 
 /// Calls `finalize` whenever an interval is due, until the whole day is final.
 pub(super) async fn run_dso(

@@ -1,8 +1,34 @@
-//! The day's harness: sets up the market, runs the agents, and collects the summary.
+//! The day's harness: builds the agents, runs them until the day is final, then has the
+//! meters bill and collects the summary.
 
-use super::*;
+use super::{
+    battery::{Battery, BatterySpec},
+    day_length,
+    dso::run_dso,
+    execute_all,
+    home::{bill, predictions, Home},
+    now_ms,
+    setup::set_up,
+    solver::{run_solver, SolverStats},
+    EnergySimConfig, EnergySimSummary, IntervalSummary, SimError, SolutionCounts,
+};
+use crate::profiles::Profile;
+use agora_client::Client;
+use agora_energy::{EnergyCall, Interval, Trade};
+use agora_types::Keypair;
+use futures::{StreamExt, TryStreamExt};
+use rand::rngs::OsRng;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
 
-/// Runs the day on the chain behind `client`, with `faucet` paying for everything.
+/// Requests in flight at once when every home does the same (deposits, readings, bills).
+const CONCURRENCY: usize = 256;
+
+/// Runs the day (or `cfg.intervals` of it) on the chain behind `client`, with `faucet`
+/// paying for everything.
 pub async fn run(
     client: &Client,
     faucet: &Keypair,
@@ -10,12 +36,15 @@ pub async fn run(
     cfg: EnergySimConfig,
     progress: impl Fn(u32),
 ) -> Result<EnergySimSummary, SimError> {
-    let day = day_length(&profiles);
+    let (first, day) = match cfg.intervals {
+        Some((a, b)) => (a, b + 1),
+        None => (0, day_length(&profiles)),
+    };
     let dso = Keypair::generate(&mut OsRng);
     let mut homes: Vec<Home> = profiles
         .into_iter()
         .map(|profile| Home {
-            predicted: predictions(&profile, cfg.prediction_error),
+            predicted: predictions(&profile, cfg.prediction_error, cfg.seed),
             announced: BTreeMap::new(),
             flexible: Vec::new(),
             profile,
@@ -28,116 +57,24 @@ pub async fn run(
             anon: Vec::new(),
             anon_used: BTreeMap::new(),
             mixing: cfg.mix,
+            stored: BTreeMap::new(),
         })
         .collect();
-    let funding: Vec<_> = std::iter::once(dso.address())
-        .chain(
-            homes
-                .iter()
-                .flat_map(|h| [h.key.address(), h.meter.address()]),
-        )
-        .map(|to| {
-            BankCall::Transfer {
-                to,
-                amount: FUNDING,
-            }
-            .into_call()
-        })
-        .collect();
-    execute_all(client, faucet, funding, "funding").await?;
-
-    // The market starts once set-up had time to finish.
-    let feeders: BTreeSet<u32> = homes.iter().map(|h| h.profile.feeder).collect();
-    let params = MarketParams {
-        interval_ms: cfg.interval_ms,
-        start_ms: now_ms()
-            + if cfg.mix { MIX_LEAD_MS } else { 5_000 }
-            + cfg.interval_ms * (cfg.t_clear as u64 + 1),
-        t_clear: cfg.t_clear,
-        prices: vec![DSO_PRICE],
-    };
-    let m = {
-        let tx = client
-            .send(&dso, EnergyCall::CreateMarket(params.clone()).into_call())
-            .await?;
-        let receipt = client
-            .wait_for_receipt(&tx.hash(), Duration::from_secs(60))
-            .await?;
-        receipt
-            .events
-            .first()
-            .and_then(|e| e.data["market"].as_u64())
-            .ok_or_else(|| SimError::Unexpected("no market id".into()))?
-    };
-    let mut groups = BTreeMap::new();
-    let mut calls = Vec::new();
-    for (i, feeder) in feeders.iter().enumerate() {
-        groups.insert(*feeder, i as u32);
-        calls.push(
-            EnergyCall::DefineGroup {
-                market: m,
-                feeders: vec![*feeder],
-                c_int: cfg.c_int,
-                c_ext: cfg.c_ext,
-            }
-            .into_call(),
-        );
-    }
-    for home in &mut homes {
-        home.group = groups[&home.profile.feeder];
-        let (l_prod, l_cons) = home.profile.limits();
-        calls.push(
-            EnergyCall::RegisterSmartMeter {
-                market: m,
-                meter: home.meter.address(),
-                prosumer: home.key.address(),
-                feeder: home.profile.feeder,
-                l_prod,
-                l_cons,
-            }
-            .into_call(),
-        );
-    }
-    execute_all(client, &dso, calls, "set-up").await?;
-    futures::future::try_join_all(homes.iter().map(|h| {
-        execute_all(
-            client,
-            &h.key,
-            vec![EnergyCall::RegisterProsumer {
-                market: m,
-                meter: h.meter.address(),
-            }
-            .into_call()],
-            "registration",
-        )
-    }))
+    let mut batteries = batteries(&homes, cfg.battery);
+    let market = set_up(
+        client,
+        faucet,
+        &dso,
+        &mut homes,
+        &mut batteries,
+        &cfg,
+        first,
+        day,
+    )
     .await?;
-    let trading_groups = define_privacy_groups(client, &dso, m, &mut homes, &cfg).await?;
-    let mix = if cfg.mix {
-        // Should mixing start late, it covers only intervals that cannot become final meanwhile.
-        let first = agora_energy::intervals_due(&params, now_ms()) as Interval + 2;
-        let summary = mix_homes(client, m, &mut homes, first, day).await?;
-        if now_ms() > params.start_ms {
-            warn!("mixing ended after the market started: the first intervals' offers are lost");
-        }
-        Some(summary)
-    } else {
-        None
-    };
-    info!(
-        market = m,
-        homes = homes.len(),
-        feeders = feeders.len(),
-        groups = trading_groups.len(),
-        "market set up"
-    );
+    let (m, params) = (market.id, market.params.clone());
 
-    let stats = Arc::new(SolverStats {
-        submitted: AtomicU64::new(0),
-        accepted: AtomicU64::new(0),
-        rejected: AtomicU64::new(0),
-        rounds_ms: std::sync::Mutex::new(Vec::new()),
-    });
+    let stats = Arc::new(SolverStats::default());
     let solvers: Vec<_> = (0..cfg.solvers)
         .map(|i| {
             tokio::spawn(run_solver(
@@ -153,22 +90,40 @@ pub async fn run(
         .collect();
     let dso_task = tokio::spawn(run_dso(client.clone(), dso.clone(), m, params.clone(), day));
 
-    // Prosumers post as rows come within the window; the loop paces them a quarter interval.
+    // Prosumers and batteries post as rows come within the window; batteries settle each
+    // interval once it is final. The loop paces them a quarter interval.
     let mut posted: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); homes.len()];
+    let mut finals: BTreeMap<Interval, Vec<Trade>> = BTreeMap::new();
     let period = Duration::from_millis((cfg.interval_ms / 4).max(20));
     loop {
         let next_final = agora_energy::intervals_due(&params, now_ms()).min(day as u64) as Interval;
         progress(next_final);
+        let chain_final = super::market(client, m).await?.next_final;
+        settle_final(
+            client,
+            m,
+            &mut homes,
+            &mut batteries,
+            &mut finals,
+            (first, chain_final),
+        )
+        .await?;
         if next_final >= day {
             break;
         }
+        let window = cfg.prediction_window;
         let rounds = homes
             .iter_mut()
             .zip(posted.iter_mut())
-            .map(|(home, posted)| {
-                home.post_due_rows(client, m, posted, next_final, cfg.prediction_window)
-            });
-        futures::future::try_join_all(rounds).await?;
+            .map(|(home, posted)| home.post_due_rows(client, m, posted, next_final, window));
+        futures::stream::iter(rounds)
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<()>()
+            .await?;
+        let offers = batteries
+            .iter_mut()
+            .map(|b| b.post_due(client, m, next_final, window, day));
+        futures::future::try_join_all(offers).await?;
         tokio::time::sleep(period).await;
     }
     let mut lags = dso_task
@@ -178,9 +133,121 @@ pub async fn run(
     for s in solvers {
         s.await.map_err(|e| SimError::Unexpected(e.to_string()))??;
     }
+    settle_final(
+        client,
+        m,
+        &mut homes,
+        &mut batteries,
+        &mut finals,
+        (first, day),
+    )
+    .await?;
 
-    let mut finals: BTreeMap<Interval, Vec<Trade>> = BTreeMap::new();
-    for t in 0..day {
+    let metered = meter_and_bill(client, m, &homes, &finals).await?;
+    let mut intervals = Vec::new();
+    for (t, trades) in &finals {
+        let t = *t;
+        let traded = trades.iter().map(|t| t.energy).sum::<u64>() as f64 / 1000.0;
+        let offered: f64 = homes.iter().filter_map(|h| h.offered.get(&t)).sum();
+        let requested: f64 = homes.iter().filter_map(|h| h.requested.get(&t)).sum();
+        let without: i64 = -homes.iter().map(|h| h.actual(t)).sum::<i64>();
+        let (delivered, stored, charge) = batteries
+            .iter()
+            .filter_map(|b| b.steps.get(&t))
+            .fold((0, 0, 0), |(d, s, c), step| {
+                (d + step.delivered, s + step.stored, c + step.charge)
+            });
+        let flexible = metered.flexible.get(&t).copied().unwrap_or(0);
+        let with = without + stored as i64 - delivered as i64 - flexible;
+        intervals.push(IntervalSummary {
+            interval: t,
+            offered_kwh: offered,
+            requested_kwh: requested,
+            traded_kwh: traded,
+            dso_load_kwh: (requested - traded).max(0.0),
+            dso_load_without_trading_kwh: requested,
+            dso_anticipated_kwh: metered.anticipated.get(&t).copied().unwrap_or(0) as f64 / 1000.0,
+            dso_actual_kwh: metered.actual.get(&t).copied().unwrap_or(0) as f64 / 1000.0,
+            net_load_without_trading_kwh: without as f64 / 1000.0,
+            net_load_kwh: with as f64 / 1000.0,
+            battery_delivered_kwh: delivered as f64 / 1000.0,
+            battery_stored_kwh: stored as f64 / 1000.0,
+            battery_charge_kwh: charge as f64 / 1000.0 / batteries.len().max(1) as f64,
+        });
+    }
+    let tally = stats.take();
+    let (mut rounds, mut solves) = (tally.rounds_ms, tally.solves_ms);
+    rounds.sort_by(f64::total_cmp);
+    solves.sort_by(f64::total_cmp);
+    let median = |xs: &[f64]| xs.get(xs.len() / 2).copied().unwrap_or(0.0);
+    Ok(EnergySimSummary {
+        market: m,
+        homes: homes.len(),
+        batteries: batteries.len(),
+        feeders: homes
+            .iter()
+            .map(|h| h.profile.feeder)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        total_offered_kwh: intervals.iter().map(|i| i.offered_kwh).sum(),
+        total_requested_kwh: intervals.iter().map(|i| i.requested_kwh).sum(),
+        total_traded_kwh: intervals.iter().map(|i| i.traded_kwh).sum(),
+        intervals,
+        solutions: SolutionCounts {
+            submitted: tally.submitted,
+            accepted: tally.accepted,
+            rejected: tally.rejected,
+            round_p50_ms: median(&rounds),
+            round_max_ms: rounds.last().copied().unwrap_or(0.0),
+            solve_p50_ms: median(&solves),
+            solve_max_ms: solves.last().copied().unwrap_or(0.0),
+            max_variables: tally.max_variables,
+            max_rows: tally.max_rows,
+            verify_max_ms: tally.verify_max_ms,
+            largest_trades: tally.largest_trades,
+            largest_bytes: tally.largest_bytes,
+            unsendable: tally.unsendable,
+        },
+        finalize_lag_p50_ms: median(&lags),
+        finalize_lag_max_ms: lags.last().copied().unwrap_or(0.0),
+        total_billed: metered.billed,
+        trading_groups: market.trading_groups,
+        mix: market.mix,
+    })
+}
+
+/// One battery per home that produces, if the homes have them.
+fn batteries(homes: &[Home], spec: Option<BatterySpec>) -> Vec<Battery> {
+    let Some(spec) = spec else {
+        return Vec::new();
+    };
+    homes
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.profile.limits().0 > 0)
+        .map(|(i, _)| {
+            Battery::new(
+                i,
+                spec,
+                Keypair::generate(&mut OsRng),
+                Keypair::generate(&mut OsRng),
+            )
+        })
+        .collect()
+}
+
+/// Reads the trades of every interval from `first` that became final up to `until`, and has
+/// the batteries deliver them and store their homes' unsold surplus.
+async fn settle_final(
+    client: &Client,
+    m: u64,
+    homes: &mut [Home],
+    batteries: &mut [Battery],
+    finals: &mut BTreeMap<Interval, Vec<Trade>>,
+    (first, until): (Interval, Interval),
+) -> Result<(), SimError> {
+    let from = finals.keys().next_back().map_or(first, |t| t + 1);
+    for t in from..until {
         let trades: Vec<Trade> = serde_json::from_value(
             client
                 .query(
@@ -191,11 +258,36 @@ pub async fn run(
                 .await?,
         )
         .map_err(|e| SimError::Unexpected(e.to_string()))?;
+        for b in batteries.iter_mut() {
+            let surplus = homes[b.home].residual(client, m, t).await?;
+            let step = b.settle(t, &trades, surplus)?;
+            if step.stored > 0 {
+                homes[b.home].stored.insert(t, step.stored);
+            }
+        }
         finals.insert(t, trades);
     }
+    Ok(())
+}
 
-    // Deposits, then the meters' bills.
-    futures::future::try_join_all(homes.iter().flat_map(|h| {
+/// What the meters saw over the day, summed over homes per interval (Wh).
+struct Metered {
+    /// The DSO's residual consumption as anticipated from the market and as measured, signed.
+    anticipated: BTreeMap<Interval, i64>,
+    actual: BTreeMap<Interval, i64>,
+    /// What the profiles' flexible (battery) rows delivered.
+    flexible: BTreeMap<Interval, i64>,
+    billed: i64,
+}
+
+/// Deposits every home's assets, then has each meter read, bill (eq. 2.16) and post its bill.
+async fn meter_and_bill(
+    client: &Client,
+    m: u64,
+    homes: &[Home],
+    finals: &BTreeMap<Interval, Vec<Trade>>,
+) -> Result<Metered, SimError> {
+    let deposits = homes.iter().flat_map(|h| {
         let intervals: BTreeSet<Interval> = h.withdrawn.keys().map(|(_, t)| *t).collect();
         let deposits = move |intervals: &BTreeSet<Interval>| -> Vec<agora_types::Call> {
             intervals
@@ -222,155 +314,42 @@ pub async fn run(
                 .iter()
                 .map(move |a| execute_all(client, &a.key, deposits(&intervals), "deposit")),
         )
-    }))
-    .await?;
-    let mut total_billed = 0;
-    let mut anticipated: BTreeMap<Interval, f64> = BTreeMap::new();
-    let mut actual: BTreeMap<Interval, f64> = BTreeMap::new();
-    for h in &homes {
-        let readings = h.readings(client, m, &finals).await?;
-        for (t, r) in &readings {
-            // What the market announced: the single-interval offers, and batteries deliver their trades.
-            let announced = h.announced.get(t).copied().unwrap_or(0) + r.battery;
-            *anticipated.entry(*t).or_default() +=
-                (-(announced + r.delta_epa)).max(0) as f64 / 1000.0;
-            *actual.entry(*t).or_default() += (-(r.measured + r.delta_epa)).max(0) as f64 / 1000.0;
-        }
-        let bill = bill(&readings);
-        execute_all(
-            client,
-            &h.meter,
-            vec![EnergyCall::PostBill {
-                market: m,
-                cycle: 0,
-                amount: bill,
-            }
-            .into_call()],
-            "bill",
-        )
+    });
+    futures::stream::iter(deposits)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<()>()
         .await?;
-        total_billed += bill;
-    }
-
-    let mut intervals = Vec::new();
-    for (t, trades) in &finals {
-        let t = *t;
-        let traded = trades.iter().map(|t| t.energy).sum::<u64>() as f64 / 1000.0;
-        let offered: f64 = homes.iter().filter_map(|h| h.offered.get(&t)).sum();
-        let requested: f64 = homes.iter().filter_map(|h| h.requested.get(&t)).sum();
-        intervals.push(IntervalSummary {
-            interval: t,
-            offered_kwh: offered,
-            requested_kwh: requested,
-            traded_kwh: traded,
-            dso_load_kwh: (requested - traded).max(0.0),
-            dso_load_without_trading_kwh: requested,
-            dso_anticipated_kwh: anticipated.get(&t).copied().unwrap_or(0.0),
-            dso_actual_kwh: actual.get(&t).copied().unwrap_or(0.0),
-        });
-    }
-    let mut rounds =
-        std::mem::take(&mut *stats.rounds_ms.lock().unwrap_or_else(|e| e.into_inner()));
-    rounds.sort_by(f64::total_cmp);
-    Ok(EnergySimSummary {
-        market: m,
-        homes: homes.len(),
-        feeders: feeders.len(),
-        total_offered_kwh: intervals.iter().map(|i| i.offered_kwh).sum(),
-        total_requested_kwh: intervals.iter().map(|i| i.requested_kwh).sum(),
-        total_traded_kwh: intervals.iter().map(|i| i.traded_kwh).sum(),
-        intervals,
-        solutions: SolutionCounts {
-            submitted: stats.submitted.load(Ordering::Relaxed),
-            accepted: stats.accepted.load(Ordering::Relaxed),
-            rejected: stats.rejected.load(Ordering::Relaxed),
-            round_p50_ms: rounds.get(rounds.len() / 2).copied().unwrap_or(0.0),
-            round_max_ms: rounds.last().copied().unwrap_or(0.0),
-        },
-        finalize_lag_p50_ms: lags.get(lags.len() / 2).copied().unwrap_or(0.0),
-        finalize_lag_max_ms: lags.last().copied().unwrap_or(0.0),
-        total_billed,
-        trading_groups,
-        mix,
-    })
-}
-
-/// Groups the homes trade in. With privacy groups, consecutive feeders form a group whose
-/// limits are the safe ones for the registered limits (eq. 2.17, 2.19).
-async fn define_privacy_groups(
-    client: &Client,
-    dso: &Keypair,
-    m: u64,
-    homes: &mut [Home],
-    cfg: &EnergySimConfig,
-) -> Result<Vec<TradingGroup>, SimError> {
-    use agora_energy::grouping::{safe_group_limit, FeederLoad};
-    let feeders: Vec<u32> = homes
-        .iter()
-        .map(|h| h.profile.feeder)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let size = cfg.privacy_group_size.max(1) as usize;
-    let mut groups = Vec::new();
-    if size == 1 {
-        for (id, f) in feeders.iter().enumerate() {
-            groups.push(TradingGroup {
-                id: id as u32,
-                feeders: vec![*f],
-                homes: homes.iter().filter(|h| h.profile.feeder == *f).count(),
-                c_int: cfg.c_int,
-                c_ext: cfg.c_ext,
-            });
-        }
-        return Ok(groups);
-    }
-    let mut calls = Vec::new();
-    for (i, chunk) in feeders.chunks(size).enumerate() {
-        let loads = |limit: u64| {
-            chunk
-                .iter()
-                .map(|f| {
-                    let (prod, cons) = homes
-                        .iter()
-                        .filter(|h| h.profile.feeder == *f)
-                        .map(|h| h.profile.limits())
-                        .fold((0, 0), |(p, c), (lp, lc)| (p + lp, c + lc));
-                    FeederLoad {
-                        limit,
-                        prosumer_limits: u64::max(prod, cons),
-                    }
-                })
-                .collect::<Vec<_>>()
+    let bills = homes.iter().map(|h| async move {
+        let readings = h.readings(client, m, finals).await?;
+        let bill = bill(&readings);
+        let call = EnergyCall::PostBill {
+            market: m,
+            cycle: 0,
+            amount: bill,
         };
-        let group = TradingGroup {
-            // Feeder groups took the first ids.
-            id: (feeders.len() + i) as u32,
-            feeders: chunk.to_vec(),
-            homes: homes
-                .iter()
-                .filter(|h| chunk.contains(&h.profile.feeder))
-                .count(),
-            c_int: safe_group_limit(loads(cfg.c_int)),
-            c_ext: safe_group_limit(loads(cfg.c_ext)),
-        };
-        calls.push(
-            EnergyCall::DefineGroup {
-                market: m,
-                feeders: group.feeders.clone(),
-                c_int: group.c_int,
-                c_ext: group.c_ext,
-            }
-            .into_call(),
-        );
-        for h in homes
-            .iter_mut()
-            .filter(|h| chunk.contains(&h.profile.feeder))
-        {
-            h.group = group.id;
+        execute_all(client, &h.meter, vec![call.into_call()], "bill").await?;
+        Ok::<_, SimError>((h, readings, bill))
+    });
+    let read: Vec<_> = futures::stream::iter(bills)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut metered = Metered {
+        anticipated: BTreeMap::new(),
+        actual: BTreeMap::new(),
+        flexible: BTreeMap::new(),
+        billed: 0,
+    };
+    for (h, readings, bill) in read {
+        for (t, r) in &readings {
+            // What the market announced: the single-interval offers, and flexible rows
+            // deliver their trades.
+            let announced = h.announced.get(t).copied().unwrap_or(0) + r.battery;
+            *metered.anticipated.entry(*t).or_default() -= announced + r.delta_epa;
+            *metered.actual.entry(*t).or_default() -= r.measured + r.delta_epa;
+            *metered.flexible.entry(*t).or_default() += r.battery;
         }
-        groups.push(group);
+        metered.billed += bill;
     }
-    execute_all(client, dso, calls, "privacy groups").await?;
-    Ok(groups)
+    Ok(metered)
 }

@@ -1,6 +1,11 @@
 //! The prosumer agent of a home, its smart meter's readings and bill, and its predictions.
 
-use super::*;
+use super::{price, SimError, DSO_PRICE};
+use crate::{mixer::AnonAccount, profiles::Profile};
+use agora_client::Client;
+use agora_energy::{EnergyCall, Interval, Side, Trade};
+use agora_types::Keypair;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) struct Home {
     pub(super) profile: Profile,
@@ -23,6 +28,8 @@ pub(super) struct Home {
     pub(super) anon: Vec<AnonAccount>,
     pub(super) anon_used: BTreeMap<(usize, Interval), u64>,
     pub(super) mixing: bool,
+    /// Wh its battery stored per interval: production that never reached the grid.
+    pub(super) stored: BTreeMap<Interval, u64>,
 }
 
 impl Home {
@@ -157,6 +164,43 @@ impl Home {
         Ok(())
     }
 
+    /// Net production of the single-interval rows in interval `t` as it happens (Wh).
+    pub(super) fn actual(&self, t: Interval) -> i64 {
+        self.profile
+            .rows
+            .iter()
+            .filter(|r| r.first == t && r.last == t)
+            .map(|r| r.energy)
+            .sum()
+    }
+
+    /// Residual production r of eq. 2.16 in final interval `t`, before any battery stores
+    /// it: what it produces plus what it bought less what it sold. The production assets it
+    /// holds for `t` are those it withdrew plus bought less sold.
+    pub(super) async fn residual(
+        &self,
+        client: &Client,
+        m: u64,
+        t: Interval,
+    ) -> Result<i64, SimError> {
+        let held = client
+            .query(
+                "energy",
+                "assets",
+                serde_json::json!({"market": m, "account": self.key.address(), "interval": t}),
+            )
+            .await?;
+        let epa: u64 = held
+            .as_array()
+            .ok_or_else(|| SimError::Unexpected(format!("assets: {held}")))?
+            .iter()
+            .filter(|a| a["side"] == "sell")
+            .filter_map(|a| a["energy"].as_u64())
+            .sum();
+        let withdrawn = self.withdrawn.get(&(Side::Sell, t)).copied().unwrap_or(0);
+        Ok(self.actual(t) + epa as i64 - withdrawn as i64)
+    }
+
     /// What the meter reads per interval (see [`Reading`]).
     pub(super) async fn readings(
         &self,
@@ -213,14 +257,8 @@ impl Home {
             let epa_deposit = deposits["epa"].as_u64().unwrap_or(0) as i64;
             let epa_withdrawn = self.withdrawn.get(&(Side::Sell, t)).copied().unwrap_or(0) as i64;
             let battery = battery.get(&t).copied().unwrap_or(0);
-            let measured: i64 = self
-                .profile
-                .rows
-                .iter()
-                .filter(|r| r.first == t && r.last == t)
-                .map(|r| r.energy)
-                .sum::<i64>()
-                + battery;
+            let stored = self.stored.get(&t).copied().unwrap_or(0) as i64;
+            let measured = self.actual(t) + battery - stored;
             readings.insert(
                 t,
                 Reading {
@@ -270,8 +308,9 @@ fn normal(rng: &mut impl rand::Rng, sigma: f64) -> f64 {
 }
 
 /// Each row as the home predicts it: single-interval rows get a normal error of
-/// `percent` of the home's largest row, seeded by the home so runs repeat.
-pub(super) fn predictions(profile: &Profile, percent: f64) -> Vec<i64> {
+/// `percent` of the home's largest row (its largest possible trade), seeded by the day's
+/// `seed` and the home, so runs repeat and days differ.
+pub(super) fn predictions(profile: &Profile, percent: f64, seed: u64) -> Vec<i64> {
     use rand::SeedableRng;
     let largest = profile
         .rows
@@ -279,7 +318,9 @@ pub(super) fn predictions(profile: &Profile, percent: f64) -> Vec<i64> {
         .map(|r| r.energy.unsigned_abs())
         .max()
         .unwrap_or(0) as f64;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(profile.home as u64);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(
+        seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ profile.home as u64,
+    );
     profile
         .rows
         .iter()

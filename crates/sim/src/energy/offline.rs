@@ -1,6 +1,12 @@
-//! The whole day as one instance, solved offline: the optimum a simulated day compares with.
+//! Off the ledger: the whole day as one instance and its optimum, which a simulated day
+//! compares with, and the module's `verify` timed as a validator runs it.
 
-use super::*;
+use super::price;
+use crate::profiles::Profile;
+use agora_energy::{Interval, Side, Trade};
+use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
+use agora_types::Address;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Every row of every profile as an open offer at interval 0, sized to the homes' limits the
 /// way the prosumer agents size them, with one group per feeder: the whole day as one instance.
@@ -91,4 +97,38 @@ pub fn offline_optimum(
         &SolveOptions::default(),
     )?
     .objective)
+}
+
+/// Runs the module's `verify` on `trades` as a validator would: with only the offers the
+/// solution names and the assets they draw on loaded. Returns the objective and the time (ms).
+pub fn verify_timed(
+    instance: &EnergyInstance,
+    trades: &[Trade],
+) -> Result<(u64, f64), agora_energy::Violation> {
+    let agora_solver::energy::IndexedInstance {
+        offers,
+        groups,
+        assets,
+        ..
+    } = instance.index();
+    let named: BTreeMap<_, _> = trades
+        .iter()
+        .flat_map(|t| [t.sell, t.buy])
+        .filter_map(|id| offers.get(&id).map(|o| (id, o.clone())))
+        .collect();
+    let held: BTreeMap<_, _> = trades
+        .iter()
+        .flat_map(|t| [(t.sell, t.interval), (t.buy, t.interval)])
+        .filter_map(|(id, i)| named.get(&id).map(|o| (o.account, o.side, o.group, i)))
+        .map(|k| (k, assets.get(&k).copied().unwrap_or(0)))
+        .collect();
+    let ctx = agora_energy::SolutionContext {
+        next_final: instance.next_final,
+        offers: &named,
+        groups: &groups,
+        assets: &held,
+    };
+    let start = std::time::Instant::now();
+    let objective = agora_energy::verify(&ctx, trades)?;
+    Ok((objective, start.elapsed().as_secs_f64() * 1e3))
 }

@@ -1,13 +1,49 @@
 //! The solver daemon: solves the open problem and posts better solutions.
 
-use super::*;
+use super::{market, offline::verify_timed, EnergySimConfig, SimError};
+use agora_client::Client;
+use agora_energy::EnergyCall;
+use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
+use agora_types::{Keypair, TxStatus};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tracing::{debug, warn};
 
-pub(super) struct SolverStats {
-    pub(super) submitted: AtomicU64,
-    pub(super) accepted: AtomicU64,
-    pub(super) rejected: AtomicU64,
+/// What the daemons did, shared by all of them.
+#[derive(Default)]
+pub(super) struct SolverStats(Mutex<Tally>);
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct Tally {
+    pub(super) submitted: u64,
+    pub(super) accepted: u64,
+    pub(super) rejected: u64,
     /// Read the problem, solve, submit, until the ledger's receipt: per accepted solution (ms).
-    pub(super) rounds_ms: std::sync::Mutex<Vec<f64>>,
+    pub(super) rounds_ms: Vec<f64>,
+    /// Every solve (ms), and the module's `verify` of every posted solution on the same
+    /// instance, run by the daemon as a validator would (ms).
+    pub(super) solves_ms: Vec<f64>,
+    pub(super) verify_max_ms: f64,
+    /// The largest LP: its variables and rows (memory grows with them).
+    pub(super) max_variables: usize,
+    pub(super) max_rows: usize,
+    /// The largest solution posted or refused by the node: trades and signed bytes.
+    pub(super) largest_trades: usize,
+    pub(super) largest_bytes: usize,
+    /// Solutions the node would not take (e.g. beyond the transaction size limit).
+    pub(super) unsendable: u64,
+}
+
+impl SolverStats {
+    fn update(&self, f: impl FnOnce(&mut Tally)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(super) fn take(&self) -> Tally {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// A solver daemon: solves the open problem periodically and posts better solutions.
@@ -22,7 +58,7 @@ pub(super) async fn run_solver(
 ) -> Result<(), SimError> {
     let period = Duration::from_millis((cfg.interval_ms / 4).max(50));
     loop {
-        let round = std::time::Instant::now();
+        let round = Instant::now();
         let market = market(&client, m).await?;
         if market.next_final >= day {
             return Ok(());
@@ -40,48 +76,77 @@ pub(super) async fn run_solver(
             horizon: Some(cfg.horizon),
             time_limit: Duration::from_millis(cfg.interval_ms.max(1000)),
         };
-        let solved = tokio::task::spawn_blocking(move || solve(&instance, &options))
-            .await
-            .map_err(|e| SimError::Unexpected(e.to_string()))?;
+        let solved = tokio::task::spawn_blocking(move || {
+            let solved = solve(&instance, &options);
+            (instance, solved)
+        })
+        .await
+        .map_err(|e| SimError::Unexpected(e.to_string()))?;
         match solved {
-            Ok(solution) if solution.objective > market.candidate_energy => {
-                let tx = client
-                    .send(
-                        &key,
-                        EnergyCall::PostSolution {
-                            market: m,
-                            trades: solution.trades,
-                        }
-                        .into_call(),
-                    )
-                    .await?;
-                stats.submitted.fetch_add(1, Ordering::Relaxed);
+            (instance, Ok(solution)) => {
+                stats.update(|s| {
+                    s.solves_ms.push(solution.solve_ms);
+                    s.max_variables = s.max_variables.max(solution.variables);
+                    s.max_rows = s.max_rows.max(solution.rows);
+                });
+                if solution.objective <= market.candidate_energy {
+                    tokio::time::sleep(period).await;
+                    continue;
+                }
+                // The ledger has the last word; a disagreement is logged, not fatal.
+                let verify_ms = match verify_timed(&instance, &solution.trades) {
+                    Ok((_, ms)) => ms,
+                    Err(v) => {
+                        warn!(%v, "the module's verify refuses this solution");
+                        0.0
+                    }
+                };
+                let trades = solution.trades.len();
+                let call = EnergyCall::PostSolution {
+                    market: m,
+                    trades: solution.trades,
+                }
+                .into_call();
+                let tx = match client.send(&key, call).await {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        warn!(%e, trades, "the node did not take the solution");
+                        stats.update(|s| {
+                            s.unsendable += 1;
+                            s.largest_trades = s.largest_trades.max(trades);
+                        });
+                        tokio::time::sleep(period).await;
+                        continue;
+                    }
+                };
+                stats.update(|s| {
+                    s.submitted += 1;
+                    s.verify_max_ms = s.verify_max_ms.max(verify_ms);
+                    if tx.size() > s.largest_bytes {
+                        s.largest_bytes = tx.size();
+                        s.largest_trades = trades;
+                    }
+                });
                 let client = client.clone();
                 let stats = stats.clone();
                 tokio::spawn(async move {
-                    match client
+                    let receipt = client
                         .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
-                        .await
-                    {
+                        .await;
+                    stats.update(|s| match receipt {
                         Ok(r) if r.status == TxStatus::Success => {
-                            let ms = round.elapsed().as_secs_f64() * 1e3;
-                            stats
-                                .rounds_ms
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push(ms);
-                            stats.accepted.fetch_add(1, Ordering::Relaxed)
+                            s.rounds_ms.push(round.elapsed().as_secs_f64() * 1e3);
+                            s.accepted += 1;
                         }
                         Ok(r) => {
                             debug!(reason = ?r.reason, "solution refused");
-                            stats.rejected.fetch_add(1, Ordering::Relaxed)
+                            s.rejected += 1;
                         }
-                        Err(_) => stats.rejected.fetch_add(1, Ordering::Relaxed),
-                    };
+                        Err(_) => s.rejected += 1,
+                    });
                 });
             }
-            Ok(_) => {}
-            Err(e) => warn!(%e, "solver failed this round"),
+            (_, Err(e)) => warn!(%e, "solver failed this round"),
         }
         tokio::time::sleep(period).await;
     }

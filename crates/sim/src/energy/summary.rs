@@ -1,6 +1,6 @@
 //! What a simulated day reports, and its charts.
 
-use super::*;
+use super::{MixSummary, Serialize};
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct IntervalSummary {
@@ -12,10 +12,23 @@ pub struct IntervalSummary {
     pub dso_load_kwh: f64,
     /// What it would supply without the market.
     pub dso_load_without_trading_kwh: f64,
-    /// Residual consumption the DSO anticipates from the market: offers not covered by trades.
+    /// Residual consumption the DSO anticipates from the market, summed over homes with its
+    /// sign (negative: residual production flows to it): announced net consumption not
+    /// covered by trades, -(announced + ΔEPA).
     pub dso_anticipated_kwh: f64,
-    /// Residual consumption it actually supplies, from the meters' measurements (eq. 2.16's r < 0).
+    /// What it actually supplies, from the meters (-r of eq. 2.16, signed, summed over homes).
     pub dso_actual_kwh: f64,
+    /// The substation's physical load without the market: consumption less production of
+    /// every home, negative when production exceeds it (Fig. 2.10).
+    pub net_load_without_trading_kwh: f64,
+    /// With the market: batteries (and the profiles' flexible rows) deliver their trades and
+    /// store unsold surplus.
+    pub net_load_kwh: f64,
+    /// What the batteries delivered (their trades) and stored (unsold surplus of their homes),
+    /// summed, and their mean charge at the interval's end (Fig. 2.11); 0 without batteries.
+    pub battery_delivered_kwh: f64,
+    pub battery_stored_kwh: f64,
+    pub battery_charge_kwh: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -27,12 +40,25 @@ pub struct SolutionCounts {
     /// finalize the block, verify on-ledger): median and largest, ms.
     pub round_p50_ms: f64,
     pub round_max_ms: f64,
+    /// Every solve: median and largest (ms); the largest LP (variables, rows).
+    pub solve_p50_ms: f64,
+    pub solve_max_ms: f64,
+    pub max_variables: usize,
+    pub max_rows: usize,
+    /// The module's `verify` of the posted solutions on their instance (largest, ms).
+    pub verify_max_ms: f64,
+    /// The largest solution: its trades and its signed transaction's bytes.
+    pub largest_trades: usize,
+    pub largest_bytes: usize,
+    /// Solutions the node would not take (beyond the transaction size limit).
+    pub unsendable: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EnergySimSummary {
     pub market: u64,
     pub homes: usize,
+    pub batteries: usize,
     pub feeders: usize,
     pub total_offered_kwh: f64,
     pub total_requested_kwh: f64,
