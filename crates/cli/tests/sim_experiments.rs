@@ -25,7 +25,7 @@ fn experiment(n: &str, intervals: &str, extra: &[&str]) -> Vec<serde_json::Value
         "--profiles",
         profiles_dir(),
         "--interval-ms",
-        "300",
+        "500",
         "--intervals",
         intervals,
         "--out",

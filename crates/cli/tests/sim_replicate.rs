@@ -20,7 +20,7 @@ fn sim(copies: &str) -> serde_json::Value {
         "--profiles",
         profiles_dir(),
         "--interval-ms",
-        "400",
+        "1500",
         "--replicate",
         copies,
         "--intervals",

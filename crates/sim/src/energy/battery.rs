@@ -14,7 +14,8 @@
 //!    its power (less what it delivers) and its free capacity. The home's meter measures only
 //!    what reaches the grid.
 
-use super::{price, Client, EnergyCall, Interval, Keypair, Side, SimError, Trade};
+use super::{price, Client, EnergyCall, Interval, Keypair, Side, SimError};
+use agora_energy::Trade;
 use serde::Serialize;
 use std::{collections::BTreeMap, time::Duration};
 

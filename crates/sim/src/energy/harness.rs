@@ -58,6 +58,7 @@ pub async fn run(
             anon_used: BTreeMap::new(),
             mixing: cfg.mix,
             stored: BTreeMap::new(),
+            unconfirmed: Vec::new(),
         })
         .collect();
     let mut batteries = batteries(&homes, cfg.battery);
@@ -143,6 +144,10 @@ pub async fn run(
     )
     .await?;
 
+    futures::stream::iter(homes.iter_mut().map(|h| h.confirm_withdrawals(client)))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<()>()
+        .await?;
     let metered = meter_and_bill(client, m, &homes, &finals).await?;
     let mut intervals = Vec::new();
     for (t, trades) in &finals {

@@ -30,6 +30,9 @@ pub(super) struct Home {
     pub(super) mixing: bool,
     /// Wh its battery stored per interval: production that never reached the grid.
     pub(super) stored: BTreeMap<Interval, u64>,
+    /// Withdrawals not yet known to have executed: transaction, side, intervals, Wh, and
+    /// whether the offer they back was announced (a single-interval row).
+    pub(super) unconfirmed: Vec<(agora_types::TxHash, Side, Vec<Interval>, u64, bool)>,
 }
 
 impl Home {
@@ -125,7 +128,14 @@ impl Home {
                     first,
                     last: row.last,
                 };
-                client.send(&self.key, withdraw.into_call()).await?;
+                let tx = client.send(&self.key, withdraw.into_call()).await?;
+                self.unconfirmed.push((
+                    tx.hash(),
+                    side,
+                    intervals.clone(),
+                    energy,
+                    row.first == row.last,
+                ));
                 hashes.push(
                     client
                         .send(&self.key, offer(energy).into_call())
@@ -159,6 +169,45 @@ impl Home {
                     &mut self.requested
                 };
                 *book.entry(t).or_default() += share;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the withdrawals the ledger refused (e.g. their first interval became final while
+    /// the home posted, on a loaded machine), and what the offers they backed announced: such
+    /// an offer was refused for want of assets.
+    pub(super) async fn confirm_withdrawals(&mut self, client: &Client) -> Result<(), SimError> {
+        for (hash, side, intervals, energy, announced) in std::mem::take(&mut self.unconfirmed) {
+            let receipt = client
+                .wait_for_receipt(&hash, std::time::Duration::from_secs(60))
+                .await?;
+            if receipt.status == agora_types::TxStatus::Success {
+                continue;
+            }
+            let share = energy as f64 / 1000.0 / intervals.len() as f64;
+            for t in &intervals {
+                if let Some(w) = self.withdrawn.get_mut(&(side, *t)) {
+                    *w = w.saturating_sub(energy);
+                    if *w == 0 {
+                        self.withdrawn.remove(&(side, *t));
+                    }
+                }
+                let book = if side == Side::Sell {
+                    &mut self.offered
+                } else {
+                    &mut self.requested
+                };
+                *book.entry(*t).or_default() -= share;
+            }
+            if announced {
+                let t = intervals[0];
+                let signed = if side == Side::Sell {
+                    energy as i64
+                } else {
+                    -(energy as i64)
+                };
+                *self.announced.entry(t).or_default() -= signed;
             }
         }
         Ok(())
