@@ -79,7 +79,9 @@ fn bad_windows_and_copies_are_refused() {
         ["--intervals", "5..4"],
         ["--replicate", "0"],
     ] {
-        let out = agora_output(&[&["sim", "energy"], &args[..]].concat());
+        let mut command = vec!["sim", "energy"];
+        command.extend(args);
+        let out = agora_output(&command);
         assert!(!out.status.success(), "{args:?} accepted");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(args[0]), "{args:?}: {stderr}");

@@ -1,14 +1,7 @@
 //! The energy market through the executor, block by block, as validators would run it.
 
-use agora_bank::Bank;
-use agora_energy::{
-    DsoPrice, Energy, EnergyCall, MarketParams, MixStatement, Side, Trade, MIX_NAMESPACE,
-};
-use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{Address, Block, Context, Keypair, Receipt, Transaction};
-use commonware_consensus::types::{Epoch, Round, View};
-use commonware_cryptography::{Hasher, Sha256, Signer};
-use std::collections::BTreeMap;
+use agora_energy::{DsoPrice, EnergyCall, MarketParams, MixStatement, Side, Trade, MIX_NAMESPACE};
+use agora_types::{Address, Keypair};
 
 mod common;
 
