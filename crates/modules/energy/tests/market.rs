@@ -1,102 +1,11 @@
 //! The energy market through the executor, block by block, as validators would run it.
 
-use agora_bank::Bank;
-use agora_energy::{
-    DsoPrice, Energy, EnergyCall, MarketParams, MixStatement, Side, Trade, MIX_NAMESPACE,
-};
-use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{Address, Block, Context, Keypair, Receipt, Transaction};
-use commonware_consensus::types::{Epoch, Round, View};
-use commonware_cryptography::{Hasher, Sha256, Signer};
-use std::collections::BTreeMap;
+use agora_energy::{DsoPrice, EnergyCall, MarketParams, MixStatement, Side, Trade, MIX_NAMESPACE};
+use agora_types::{Address, Keypair};
 
-const CHAIN: &str = "energy-test";
-const START: u64 = 1_000_000;
-const DELTA: u64 = 1_000;
-const FUNDS: u64 = 1_000_000_000;
+mod common;
 
-struct Chain {
-    exec: Executor,
-    height: u64,
-    now: u64,
-    nonces: BTreeMap<Address, u64>,
-}
-
-impl Chain {
-    fn new(keys: &[&Keypair]) -> Self {
-        let exec = Executor::in_memory(CHAIN)
-            .unwrap()
-            .with_module(Bank)
-            .with_module(Energy);
-        let balances: serde_json::Map<_, _> = keys
-            .iter()
-            .map(|k| (k.address().to_string(), FUNDS.into()))
-            .collect();
-        let mut genesis = ModuleGenesis::new();
-        genesis.insert("bank".into(), serde_json::json!({ "balances": balances }));
-        exec.init_genesis(&genesis, 0).unwrap();
-        Self {
-            exec,
-            height: 0,
-            now: START - 10 * DELTA,
-            nonces: BTreeMap::new(),
-        }
-    }
-
-    fn send(&mut self, key: &Keypair, call: EnergyCall) -> Receipt {
-        let nonce = self.nonces.entry(key.address()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN.into(),
-            sender: key.address(),
-            nonce: *nonce,
-            call: call.into_call(),
-        }
-        .sign(key);
-        *nonce += 1;
-        self.height += 1;
-        self.now += 1;
-        let context = Context {
-            round: Round::new(Epoch::zero(), View::new(self.height)),
-            leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
-            parent: (View::new(self.height - 1), Sha256::hash(b"p")),
-        };
-        let block = Block::new(context, Sha256::hash(b"p"), self.height, self.now, vec![tx]);
-        let applied = self.exec.apply_block(&block).unwrap().unwrap();
-        self.exec
-            .with_state(Bank::check_conservation)
-            .unwrap()
-            .unwrap();
-        applied.receipts.into_iter().next().unwrap()
-    }
-
-    fn ok(&mut self, key: &Keypair, call: EnergyCall) -> Receipt {
-        let r = self.send(key, call);
-        assert_eq!(r.status, TxStatus::Success, "{:?}", r.message);
-        r
-    }
-
-    fn refused(&mut self, key: &Keypair, call: EnergyCall) -> String {
-        let r = self.send(key, call);
-        assert_eq!(r.status, TxStatus::Failed);
-        format!("{}: {}", r.reason.unwrap(), r.message.unwrap())
-    }
-
-    fn query(&self, path: &str, params: serde_json::Value) -> serde_json::Value {
-        self.exec.query("energy", path, &params).unwrap()
-    }
-
-    fn balance(&self, a: &Keypair) -> u64 {
-        self.exec
-            .query(
-                "bank",
-                "balance",
-                &serde_json::json!({"address": a.address().to_string()}),
-            )
-            .unwrap()["balance"]
-            .as_u64()
-            .unwrap()
-    }
-}
+use common::*;
 
 /// A market with feeder 1 (group 0) and feeder 2 (group 1); prosumers a, b on feeder 1 and c
 /// on feeder 2, each registered with limits of 100 Wh per interval.
