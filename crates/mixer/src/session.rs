@@ -94,7 +94,7 @@ pub async fn mix<N: Net>(
     cfg: &MixConfig,
     me: &Keypair,
     net: &mut N,
-    statement: impl Fn(u32, &[Address], &[Address]) -> Vec<u8>,
+    statement: impl Fn(u32, &[Address], &[Address]) -> Vec<u8> + Sync,
 ) -> Result<MixOutcome, MixFailure> {
     let mut member = Member {
         cfg,
@@ -187,7 +187,7 @@ enum Wait {
 type RunResult = Result<(Keypair, Vec<Address>, Vec<Vec<u8>>), BTreeMap<usize, Fault>>;
 
 /// The statement of a run for its inputs and sorted outputs.
-type Statement<'a> = &'a dyn Fn(u32, &[Address], &[Address]) -> Vec<u8>;
+type Statement<'a> = &'a (dyn Fn(u32, &[Address], &[Address]) -> Vec<u8> + Sync);
 
 struct Member<'a, N> {
     cfg: &'a MixConfig,
