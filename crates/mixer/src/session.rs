@@ -103,6 +103,7 @@ pub async fn mix<N: Net>(
         statement: &statement,
         inbox: BTreeMap::new(),
         signed: Vec::new(),
+        echoed: None,
     };
     match member.session().await {
         Ok(mut outcome) => {
@@ -198,6 +199,8 @@ struct Member<'a, N> {
     inbox: BTreeMap<(u32, Address, u8), Vec<Signed>>,
     /// The runs this member signed.
     signed: Vec<SignedRun>,
+    /// The last run whose blames this member echoed.
+    echoed: Option<u32>,
 }
 
 impl<N: Net> Member<'_, N> {
@@ -208,6 +211,35 @@ impl<N: Net> Member<'_, N> {
             .or_default();
         if !slot.contains(&msg) {
             slot.push(msg);
+        }
+    }
+
+    /// Files a member's message. The blames an echo carries count as received; a blame that
+    /// comes by itself after this member echoed does not count: the others may never see it.
+    fn take(&mut self, msg: Signed) {
+        let session = self.cfg.session;
+        match &msg.body {
+            Body::Blame { .. } if self.echoed.is_some_and(|r| msg.run <= r) => {
+                debug!(run = msg.run, from = %msg.from, "late blame dropped");
+            }
+            Body::Echo { blames } => {
+                let fresh: Vec<Signed> = blames
+                    .iter()
+                    .filter(|b| {
+                        !self
+                            .inbox
+                            .get(&(msg.run, b.from, BLAME))
+                            .is_some_and(|held| held.contains(b))
+                            && b.is_valid_blame(&session, msg.run)
+                    })
+                    .cloned()
+                    .collect();
+                for b in fresh {
+                    self.file(b);
+                }
+                self.file(msg);
+            }
+            _ => self.file(msg),
         }
     }
 
@@ -275,7 +307,7 @@ impl<N: Net> Member<'_, N> {
             Ok(Some(bytes)) => {
                 match Signed::decode(&bytes) {
                     Some(msg) if msg.session == self.cfg.session && members.contains(&msg.from) => {
-                        self.file(msg)
+                        self.take(msg)
                     }
                     _ => debug!("dropped a message that is not a valid one of this session"),
                 }
@@ -505,27 +537,15 @@ impl<N: Net> Member<'_, N> {
         let step = self.cfg.step_timeout;
         self.wait(run, members, &all, BLAME, Instant::now() + step, false)
             .await;
-        // Only the blames held now and those echoed count: one that reaches this member
-        // alone later would make its verdict differ.
-        let mut blames: Vec<Signed> = self.messages(run, BLAME).cloned().collect();
+        // Echo what is held now; from here on only blames inside echoes count.
         let echo = Body::Echo {
-            blames: blames.clone(),
+            blames: self.messages(run, BLAME).cloned().collect(),
         };
+        self.echoed = Some(run);
         self.send(run, members, echo).await;
         self.wait(run, members, &all, ECHO, Instant::now() + step, false)
             .await;
-        let echoed: Vec<Signed> = self
-            .messages(run, ECHO)
-            .flat_map(|m| match &m.body {
-                Body::Echo { blames } => blames.clone(),
-                _ => Vec::new(),
-            })
-            .collect();
-        for b in echoed {
-            if !blames.contains(&b) && b.is_valid_blame(&session, run) {
-                blames.push(b);
-            }
-        }
+        let blames: Vec<Signed> = self.messages(run, BLAME).cloned().collect();
         let statement = |outputs: &[Address]| (self.statement)(run, members, outputs);
         judge(&Evidence {
             session,

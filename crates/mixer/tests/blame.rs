@@ -177,3 +177,4 @@ async fn too_few_members_left_end_the_session() {
     let (_, results, _) = session_with(3, Some((0, Misbehaviour::Silent)), 2).await;
     assert_eq!(agreed(&results).inputs.len(), 2);
 }
+
