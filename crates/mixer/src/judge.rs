@@ -286,7 +286,8 @@ pub fn judge(e: &Evidence<'_>) -> Verdict {
             let could = needs(n, k, kind)
                 .iter()
                 .all(|need| held.get(&k).is_some_and(|h| h.contains(need)));
-            let accuses = matches!(one(k, BLAME), Some(Body::Blame { accused, .. }) if !accused.is_empty());
+            let accuses =
+                matches!(one(k, BLAME), Some(Body::Blame { accused, .. }) if !accused.is_empty());
             match (has(k, kind), could) {
                 (true, _) if kind == SIGN => {}
                 (false, true) if kind == SIGN => {

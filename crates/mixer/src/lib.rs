@@ -92,7 +92,9 @@ pub use session::{
 /// Why a mix could not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum MixError {
-    #[error("{left} members left, fewer than the {min} a run needs: their outputs would be linkable")]
+    #[error(
+        "{left} members left, fewer than the {min} a run needs: their outputs would be linkable"
+    )]
     TooFewMembers { left: usize, min: usize },
     #[error("{0} members: more than an accusation can name")]
     TooManyMembers(usize),

@@ -345,12 +345,12 @@ impl<N: Net> Member<'_, N> {
                 _ => [0; 32],
             })
             .collect();
-        let bad_keys = accuse(
-            (0..n).filter(|&k| !onion::valid_key(&eks[k])),
-            ANNOUNCE,
-        );
+        let bad_keys = accuse((0..n).filter(|&k| !onion::valid_key(&eks[k])), ANNOUNCE);
         if !bad_keys.is_empty() {
-            return Ok(Err(self.blame(run, members, bad_keys, Some(dk)).await.faults));
+            return Ok(Err(self
+                .blame(run, members, bad_keys, Some(dk))
+                .await
+                .faults));
         }
 
         // 2. Shuffling.
@@ -383,7 +383,10 @@ impl<N: Net> Member<'_, N> {
             };
             if !valid {
                 let accused = accuse([me - 1], SHUFFLE);
-                return Ok(Err(self.blame(run, members, accused, Some(dk)).await.faults));
+                return Ok(Err(self
+                    .blame(run, members, accused, Some(dk))
+                    .await
+                    .faults));
             }
             layers = stripped.unwrap_or_default();
         }
@@ -423,7 +426,10 @@ impl<N: Net> Member<'_, N> {
         let distinct: BTreeSet<_> = outputs.iter().collect();
         if outputs.len() != n || distinct.len() != n || !outputs.contains(&output.address()) {
             let accused = accuse([n - 1], FINAL);
-            return Ok(Err(self.blame(run, members, accused, Some(dk)).await.faults));
+            return Ok(Err(self
+                .blame(run, members, accused, Some(dk))
+                .await
+                .faults));
         }
         let digest = confirm_digest(&session, run, &eks, &outputs);
         self.send(run, members, Body::Confirm { digest }).await;

@@ -5,9 +5,7 @@
 mod common;
 
 use agora_mixer::{Body, Fault, MixError, DEFAULT_MIN_MEMBERS};
-use common::{
-    agreed, session, session_with, statement, verdict_from_log, Lie, Misbehaviour, NS,
-};
+use common::{agreed, session, session_with, statement, verdict_from_log, Lie, Misbehaviour, NS};
 
 /// The member at `position` (alone) is excluded for `fault`; the other four complete.
 async fn faulty_member_is_named(position: usize, how: Misbehaviour, fault: Fault) {
@@ -103,7 +101,11 @@ async fn a_disputed_accusation_costs_the_accuser_one_for_one() {
         assert_eq!(innocent.len(), 1, "{lie:?}");
         results.remove(&innocent[0]);
         let outcome = agreed(&results);
-        let excluded: Vec<_> = outcome.excluded.iter().map(|x| (x.member, x.fault)).collect();
+        let excluded: Vec<_> = outcome
+            .excluded
+            .iter()
+            .map(|x| (x.member, x.fault))
+            .collect();
         assert_eq!(excluded.len(), 2, "{lie:?}: {excluded:?}");
         assert!(excluded.contains(&(keys[z].address(), Fault::Disputed)));
         assert!(excluded.contains(&(innocent[0], Fault::Disputed)));
@@ -125,7 +127,11 @@ async fn signed_runs_keep_their_keys_when_signing_fails() {
     assert_eq!(outcome.excluded.len(), 1);
     assert_eq!(outcome.excluded[0].member, keys[z].address());
     let members: Vec<_> = keys.iter().map(|k| k.address()).collect();
-    let run0 = results.values().map(|r| &r.as_ref().unwrap().signed).next().unwrap();
+    let run0 = results
+        .values()
+        .map(|r| &r.as_ref().unwrap().signed)
+        .next()
+        .unwrap();
     assert_eq!(run0.len(), 1);
     let (inputs, outputs) = (&run0[0].inputs, &run0[0].outputs);
     assert_eq!(inputs, &members);
@@ -167,7 +173,13 @@ async fn too_few_members_left_end_the_session() {
     for result in results.values() {
         match result {
             Err(f) => assert!(
-                matches!(f.error, MixError::TooFewMembers { left: 2, min: DEFAULT_MIN_MEMBERS }),
+                matches!(
+                    f.error,
+                    MixError::TooFewMembers {
+                        left: 2,
+                        min: DEFAULT_MIN_MEMBERS
+                    }
+                ),
                 "{f}"
             ),
             Ok(o) => panic!("mixed with {} members", o.inputs.len()),
@@ -177,4 +189,3 @@ async fn too_few_members_left_end_the_session() {
     let (_, results, _) = session_with(3, Some((0, Misbehaviour::Silent)), 2).await;
     assert_eq!(agreed(&results).inputs.len(), 2);
 }
-

@@ -328,11 +328,20 @@ pub fn verdict_from_log(keys: &[Keypair], log: &[Signed], excluded: &[Exclusion]
     let one = judged(blames.clone());
     blames.reverse();
     blames.extend(blames.clone());
-    assert_eq!(judged(blames), one, "the verdict depends on the order of blames");
+    assert_eq!(
+        judged(blames),
+        one,
+        "the verdict depends on the order of blames"
+    );
     let expected: BTreeMap<usize, _> = excluded
         .iter()
         .filter(|x| x.run == 0)
-        .map(|x| (members.iter().position(|m| *m == x.member).unwrap(), x.fault))
+        .map(|x| {
+            (
+                members.iter().position(|m| *m == x.member).unwrap(),
+                x.fault,
+            )
+        })
         .collect();
     assert_eq!(one.faults, expected);
 }

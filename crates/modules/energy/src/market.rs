@@ -643,6 +643,8 @@ pub fn deposit(
     Ok(())
 }
 
+/// Executes a mix statement (section 2.7.2). The replay key is the session alone: of the
+/// statements of a session's runs, the first to arrive executes and every other is refused.
 pub fn mix(
     ctx: &mut TxContext<'_>,
     st: MixStatement,
