@@ -385,3 +385,146 @@ fn replay<'b>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_types::Keypair;
+
+    const NS: &[u8] = b"judge-test";
+
+    fn text(outputs: &[Address]) -> Vec<u8> {
+        outputs.iter().flat_map(|a| a.0).collect()
+    }
+
+    /// A run of three that reached signing: every member's messages of steps 1-4, the
+    /// signature of `bad` made over something else.
+    fn signed_run(keys: &[Keypair], bad: Option<usize>) -> Vec<Signed> {
+        let s = [5; 32];
+        let mut msgs: Vec<Signed> = keys
+            .iter()
+            .map(|k| {
+                let ek = onion::keypair().1;
+                Signed::new(k, s, 0, Body::Announce { ek })
+            })
+            .collect();
+        let mut outputs: Vec<Address> = (0..3)
+            .map(|i| Keypair::from_seed(90 + i).address())
+            .collect();
+        msgs.push(Signed::new(
+            &keys[2],
+            s,
+            0,
+            Body::Final {
+                outputs: outputs.clone(),
+            },
+        ));
+        outputs.sort();
+        for (i, k) in keys.iter().enumerate() {
+            let digest = [7; 32];
+            msgs.push(Signed::new(k, s, 0, Body::Confirm { digest }));
+            let what = if Some(i) == bad {
+                b"other".to_vec()
+            } else {
+                text(&outputs)
+            };
+            let signature = k.sign_bytes(NS, &what);
+            msgs.push(Signed::new(k, s, 0, Body::Sign { signature }));
+        }
+        msgs
+    }
+
+    fn blame(
+        key: &Keypair,
+        accused: &[usize],
+        answers: Option<&Signed>,
+        evidence: Vec<Signed>,
+    ) -> Signed {
+        let accused = accused
+            .iter()
+            .map(|&k| Accusation {
+                position: k as u16,
+                kind: SIGN,
+            })
+            .collect();
+        let answers = answers.map(Signed::digest);
+        let dk = None;
+        Signed::new(
+            key,
+            [5; 32],
+            0,
+            Body::Blame {
+                accused,
+                answers,
+                dk,
+                evidence,
+            },
+        )
+    }
+
+    /// Judged by two members holding the blames in different orders.
+    fn judged(keys: &[Keypair], blames: &[Signed]) -> Verdict {
+        let members: Vec<Address> = keys.iter().map(|k| k.address()).collect();
+        let verdict = |blames: Vec<&Signed>| {
+            judge(&Evidence {
+                session: [5; 32],
+                run: 0,
+                members: &members,
+                blames,
+                statement_namespace: NS,
+                statement: &text,
+            })
+        };
+        let one = verdict(blames.iter().collect());
+        assert_eq!(verdict(blames.iter().rev().collect()), one);
+        one
+    }
+
+    fn keys() -> Vec<Keypair> {
+        let mut keys: Vec<Keypair> = (0..3).map(Keypair::from_seed).collect();
+        keys.sort_by_key(|k| k.address());
+        keys
+    }
+
+    #[test]
+    fn a_signature_of_something_else_is_named() {
+        let keys = keys();
+        let msgs = signed_run(&keys, Some(1));
+        let mine = |k: usize| -> Vec<Signed> {
+            msgs.iter()
+                .filter(|m| m.from == keys[k].address() || m.body.kind() != SIGN)
+                .cloned()
+                .collect()
+        };
+        let first = blame(&keys[0], &[1], None, mine(0));
+        let blames = [
+            blame(&keys[1], &[], Some(&first), mine(1)),
+            blame(&keys[2], &[1], None, mine(2)),
+            first,
+        ];
+        let v = judged(&keys, &blames);
+        assert_eq!(v.faults, BTreeMap::from([(1, Fault::NoSignature)]));
+        assert_eq!(v.signatures, None);
+    }
+
+    #[test]
+    fn signatures_shown_in_blames_complete_the_run() {
+        let keys = keys();
+        let msgs = signed_run(&keys, None);
+        // Member 0 never got member 1's signature; member 2 shows it.
+        let without = msgs
+            .iter()
+            .filter(|m| !(m.from == keys[1].address() && m.body.kind() == SIGN))
+            .cloned()
+            .collect();
+        let first = blame(&keys[0], &[1], None, without);
+        let blames = [
+            blame(&keys[1], &[], Some(&first), msgs.clone()),
+            blame(&keys[2], &[], Some(&first), msgs.clone()),
+            first,
+        ];
+        let v = judged(&keys, &blames);
+        assert!(v.faults.is_empty(), "{:?}", v.faults);
+        assert_eq!(v.signatures.map(|s| s.len()), Some(3));
+    }
+}

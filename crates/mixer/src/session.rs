@@ -214,9 +214,10 @@ impl<N: Net> Member<'_, N> {
         }
     }
 
-    /// Files a member's message. The blames an echo carries count as received; a blame that
-    /// comes by itself after this member echoed does not count: the others may never see it.
-    fn take(&mut self, msg: Signed) {
+    /// Files a member's message. The blames of members an echo carries count as received; a
+    /// blame that comes by itself after this member echoed does not count: the others may
+    /// never see it.
+    fn take(&mut self, msg: Signed, members: &[Address]) {
         let session = self.cfg.session;
         match &msg.body {
             Body::Blame { .. } if self.echoed.is_some_and(|r| msg.run <= r) => {
@@ -226,10 +227,11 @@ impl<N: Net> Member<'_, N> {
                 let fresh: Vec<Signed> = blames
                     .iter()
                     .filter(|b| {
-                        !self
-                            .inbox
-                            .get(&(msg.run, b.from, BLAME))
-                            .is_some_and(|held| held.contains(b))
+                        members.contains(&b.from)
+                            && !self
+                                .inbox
+                                .get(&(msg.run, b.from, BLAME))
+                                .is_some_and(|held| held.contains(b))
                             && b.is_valid_blame(&session, msg.run)
                     })
                     .cloned()
@@ -307,7 +309,7 @@ impl<N: Net> Member<'_, N> {
             Ok(Some(bytes)) => {
                 match Signed::decode(&bytes) {
                     Some(msg) if msg.session == self.cfg.session && members.contains(&msg.from) => {
-                        self.take(msg)
+                        self.take(msg, members)
                     }
                     _ => debug!("dropped a message that is not a valid one of this session"),
                 }

@@ -44,6 +44,11 @@ async fn a_silent_member_is_named() {
     faulty_member_is_named(0, Misbehaviour::Silent, Fault::Silent).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_confirmation_is_named() {
+    faulty_member_is_named(3, Misbehaviour::WrongDigest, Fault::BadConfirm).await;
+}
+
 /// A low-order key used to abort the session with nobody blamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_nobody_can_encrypt_to_is_named_at_announcement() {
@@ -126,6 +131,7 @@ async fn signed_runs_keep_their_keys_when_signing_fails() {
     assert_eq!(outcome.run, 1);
     assert_eq!(outcome.excluded.len(), 1);
     assert_eq!(outcome.excluded[0].member, keys[z].address());
+    verdict_from_log(&keys, &log, &outcome.excluded);
     let members: Vec<_> = keys.iter().map(|k| k.address()).collect();
     let run0 = results
         .values()

@@ -39,6 +39,8 @@ pub enum Misbehaviour {
     Silent,
     /// Announces the all-zero X25519 point, which nobody can encrypt to.
     ZeroKey,
+    /// Confirms a digest other than the true one.
+    WrongDigest,
     /// Sends its signature to nobody, though it collects everyone else's.
     WithholdSignature,
     /// Right after announcing, blames with these accusations (nothing else in that run),
@@ -169,6 +171,10 @@ impl Net for Tapped {
             }
             (Misbehaviour::ZeroKey, Body::Announce { .. }) => {
                 resign(Body::Announce { ek: [0; 32] })
+            }
+            (Misbehaviour::WrongDigest, Body::Confirm { mut digest }) => {
+                digest[0] ^= 1;
+                resign(Body::Confirm { digest })
             }
             (Misbehaviour::WithholdSignature, Body::Sign { .. }) => return,
             // What it really signed before tampering stays hidden, in its blame and echo.
