@@ -17,7 +17,9 @@
 //!    An accusation for a message the accused never owes the accuser: the Final list of any
 //!    member but the last, the ciphertexts of any member but the accuser's predecessor, the
 //!    accuser itself, an unknown step or position ([`Fault::FalseAccusation`]).
-//! 2. If every member revealed its key: the replay ([`Fault::BadShuffle`], [`Fault::BadConfirm`]).
+//!    A confirmation of another digest than the announced keys' and the Final list's
+//!    ([`Fault::BadConfirm`]).
+//! 2. If every member revealed its key: the replay ([`Fault::BadShuffle`]).
 //! 3. Accusations of a message no blame shows. If the accused's own blame shows it held all
 //!    it needed first (every announcement; for ciphertexts, its predecessor's; for a
 //!    confirmation, the Final list; for a signature, every confirmation), it was owed and
@@ -224,7 +226,25 @@ pub fn judge(e: &Evidence<'_>) -> Verdict {
             faults.insert(k, Fault::Equivocated);
         }
     }
-    let mut eks = Vec::with_capacity(n);
+    // The true digest needs no run key: the announced keys and the Final list, if the blames
+    // show one of each.
+    let eks: Option<Vec<[u8; 32]>> = (0..n)
+        .map(|k| match said.get(&(k, ANNOUNCE)).map(Vec::as_slice) {
+            Some([Body::Announce { ek }]) => Some(*ek),
+            _ => None,
+        })
+        .collect();
+    if let (Some(eks), Some([Body::Final { outputs }])) = (
+        &eks,
+        said.get(&(n.saturating_sub(1), FINAL)).map(Vec::as_slice),
+    ) {
+        let expected = confirm_digest(&e.session, e.run, eks, outputs);
+        for k in 0..n {
+            if matches!(one(k, CONFIRM), Some(Body::Confirm { digest }) if *digest != expected) {
+                faults.entry(k).or_insert(Fault::BadConfirm);
+            }
+        }
+    }
     let mut dks = Vec::with_capacity(n);
     for k in 0..n {
         let (
@@ -262,7 +282,6 @@ pub fn judge(e: &Evidence<'_>) -> Verdict {
         if let Some(fault) = fault {
             faults.entry(k).or_insert(fault);
         }
-        eks.push(*ek);
     }
     let accusations = || {
         (0..n).flat_map(|a| match one(a, BLAME) {
@@ -276,7 +295,7 @@ pub fn judge(e: &Evidence<'_>) -> Verdict {
 
     // 2. The replay.
     if faults.is_empty() && dks.len() == n {
-        replay(e, &eks, &dks, &one, &mut faults);
+        replay(e, &dks, &one, &mut faults);
     }
 
     // 3. Silence, where the accused's own blame shows it could have sent; 4. disputes.
@@ -315,11 +334,9 @@ pub fn judge(e: &Evidence<'_>) -> Verdict {
 }
 
 /// Replays the shuffle with every run key: the first member whose output is not its input less
-/// its layer plus one new ciphertext opening to a fresh account is at fault. Then checks the
-/// confirmations against the true digest.
+/// its layer plus one new ciphertext opening to a fresh account is at fault.
 fn replay<'b>(
     e: &Evidence<'_>,
-    eks: &[[u8; 32]],
     dks: &[[u8; 32]],
     one: &impl Fn(usize, u8) -> Option<&'b Body>,
     faults: &mut BTreeMap<usize, Fault>,
@@ -328,7 +345,6 @@ fn replay<'b>(
     let (s, run) = (&e.session, e.run);
     let mut prev: Vec<Vec<u8>> = Vec::new();
     let mut plains: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut outputs = None;
     for j in 0..n {
         let sent: Vec<Vec<u8>> = if j + 1 < n {
             match one(j, SHUFFLE) {
@@ -366,23 +382,7 @@ fn replay<'b>(
                 return;
             }
         }
-        if j + 1 == n {
-            outputs = Some(sent.clone());
-        }
         prev = sent;
-    }
-    let Some(outputs) = outputs else { return };
-    let outputs: Vec<Address> = outputs
-        .iter()
-        .filter_map(|o| <[u8; 32]>::try_from(o.as_slice()).ok().map(Address))
-        .collect();
-    let expected = confirm_digest(s, run, eks, &outputs);
-    for k in 0..n {
-        if let Some(Body::Confirm { digest }) = one(k, CONFIRM) {
-            if *digest != expected {
-                faults.insert(k, Fault::BadConfirm);
-            }
-        }
     }
 }
 
@@ -401,12 +401,11 @@ mod tests {
     /// signature of `bad` made over something else.
     fn signed_run(keys: &[Keypair], bad: Option<usize>) -> Vec<Signed> {
         let s = [5; 32];
+        let eks: Vec<[u8; 32]> = keys.iter().map(|_| onion::keypair().1).collect();
         let mut msgs: Vec<Signed> = keys
             .iter()
-            .map(|k| {
-                let ek = onion::keypair().1;
-                Signed::new(k, s, 0, Body::Announce { ek })
-            })
+            .zip(&eks)
+            .map(|(k, &ek)| Signed::new(k, s, 0, Body::Announce { ek }))
             .collect();
         let mut outputs: Vec<Address> = (0..3)
             .map(|i| Keypair::from_seed(90 + i).address())
@@ -419,9 +418,9 @@ mod tests {
                 outputs: outputs.clone(),
             },
         ));
+        let digest = confirm_digest(&s, 0, &eks, &outputs);
         outputs.sort();
         for (i, k) in keys.iter().enumerate() {
-            let digest = [7; 32];
             msgs.push(Signed::new(k, s, 0, Body::Confirm { digest }));
             let what = if Some(i) == bad {
                 b"other".to_vec()
