@@ -25,7 +25,7 @@
 //!    confirmation, the Final list; for a signature, every confirmation), it was owed and
 //!    the accused is [`Fault::Silent`] ([`Fault::NoSignature`] for a signature): a member
 //!    sends what it can before it answers a blame. If the accused lacked something and
-//!    accused someone of it, its own accusation is judged instead. Otherwise the accusation
+//!    accused its sender of withholding it, that accusation is judged instead. Otherwise the accusation
 //!    came before the accused could send, or the accused hides what it got: nobody can tell,
 //!    so it is a dispute (rule 4).
 //! 4. Accusations of a message some blame shows: the accused says it sent it, the accuser that
@@ -302,11 +302,14 @@ pub fn judge(e: &Evidence<'_>) -> Verdict {
     if faults.is_empty() {
         let mut disputes = Vec::new();
         for (a, k, kind) in accusations() {
-            let could = needs(n, k, kind)
-                .iter()
-                .all(|need| held.get(&k).is_some_and(|h| h.contains(need)));
-            let accuses =
-                matches!(one(k, BLAME), Some(Body::Blame { accused, .. }) if !accused.is_empty());
+            let lacked: Vec<(usize, u8)> = needs(n, k, kind)
+                .into_iter()
+                .filter(|need| !held.get(&k).is_some_and(|h| h.contains(need)))
+                .collect();
+            let could = lacked.is_empty();
+            // The accused lacked something and accused its sender of withholding it.
+            let accuses = matches!(one(k, BLAME), Some(Body::Blame { accused, .. })
+                if accused.iter().any(|acc| lacked.contains(&(usize::from(acc.position), acc.kind))));
             match (has(k, kind), could) {
                 (true, _) if kind == SIGN => {}
                 (false, true) if kind == SIGN => {
@@ -399,9 +402,10 @@ mod tests {
 
     /// A run of three that reached signing: every member's messages of steps 1-4, the
     /// signature of `bad` made over something else.
-    fn signed_run(keys: &[Keypair], bad: Option<usize>) -> Vec<Signed> {
+    fn signed_run(keys: &[Keypair], bad: Option<usize>) -> (Vec<Signed>, Vec<[u8; 32]>) {
         let s = [5; 32];
-        let eks: Vec<[u8; 32]> = keys.iter().map(|_| onion::keypair().1).collect();
+        let (dks, eks): (Vec<[u8; 32]>, Vec<[u8; 32]>) =
+            keys.iter().map(|_| onion::keypair()).unzip();
         let mut msgs: Vec<Signed> = keys
             .iter()
             .zip(&eks)
@@ -430,7 +434,7 @@ mod tests {
             let signature = k.sign_bytes(NS, &what);
             msgs.push(Signed::new(k, s, 0, Body::Sign { signature }));
         }
-        msgs
+        (msgs, dks)
     }
 
     fn blame(
@@ -488,7 +492,7 @@ mod tests {
     #[test]
     fn a_signature_of_something_else_is_named() {
         let keys = keys();
-        let msgs = signed_run(&keys, Some(1));
+        let (msgs, _) = signed_run(&keys, Some(1));
         let mine = |k: usize| -> Vec<Signed> {
             msgs.iter()
                 .filter(|m| m.from == keys[k].address() || m.body.kind() != SIGN)
@@ -509,7 +513,7 @@ mod tests {
     #[test]
     fn signatures_shown_in_blames_complete_the_run() {
         let keys = keys();
-        let msgs = signed_run(&keys, None);
+        let (msgs, _) = signed_run(&keys, None);
         // Member 0 never got member 1's signature; member 2 shows it.
         let without = msgs
             .iter()
@@ -525,5 +529,50 @@ mod tests {
         let v = judged(&keys, &blames);
         assert!(v.faults.is_empty(), "{:?}", v.faults);
         assert_eq!(v.signatures.map(|s| s.len()), Some(3));
+    }
+
+    /// A member that did not sign, shows its key and accuses a signer of not signing, while
+    /// hiding a confirmation it got: its accusation is empty and its excuse (a confirmation
+    /// it lacked) is one it never claimed, so it is a dispute, not a run without a verdict.
+    #[test]
+    fn a_member_stopping_for_no_shown_reason_is_disputed() {
+        let keys = keys();
+        let (msgs, dks) = signed_run(&keys, None);
+        let from =
+            |m: &Signed, k: usize, kind: u8| m.from == keys[k].address() && m.body.kind() == kind;
+        let hidden: Vec<Signed> = msgs
+            .iter()
+            .filter(|m| !from(m, 0, SIGN) && !from(m, 2, CONFIRM))
+            .cloned()
+            .collect();
+        let shown: Vec<Signed> = msgs.iter().filter(|m| !from(m, 0, SIGN)).cloned().collect();
+        let accused = vec![Accusation {
+            position: 1,
+            kind: SIGN,
+        }];
+        let dk = Some(dks[0]);
+        let evidence = hidden;
+        let answers = None;
+        let first = Signed::new(
+            &keys[0],
+            [5; 32],
+            0,
+            Body::Blame {
+                accused,
+                answers,
+                dk,
+                evidence,
+            },
+        );
+        let blames = [
+            blame(&keys[1], &[0], None, shown.clone()),
+            blame(&keys[2], &[0], None, shown),
+            first,
+        ];
+        let v = judged(&keys, &blames);
+        assert_eq!(
+            v.faults,
+            BTreeMap::from([(0, Fault::Disputed), (1, Fault::Disputed)])
+        );
     }
 }
