@@ -36,8 +36,9 @@
 //!    announced key nobody can encrypt to, a layer that does not decrypt, a wrong count,
 //!    duplicates, its output missing, a digest that differs, a missing signature) sends a
 //!    [`Body::Blame`] naming whom it accuses of which step, with its run key (unless it
-//!    signed) and every message of the run it holds; each member that sees a blame stops and
-//!    answers with its own, naming the blame it answers. After a step's time, each member
+//!    signed) and every message of the run it holds; each member that sees a blame sends
+//!    whatever it already can, stops, and answers with its own blame naming the one it
+//!    answers. After a step's time, each member
 //!    echoes every blame it holds ([`Body::Echo`]), so that a blame sent to some members
 //!    only reaches all; after another step each judges the blames it held plus the echoed
 //!    ones ([`judge`], whose docs give the rules). The verdict depends on nothing else, so
@@ -57,21 +58,23 @@
 //!   them is equally likely given all messages and the ledger. `min_members` bounds how small
 //!   deviating members can make it by getting others excluded. (The ledger's `Mix` takes any
 //!   two or more inputs; the floor that protects members is this one.)
-//! - An accusation only counts against a member that owed the accuser that message by the
-//!   schedule and evidence; a false one excludes the accuser, a blame that accuses nobody
-//!   and answers no blame excludes its sender.
+//! - An accusation only counts against a member that owes the accuser that message by the
+//!   schedule (the Final list only from the last member, ciphertexts only from the
+//!   predecessor); any other excludes the accuser alone, and a blame that accuses nobody and
+//!   answers no blame excludes its sender. So accusing innocent members cannot shrink the
+//!   group for free.
 //! - Without a reliable broadcast channel, "k did not send to me" and "I sent it, you lie"
-//!   cannot be told apart. The judge then excludes both accuser and accused, at most one
+//!   cannot be told apart, nor an accusation made before the accused could send from one made
+//!   after it should have. The judge then excludes both accuser and accused, at most one
 //!   dispute per member and run, so a dishonest member pays with itself for every honest
-//!   member it removes. For the same reason two colluding neighbours in the shuffle order
-//!   (one withholds its ciphertexts, the next stays quiet instead of blaming) can get the
-//!   member after them excluded as a false accuser: the judge cannot tell a premature
-//!   accusation from a late one.
+//!   member it removes.
 //! - The echo round makes the verdicts equal when the deviating members act alone; colluders
 //!   relaying a blame late to some members only can still split them (agreement would need
 //!   a round per deviating member). A split costs liveness, not funds: statements name
 //!   their run and inputs, the ledger takes one per session, and every member keeps the keys
-//!   of each run it signed.
+//!   of each run it signed. Likewise a member that holds every signature before any blame
+//!   completes and leaves; if a withholder sent its signature to some members only, the rest
+//!   go on without them.
 //! - A member that withholds its signature can still submit the statement itself later; the
 //!   assets then go to that run's outputs, whose keys the honest members kept
 //!   ([`MixOutcome::signed`], [`MixFailure::signed`]), and nothing links.
