@@ -441,6 +441,7 @@ mod tests {
         key: &Keypair,
         accused: &[usize],
         answers: Option<&Signed>,
+        dk: Option<[u8; 32]>,
         evidence: Vec<Signed>,
     ) -> Signed {
         let accused = accused
@@ -451,7 +452,6 @@ mod tests {
             })
             .collect();
         let answers = answers.map(Signed::digest);
-        let dk = None;
         Signed::new(
             key,
             [5; 32],
@@ -499,10 +499,10 @@ mod tests {
                 .cloned()
                 .collect()
         };
-        let first = blame(&keys[0], &[1], None, mine(0));
+        let first = blame(&keys[0], &[1], None, None, mine(0));
         let blames = [
-            blame(&keys[1], &[], Some(&first), mine(1)),
-            blame(&keys[2], &[1], None, mine(2)),
+            blame(&keys[1], &[], Some(&first), None, mine(1)),
+            blame(&keys[2], &[1], None, None, mine(2)),
             first,
         ];
         let v = judged(&keys, &blames);
@@ -520,10 +520,10 @@ mod tests {
             .filter(|m| !(m.from == keys[1].address() && m.body.kind() == SIGN))
             .cloned()
             .collect();
-        let first = blame(&keys[0], &[1], None, without);
+        let first = blame(&keys[0], &[1], None, None, without);
         let blames = [
-            blame(&keys[1], &[], Some(&first), msgs.clone()),
-            blame(&keys[2], &[], Some(&first), msgs.clone()),
+            blame(&keys[1], &[], Some(&first), None, msgs.clone()),
+            blame(&keys[2], &[], Some(&first), None, msgs.clone()),
             first,
         ];
         let v = judged(&keys, &blames);
@@ -546,27 +546,10 @@ mod tests {
             .cloned()
             .collect();
         let shown: Vec<Signed> = msgs.iter().filter(|m| !from(m, 0, SIGN)).cloned().collect();
-        let accused = vec![Accusation {
-            position: 1,
-            kind: SIGN,
-        }];
-        let dk = Some(dks[0]);
-        let evidence = hidden;
-        let answers = None;
-        let first = Signed::new(
-            &keys[0],
-            [5; 32],
-            0,
-            Body::Blame {
-                accused,
-                answers,
-                dk,
-                evidence,
-            },
-        );
+        let first = blame(&keys[0], &[1], None, Some(dks[0]), hidden);
         let blames = [
-            blame(&keys[1], &[0], None, shown.clone()),
-            blame(&keys[2], &[0], None, shown),
+            blame(&keys[1], &[0], None, None, shown.clone()),
+            blame(&keys[2], &[0], None, None, shown),
             first,
         ];
         let v = judged(&keys, &blames);
