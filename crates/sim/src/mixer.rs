@@ -131,7 +131,10 @@ pub async fn mix_members(
             let cfg = cfg.clone();
             async move {
                 let mut net = TcpNet::connect(listener, &peers, Duration::from_secs(5)).await;
-                mix(&cfg, &key, &mut net, |r, i, o| statement(r, i, o).signed_bytes()).await
+                mix(&cfg, &key, &mut net, |r, i, o| {
+                    statement(r, i, o).signed_bytes()
+                })
+                .await
             }
         })
         .collect();
