@@ -479,6 +479,7 @@ fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
                     members: addresses,
                     step_timeout: Duration::from_secs(10),
                     statement_namespace: b"agora-bench-mix".to_vec(),
+                    min_members: 2,
                 };
                 let tasks: Vec<_> = keys
                     .iter()
@@ -489,8 +490,9 @@ fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
                         tokio::spawn(async move {
                             let mut net =
                                 TcpNet::connect(listener, &peers, Duration::from_secs(10)).await;
-                            let outcome = agora_mixer::mix(&cfg, &key, &mut net, |i, o| {
-                                i.iter().chain(o).flat_map(|a| a.0).collect()
+                            let outcome = agora_mixer::mix(&cfg, &key, &mut net, |run, i, o| {
+                                let addresses = i.iter().chain(o).flat_map(|a| a.0);
+                                run.to_be_bytes().into_iter().chain(addresses).collect()
                             })
                             .await;
                             outcome.map(|_| net.bytes_sent)

@@ -253,6 +253,7 @@ async fn mix_homes(
                             0
                         },
                         session: crate::mixer::session_id(m, &format!("{g}/{side:?}/{level}")),
+                        run: 0,
                         inputs: Vec::new(),
                         outputs: Vec::new(),
                     };

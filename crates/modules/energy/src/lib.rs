@@ -20,8 +20,9 @@
 //!    **Mixing** (section 2.7.2): the registered prosumers of a group run CoinShuffle off the
 //!    ledger (`agora-mixer`) and submit one [`EnergyCall::Mix`]: each input moves the same
 //!    assets of the group (and the same funds) to one of the shuffled, sorted anonymous
-//!    outputs. It is valid only with every input's signature of the [`MixStatement`], once per
-//!    session, and writes no record that pairs an input with an output; the assets keep their
+//!    outputs. It is valid only with every input's signature of the [`MixStatement`] (which
+//!    names the mixer's run), once per session whatever the run, and writes no record that
+//!    pairs an input with an output; the assets keep their
 //!    group, so eq. 2.5-2.7 bind anonymous offers exactly as public ones.
 //! 5. **Offers.** Any account whose assets cover an offer posts it: side, energy E in Wh, the
 //!    intervals I in which it may be delivered, reservation price R. A buying offer's funds,

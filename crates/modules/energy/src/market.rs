@@ -550,6 +550,8 @@ pub fn finalize(ctx: &mut TxContext<'_>, m: MarketId) -> Result<(), EnergyError>
     Ok(())
 }
 
+/// Executes a mix statement (section 2.7.2). The replay key is the session alone: of the
+/// statements of a session's runs, the first to arrive executes and every other is refused.
 pub fn mix(
     ctx: &mut TxContext<'_>,
     st: MixStatement,

@@ -280,7 +280,10 @@ pub const MIX_NAMESPACE: &[u8] = b"agora-energy-mix-v1";
 /// What every member of a mixing session signs: each of `inputs` (registered prosumers of
 /// `group`) moves `energy` Wh of `side` assets of `group` in each interval of `first..=last`,
 /// and `funds` micro-tokens, to one of `outputs`. Outputs are sorted, so their order says
-/// nothing about which input pays which; `session` is never accepted twice.
+/// nothing about which input pays which. A session may take several runs (the mixer excludes
+/// deviating members and retries), each with its own outputs; `run` names the one signed, and
+/// the ledger accepts one statement per `session`, whatever its run, so a run withheld and
+/// submitted late can never execute next to another.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct MixStatement {
     pub market: MarketId,
@@ -291,6 +294,7 @@ pub struct MixStatement {
     pub last: Interval,
     pub funds: u64,
     pub session: [u8; 32],
+    pub run: u32,
     pub inputs: Vec<Address>,
     pub outputs: Vec<Address>,
 }

@@ -577,6 +577,7 @@ fn mix_statement(
         last: 20,
         funds: 1_000,
         session: [session; 32],
+        run: 0,
         inputs: inputs.iter().map(|k| k.address()).collect(),
         outputs: outs,
     }
@@ -733,6 +734,46 @@ fn mixing_moves_equal_assets_unlinkably_and_limits_still_hold() {
     chain.ok(&dso, solution(within));
 }
 
+/// A mixing session settles once, whatever its run: a withheld statement of a failed run
+/// cannot execute after a later run did, nor the later run after it; a run's signatures do
+/// not sign another run's statement.
+#[test]
+fn a_mixing_session_settles_once_whatever_its_run() {
+    let Setup {
+        mut chain, a, b, c, ..
+    } = mixing_setup();
+    let inputs = [&a, &b, &c];
+    let outputs =
+        |seed: u64| -> Vec<Keypair> { (0..3).map(|i| Keypair::from_seed(seed + i)).collect() };
+    let run0 = mix_statement(&inputs, &outputs(600), 20, 4);
+    let run1 = MixStatement {
+        run: 1,
+        ..mix_statement(&inputs, &outputs(700), 20, 4)
+    };
+    let relabelled = MixStatement {
+        run: 1,
+        ..run0.clone()
+    };
+    let call = EnergyCall::Mix {
+        statement: relabelled,
+        signatures: inputs
+            .iter()
+            .map(|k| k.sign_bytes(MIX_NAMESPACE, &run0.signed_bytes()))
+            .collect(),
+    };
+    assert!(chain.refused(&a, call).starts_with("bad_mix_signature"));
+    chain.ok(&a, signed_mix(&run0, &inputs));
+    assert!(chain
+        .refused(&b, signed_mix(&run1, &inputs))
+        .starts_with("mix_replayed"));
+    for o in &outputs(600) {
+        assert_eq!(total_assets(&chain, &[o], 10), (20, 0));
+    }
+    for o in &outputs(700) {
+        assert_eq!(total_assets(&chain, &[o], 10), (0, 0));
+    }
+}
+
 /// A session where one member never shows up: the others exclude it, complete, and their mix
 /// executes with assets and funds conserved.
 #[test]
@@ -754,6 +795,7 @@ fn a_mix_without_a_silent_member_executes_and_conserves() {
             members: addresses,
             step_timeout: std::time::Duration::from_millis(300),
             statement_namespace: MIX_NAMESPACE.to_vec(),
+            min_members: 3,
         };
         // The silent member's listener takes connections; nobody behind it ever answers.
         let _silent = links.pop();
@@ -766,8 +808,9 @@ fn a_mix_without_a_silent_member_executes_and_conserves() {
                 tokio::spawn(async move {
                     let mut net =
                         TcpNet::connect(listener, &peers, std::time::Duration::from_secs(2)).await;
-                    mix(&cfg, &key, &mut net, |inputs, outputs| {
+                    mix(&cfg, &key, &mut net, |run, inputs, outputs| {
                         MixStatement {
+                            run,
                             inputs: inputs.to_vec(),
                             outputs: outputs.to_vec(),
                             ..template.clone()
@@ -792,6 +835,7 @@ fn a_mix_without_a_silent_member_executes_and_conserves() {
     inputs.sort();
     assert_eq!(outcome.inputs, inputs);
     let st = MixStatement {
+        run: outcome.run,
         inputs: outcome.inputs.clone(),
         outputs: outcome.outputs.clone(),
         ..template
