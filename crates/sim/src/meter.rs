@@ -13,9 +13,7 @@
 
 use crate::energy::SimError;
 use agora_client::Client;
-use agora_energy::{
-    AssetTotals, Bill, EnergyCall, Interval, MeterReading, MAX_BILL_INTERVALS,
-};
+use agora_energy::{AssetTotals, Bill, EnergyCall, Interval, MeterReading, MAX_BILL_INTERVALS};
 use agora_types::{Address, Keypair, TxStatus};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -112,7 +110,10 @@ pub async fn post_bills(
         let mut shortfall = 0;
         for t in chunk {
             let r = readings.get(t).copied().unwrap_or_default();
-            residuals.push(r.residual().map_err(|e| SimError::Unexpected(e.to_string()))?);
+            residuals.push(
+                r.residual()
+                    .map_err(|e| SimError::Unexpected(e.to_string()))?,
+            );
             shortfall = r.shortfall().saturating_add(shortfall);
         }
         let call = EnergyCall::PostBill {

@@ -2,9 +2,7 @@
 
 mod common;
 
-use agora_energy::{
-    interval_bill, AssetTotals, DsoPrice, EnergyCall, MarketParams, MeterReading, Side, Trade,
-};
+use agora_energy::{interval_bill, AssetTotals, DsoPrice, EnergyCall, MeterReading, Side, Trade};
 use agora_types::{Address, Keypair};
 use common::*;
 
@@ -35,15 +33,7 @@ fn setup() -> Setup {
     );
     let meters = [0, 1, 2].map(|i| Keypair::from_seed(100 + i));
     let mut chain = Chain::new(&[&dso, &a, &b]);
-    chain.ok(
-        &dso,
-        EnergyCall::CreateMarket(MarketParams {
-            interval_ms: DELTA,
-            start_ms: START,
-            t_clear: 1,
-            prices: PRICES.to_vec(),
-        }),
-    );
+    create_market(&mut chain, &dso, PRICES.to_vec());
     chain.ok(
         &dso,
         EnergyCall::DefineGroup {

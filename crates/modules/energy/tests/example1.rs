@@ -8,7 +8,7 @@
 
 mod common;
 
-use agora_energy::{DsoPrice, EnergyCall, Market, MarketParams, Side, Trade};
+use agora_energy::{DsoPrice, EnergyCall, Market, Side, Trade};
 use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
 use agora_types::Keypair;
 use common::*;
@@ -61,15 +61,7 @@ fn example_1_trades_40_kwh_through_the_batterys_flexibility() {
     let dso = Keypair::from_seed(1);
     let [p101, p102, p103] = [101, 102, 103].map(Keypair::from_seed);
     let mut chain = Chain::new(&[&dso, &p101, &p102, &p103]);
-    chain.ok(
-        &dso,
-        EnergyCall::CreateMarket(MarketParams {
-            interval_ms: DELTA,
-            start_ms: START,
-            t_clear: 1,
-            prices: vec![DsoPrice { buy: 30, sell: 5 }],
-        }),
-    );
+    create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
     // The feeder's limits do not bind: only the offers shape the optimum.
     chain.ok(
         &dso,

@@ -1,6 +1,6 @@
 //! The energy market through the executor, block by block, as validators would run it.
 
-use agora_energy::{DsoPrice, EnergyCall, MarketParams, MixStatement, Side, Trade, MIX_NAMESPACE};
+use agora_energy::{DsoPrice, EnergyCall, MixStatement, Side, Trade, MIX_NAMESPACE};
 use agora_types::{Address, Keypair};
 
 mod common;
@@ -25,15 +25,7 @@ fn setup(f1: (u64, u64), f2: (u64, u64)) -> Setup {
         Keypair::from_seed(4),
     );
     let mut chain = Chain::new(&[&dso, &a, &b, &c]);
-    chain.ok(
-        &dso,
-        EnergyCall::CreateMarket(MarketParams {
-            interval_ms: DELTA,
-            start_ms: START,
-            t_clear: 1,
-            prices: vec![DsoPrice { buy: 30, sell: 5 }],
-        }),
-    );
+    create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
     chain.ok(
         &dso,
         EnergyCall::DefineGroup {
@@ -992,15 +984,7 @@ fn asset_amounts_never_wrap() {
         Keypair::from_seed(9),
     );
     let mut chain = Chain::new(&[&dso, &a, &c, &x]);
-    chain.ok(
-        &dso,
-        EnergyCall::CreateMarket(MarketParams {
-            interval_ms: DELTA,
-            start_ms: START,
-            t_clear: 1,
-            prices: vec![DsoPrice { buy: 30, sell: 5 }],
-        }),
-    );
+    create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
     for f in [1, 2] {
         chain.ok(
             &dso,

@@ -335,7 +335,8 @@ async fn meter_and_bill(
     let bills = homes.iter().map(|h| async move {
         let readings = h.readings(client, m, finals).await?;
         let meter_readings = readings.iter().map(|(t, r)| (*t, r.meter)).collect();
-        let posted = meter::post_bills(client, m, h.profile.home, &h.meter, &meter_readings).await?;
+        let posted =
+            meter::post_bills(client, m, h.profile.home, &h.meter, &meter_readings).await?;
         Ok::<_, SimError>((h, readings, posted))
     });
     let read: Vec<_> = futures::stream::iter(bills)

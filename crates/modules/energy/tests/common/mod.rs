@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use agora_bank::Bank;
-use agora_energy::{Energy, EnergyCall};
+use agora_energy::{DsoPrice, Energy, EnergyCall, MarketParams};
 use agora_ledger::{Executor, ModuleGenesis, TxStatus};
 use agora_types::{Address, Block, Context, Keypair, Receipt, Transaction};
 use commonware_consensus::types::{Epoch, Round, View};
@@ -98,4 +98,17 @@ impl Chain {
             .as_u64()
             .unwrap()
     }
+}
+
+/// `dso` creates market 0: intervals of [`DELTA`] from [`START`], T_clear 1, `prices`.
+pub fn create_market(chain: &mut Chain, dso: &Keypair, prices: Vec<DsoPrice>) {
+    chain.ok(
+        dso,
+        EnergyCall::CreateMarket(MarketParams {
+            interval_ms: DELTA,
+            start_ms: START,
+            t_clear: 1,
+            prices,
+        }),
+    );
 }
