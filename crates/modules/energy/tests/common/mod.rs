@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use agora_bank::Bank;
-use agora_energy::{DsoPrice, Energy, EnergyCall, MarketParams};
+use agora_energy::{DsoPrice, Energy, EnergyCall, MarketParams, Side, Trade};
 use agora_ledger::{Executor, ModuleGenesis, TxStatus};
 use agora_types::{Address, Block, Context, Keypair, Receipt, Transaction};
 use commonware_consensus::types::{Epoch, Round, View};
@@ -111,4 +111,135 @@ pub fn create_market(chain: &mut Chain, dso: &Keypair, prices: Vec<DsoPrice>) {
             prices,
         }),
     );
+}
+
+/// A market with feeder 1 (group 0) and feeder 2 (group 1); prosumers a, b on feeder 1 and c
+/// on feeder 2, each registered with limits of 100 Wh per interval.
+pub struct Setup {
+    pub chain: Chain,
+    pub dso: Keypair,
+    pub a: Keypair,
+    pub b: Keypair,
+    pub c: Keypair,
+}
+
+pub fn setup(f1: (u64, u64), f2: (u64, u64)) -> Setup {
+    let dso = Keypair::from_seed(1);
+    let (a, b, c) = (
+        Keypair::from_seed(2),
+        Keypair::from_seed(3),
+        Keypair::from_seed(4),
+    );
+    let mut chain = Chain::new(&[&dso, &a, &b, &c]);
+    create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
+    chain.ok(
+        &dso,
+        EnergyCall::DefineGroup {
+            market: 0,
+            feeders: vec![1],
+            c_int: f1.0,
+            c_ext: f1.1,
+        },
+    );
+    chain.ok(
+        &dso,
+        EnergyCall::DefineGroup {
+            market: 0,
+            feeders: vec![2],
+            c_int: f2.0,
+            c_ext: f2.1,
+        },
+    );
+    for (i, (p, feeder)) in [(&a, 1), (&b, 1), (&c, 2)].into_iter().enumerate() {
+        let meter = Keypair::from_seed(100 + i as u64).address();
+        chain.ok(
+            &dso,
+            EnergyCall::RegisterSmartMeter {
+                market: 0,
+                meter,
+                prosumer: p.address(),
+                feeder,
+                l_prod: 100,
+                l_cons: 100,
+            },
+        );
+        chain.ok(p, EnergyCall::RegisterProsumer { market: 0, meter });
+    }
+    Setup {
+        chain,
+        dso,
+        a,
+        b,
+        c,
+    }
+}
+
+pub fn withdraw(chain: &mut Chain, who: &Keypair, side: Side, group: u32, energy: u64) {
+    chain.ok(
+        who,
+        EnergyCall::WithdrawAssets {
+            market: 0,
+            side,
+            group,
+            energy,
+            first: 10,
+            last: 20,
+        },
+    );
+}
+
+pub fn offer(
+    chain: &mut Chain,
+    who: &Keypair,
+    side: Side,
+    group: u32,
+    energy: u64,
+    intervals: Vec<u32>,
+    price: u64,
+) -> u64 {
+    let r = chain.ok(
+        who,
+        EnergyCall::PostOffer {
+            market: 0,
+            side,
+            group,
+            energy,
+            intervals,
+            price,
+        },
+    );
+    r.events[r.events.len() - 1].data["offer"]["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Production and consumption assets held by `who` in `interval`, summed by side.
+pub fn total_assets(chain: &Chain, who: &[&Keypair], interval: u32) -> (u64, u64) {
+    let mut totals = (0, 0);
+    for k in who {
+        let held = chain.query("assets", serde_json::json!({"market": 0, "account": k.address().to_string(), "interval": interval}));
+        for x in held.as_array().unwrap() {
+            let e = x["energy"].as_u64().unwrap();
+            if x["side"] == "sell" {
+                totals.0 += e;
+            } else {
+                totals.1 += e;
+            }
+        }
+    }
+    totals
+}
+
+pub fn trade(sell: u64, buy: u64, interval: u32, energy: u64, price: u64) -> Trade {
+    Trade {
+        sell,
+        buy,
+        interval,
+        energy,
+        price,
+    }
+}
+
+pub fn solution(trades: Vec<Trade>) -> EnergyCall {
+    EnergyCall::PostSolution { market: 0, trades }
 }
