@@ -564,13 +564,18 @@ fn discovery(sizes: &[usize], rounds: usize, out: &Output) -> Result<()> {
         }
         let bed = Testbed::new(n).context("cannot build the testbed (needs root and iproute2)")?;
         let dir = tempfile::tempdir()?;
+        let homes: Vec<_> = (0..n).map(|i| dir.path().join(format!("h{i}"))).collect();
+        let publishers = dir.path().join("publishers");
+        agora_discovery::testbed::trust_all(&homes, &publishers)?;
         let mut daemons = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, home) in homes.iter().enumerate() {
             let child = bed
                 .command(i, exe.to_str().context("binary path is not UTF-8")?)
                 .arg("discovery")
                 .arg("--home")
-                .arg(dir.path().join(format!("h{i}")))
+                .arg(home)
+                .arg("--publishers")
+                .arg(&publishers)
                 .arg("--socket")
                 .arg(dir.path().join(format!("h{i}.sock")))
                 .args(["--beacon-ms", "1000", "--refresh-ms", "5000"])

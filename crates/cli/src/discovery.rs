@@ -2,22 +2,20 @@
 //! use against it (register, subscribe, list).
 
 use crate::output::Output;
-use agora_discovery::{
-    cli::{DaemonArgs, DEFAULT_SOCKET},
-    Client, Event, Kind, Service,
-};
+use agora_discovery::{cli::DaemonArgs, socket::default_socket, Client, Event, Kind, Service};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::{path::PathBuf, time::Duration};
 
 #[derive(Args)]
 pub struct DiscoveryArgs {
-    /// Unix socket of the local daemon (the daemon listens on it; commands connect to it).
+    /// Unix socket of the local daemon (the daemon listens on it; commands connect to it). Its
+    /// directory must be private: owned by this user, writable by no one else.
     #[arg(
         long,
         global = true,
         env = "AGORA_DISCOVERY_SOCKET",
-        default_value = DEFAULT_SOCKET
+        default_value_os_t = default_socket()
     )]
     socket: PathBuf,
     /// How the daemon runs (when no subcommand is given).
@@ -29,6 +27,9 @@ pub struct DiscoveryArgs {
 
 #[derive(Subcommand)]
 enum DiscoveryCommand {
+    /// This host's id (its key in HOME, created if missing), for the publishers list and for
+    /// other hosts' `--gateway ID@IP:PORT`.
+    Id,
     /// What the local daemon knows: its services, what it found for its subscriptions, hosts.
     Services,
     /// Register a service and keep it registered until this command is stopped.
@@ -69,6 +70,15 @@ pub fn run(args: DiscoveryArgs, out: &Output) -> Result<()> {
     let socket = args.socket;
     match args.command {
         None => run_daemon(&args.daemon, socket),
+        Some(DiscoveryCommand::Id) => {
+            let home = &args.daemon.home;
+            let id = agora_discovery::cli::host_key(home)
+                .with_context(|| format!("cannot read or create the host key in {}", home.display()))?
+                .public()
+                .to_peer_id()
+                .to_string();
+            out.print(&serde_json::json!({ "host": id }), || id.clone())
+        }
         Some(DiscoveryCommand::Services) => {
             let snapshot = rt.block_on(agora_discovery::services(&socket))?;
             out.print(&snapshot, || {

@@ -1,23 +1,25 @@
 //! The daemon's command line, shared by `agora discovery` and the lean `agora-discoveryd`
 //! binary it hands the daemon to.
 
-use crate::{DaemonConfig, DiscoveryError};
+use crate::{hosts::Gateway, policy::Publishers, DaemonConfig, DiscoveryError};
 use clap::Args;
 use std::{
     net::SocketAddr,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
     time::Duration,
 };
 
-/// Where components reach the daemon unless told otherwise.
-pub const DEFAULT_SOCKET: &str = "/tmp/agora-discovery.sock";
-
 /// How the daemon runs.
 #[derive(Args, Clone, Debug)]
 pub struct DaemonArgs {
-    /// Directory of the host's key (`host.key`, created if missing).
-    #[arg(long, default_value = "agora-discovery")]
+    /// Directory of the host's key (`host.key`, created if missing) and sequence counter.
+    #[arg(long, global = true, default_value = "agora-discovery")]
     pub home: PathBuf,
+    /// The deployment's publishers list: the host ids heard, and the applications each may
+    /// publish (default: HOME/publishers).
+    #[arg(long)]
+    pub publishers: Option<PathBuf>,
     /// The DHT's TCP address.
     #[arg(long, default_value = "0.0.0.0:9939")]
     pub listen: SocketAddr,
@@ -29,12 +31,12 @@ pub struct DaemonArgs {
     /// How often records are renewed and subscriptions looked up again.
     #[arg(long, default_value_t = 5000)]
     pub refresh_ms: u64,
-    /// How long a record lasts unless renewed.
+    /// How long a record lasts unless renewed (at least two refresh periods).
     #[arg(long, default_value_t = 30_000)]
     pub ttl_ms: u64,
-    /// DHT address (ip:port) of a host on another subnet; repeatable.
+    /// A host on another subnet, as PEER_ID@IP:PORT (its id and DHT address); repeatable.
     #[arg(long)]
-    pub gateway: Vec<SocketAddr>,
+    pub gateway: Vec<Gateway>,
 }
 
 impl DaemonArgs {
@@ -54,6 +56,9 @@ impl DaemonArgs {
             "--ttl-ms".into(),
             self.ttl_ms.to_string(),
         ];
+        if let Some(p) = &self.publishers {
+            args.extend(["--publishers".to_string(), p.display().to_string()]);
+        }
         for g in &self.gateway {
             args.extend(["--gateway".to_string(), g.to_string()]);
         }
@@ -62,20 +67,28 @@ impl DaemonArgs {
 
     /// The daemon's configuration; creates the host key on first use.
     pub fn config(&self, socket: PathBuf) -> Result<DaemonConfig, DiscoveryError> {
+        let publishers = self
+            .publishers
+            .clone()
+            .unwrap_or_else(|| self.home.join("publishers"));
+        let refresh = self.refresh_ms.max(10);
         Ok(DaemonConfig {
             key: host_key(&self.home)?,
             listen: self.listen,
             beacon_port: self.beacon_port,
             beacon_period: Duration::from_millis(self.beacon_ms.max(10)),
-            refresh_period: Duration::from_millis(self.refresh_ms.max(10)),
-            record_ttl: Duration::from_millis(self.ttl_ms.max(self.refresh_ms * 2)),
+            refresh_period: Duration::from_millis(refresh),
+            record_ttl: Duration::from_millis(self.ttl_ms.max(refresh * 2)),
             gateways: self.gateway.clone(),
             socket,
+            publishers: Publishers::load(&publishers)?,
+            seq_file: self.home.join("seq"),
         })
     }
 }
 
-fn host_key(home: &Path) -> Result<libp2p::identity::Keypair, DiscoveryError> {
+/// The host key in `home` (`host.key`), created on first use (readable by its owner only).
+pub fn host_key(home: &Path) -> Result<libp2p::identity::Keypair, DiscoveryError> {
     let path = home.join("host.key");
     let bad = |what: String| DiscoveryError::HostKey {
         path: path.display().to_string(),
@@ -85,10 +98,20 @@ fn host_key(home: &Path) -> Result<libp2p::identity::Keypair, DiscoveryError> {
         Ok(bytes) => libp2p::identity::Keypair::from_protobuf_encoding(&bytes)
             .map_err(|e| bad(format!("not a host key: {e}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(home).map_err(|e| bad(e.to_string()))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(home)
+                .map_err(|e| bad(e.to_string()))?;
             let key = libp2p::identity::Keypair::generate_ed25519();
             let bytes = key.to_protobuf_encoding().map_err(|e| bad(e.to_string()))?;
-            std::fs::write(&path, bytes).map_err(|e| bad(e.to_string()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| bad(e.to_string()))?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(|e| bad(e.to_string()))?;
             Ok(key)
         }
         Err(e) => Err(bad(e.to_string())),

@@ -105,6 +105,7 @@ impl Client {
 
 /// What the daemon on `socket` knows, asked once.
 pub async fn services(socket: &Path) -> Result<Snapshot, DiscoveryError> {
+    crate::socket::check_dir(socket)?;
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| DiscoveryError::Unreachable {
@@ -134,9 +135,16 @@ async fn keep_connected(
     mut requests: mpsc::UnboundedReceiver<Request>,
 ) {
     loop {
-        let stream = match UnixStream::connect(&socket).await {
-            Ok(s) => s,
-            Err(_) => {
+        // A socket in a directory others could write to may be a squatter's: not used.
+        let checked = crate::socket::check_dir(&socket)
+            .inspect_err(|e| debug!(error = %e, "not connecting to the discovery daemon"));
+        let connected = match checked {
+            Ok(()) => UnixStream::connect(&socket).await.ok(),
+            Err(_) => None,
+        };
+        let stream = match connected {
+            Some(s) => s,
+            None => {
                 // Requests made meanwhile are in the state; they are sent on connecting.
                 tokio::select! {
                     _ = tokio::time::sleep(retry) => continue,
@@ -206,5 +214,29 @@ fn deliver(state: &Mutex<State>, line: &str) {
         }
         Reply::Error { message } => debug!(%message, "the daemon refused a request"),
         Reply::Ok | Reply::Services(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_client_does_not_talk_to_a_squatted_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        // A local process got the name first, in a directory anyone may write to.
+        let socket = shared.join("daemon.sock");
+        let squatter = tokio::net::UnixListener::bind(&socket).unwrap();
+        let err = services(&socket).await.unwrap_err();
+        assert!(
+            matches!(err, DiscoveryError::UnsafeSocketDir { .. }),
+            "{err}"
+        );
+        let accepted = tokio::time::timeout(Duration::from_millis(50), squatter.accept()).await;
+        assert!(accepted.is_err(), "the squatter heard from the client");
     }
 }

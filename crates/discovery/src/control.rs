@@ -61,6 +61,23 @@ pub struct Snapshot {
     pub hosts: Vec<HostInfo>,
     /// Topics this host's components subscribed to.
     pub subscriptions: Vec<(String, String, Kind)>,
+    /// What the daemon holds for others, each under a cap (`agora_discovery::limits`).
+    pub held: Held,
+}
+
+/// Entries a daemon holds for other hosts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// Other hosts' records of subscribed topics (expired ones included).
+    pub known_records: usize,
+    pub hosts: usize,
+    /// Last beacon sequence numbers, kept after their hosts leave.
+    pub beacon_seqs: usize,
+    pub peer_addresses: usize,
+    /// Records in the DHT store (this host's own included).
+    pub dht_records: usize,
+    /// Source addresses whose datagram rate is tracked.
+    pub rate_sources: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

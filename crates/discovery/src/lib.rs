@@ -36,15 +36,25 @@ pub mod cli;
 pub mod client;
 pub mod control;
 mod daemon;
+pub mod fuzzing;
+pub mod hosts;
+pub mod limits;
+pub mod policy;
+pub mod process;
 pub mod record;
+pub mod seq;
+pub mod socket;
+mod table;
 pub mod testbed;
 mod wire;
 
 pub use client::{services, Client, Event};
-pub use control::{Found, Snapshot};
+pub use control::{Found, Held, Snapshot};
 pub use daemon::{Daemon, DaemonConfig};
+pub use hosts::Gateway;
 /// Host keys are libp2p identities (ed25519).
 pub use libp2p::identity;
+pub use policy::Publishers;
 pub use record::{Kind, Service, Topic};
 pub use wire::Datagram;
 
@@ -63,6 +73,10 @@ pub enum DiscoveryError {
     Network(String),
     #[error("host key {path}: {reason}")]
     HostKey { path: String, reason: String },
+    #[error("publishers list {path}: {reason}")]
+    Publishers { path: String, reason: String },
+    #[error("control socket directory {dir}: {reason}")]
+    UnsafeSocketDir { dir: String, reason: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

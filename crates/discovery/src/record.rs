@@ -137,7 +137,7 @@ pub struct Topic {
 impl Topic {
     fn hash(&self, what: &str) -> Vec<u8> {
         let mut h = Sha256::new();
-        h.update(b"agora-discovery-v1/");
+        h.update(b"agora-discovery-v2/");
         h.update(what.as_bytes());
         for part in [self.app.as_bytes(), self.msg.as_bytes()] {
             h.update((part.len() as u32).to_be_bytes());
@@ -166,14 +166,16 @@ impl Topic {
 }
 
 /// What a host says about one topic: its services (none: they are gone), a sequence number so
-/// newer records win, and until when it holds unless renewed.
+/// newer records win, and how long it holds unless renewed, counted from when a host receives
+/// it (hosts share no clock).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct RecordBody {
     pub topic: Topic,
     pub host: Vec<u8>,
     pub seq: u64,
-    /// Unix time in ms after which the record is void unless renewed.
-    pub expires_ms: u64,
+    /// How long after receipt the record is void unless renewed; receivers clamp it to their
+    /// own record TTL.
+    pub ttl_ms: u64,
     pub services: Vec<Service>,
 }
 
@@ -185,7 +187,7 @@ pub struct SignedRecord {
     pub signature: Vec<u8>,
 }
 
-const RECORD_DOMAIN: &[u8] = b"agora-discovery-record-v1";
+const RECORD_DOMAIN: &[u8] = b"agora-discovery-record-v2";
 
 fn domain(bytes: &[u8]) -> Vec<u8> {
     let mut m = RECORD_DOMAIN.to_vec();
@@ -243,7 +245,7 @@ mod tests {
             },
             host: host.to_bytes(),
             seq: 1,
-            expires_ms: 10,
+            ttl_ms: 10,
             services: vec![Service {
                 app: "a".into(),
                 msg: "m".into(),

@@ -10,11 +10,25 @@
 //! at least [`LIMITS`]; real hosts, each with its own kernel, do not need this. It leaves them
 //! raised, since other testbeds may be running.
 
+use crate::{policy::Publishers, DiscoveryError};
+use libp2p::PeerId;
 use std::{
     net::Ipv4Addr,
+    path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicU32, Ordering},
 };
+
+/// Creates the host key of each of `homes` (if missing) and writes a publishers list at
+/// `file` on which each may publish anything; returns the hosts' ids, in order.
+pub fn trust_all(homes: &[PathBuf], file: &Path) -> Result<Vec<PeerId>, DiscoveryError> {
+    let ids = homes
+        .iter()
+        .map(|home| Ok(crate::cli::host_key(home)?.public().to_peer_id()))
+        .collect::<Result<Vec<_>, DiscoveryError>>()?;
+    std::fs::write(file, Publishers::everyone(ids.clone()).to_text())?;
+    Ok(ids)
+}
 
 /// One host of a testbed.
 pub struct TestHost {

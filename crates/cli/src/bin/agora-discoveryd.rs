@@ -1,7 +1,10 @@
 //! `agora-discoveryd`: the discovery daemon alone, for devices (`agora discovery` starts it
 //! when it is installed next to `agora`; the options are the same).
 
-use agora_discovery::cli::{run_daemon, DaemonArgs, DEFAULT_SOCKET};
+use agora_discovery::{
+    cli::{run_daemon, DaemonArgs},
+    socket::default_socket,
+};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -12,8 +15,8 @@ use std::path::PathBuf;
     about = "Agora's discovery daemon for this host."
 )]
 struct Args {
-    /// Unix socket components reach the daemon on.
-    #[arg(long, env = "AGORA_DISCOVERY_SOCKET", default_value = DEFAULT_SOCKET)]
+    /// Unix socket components reach the daemon on (in a private directory).
+    #[arg(long, env = "AGORA_DISCOVERY_SOCKET", default_value_os_t = default_socket())]
     socket: PathBuf,
     #[command(flatten)]
     daemon: DaemonArgs,
