@@ -5,27 +5,45 @@ mod common;
 
 use agora_discovery::{testbed::Testbed, Client, Event, Kind, Service};
 use std::{
-    path::PathBuf,
-    process::{Child, Stdio},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     time::Duration,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const BEACON_MS: u64 = 200;
 
-/// A testbed with one daemon per host; daemons are killed before the testbed goes.
+/// A testbed with one daemon per host (the hosts from `daemons` on have none); daemons are
+/// killed before the testbed goes. Every host with a daemon is on the publishers list.
 struct Cluster {
     daemons: Vec<Option<Child>>,
+    ids: Vec<String>,
     dir: tempfile::TempDir,
     bed: Testbed,
 }
 
 impl Cluster {
     fn new(n: usize) -> Self {
-        let bed = Testbed::new(n).expect("cannot build the testbed (root and iproute2 needed)");
+        Self::with_idle(n, 0)
+    }
+
+    /// `n` hosts with daemons and `idle` more without.
+    fn with_idle(n: usize, idle: usize) -> Self {
+        let bed =
+            Testbed::new(n + idle).expect("cannot build the testbed (root and iproute2 needed)");
+        let dir = tempfile::tempdir().unwrap();
+        let homes: Vec<PathBuf> = (0..n)
+            .map(|i| dir.path().join(format!("host{i}")))
+            .collect();
+        let ids = agora_discovery::testbed::trust_all(&homes, &dir.path().join("publishers"))
+            .unwrap()
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
         let mut c = Self {
             daemons: (0..n).map(|_| None).collect(),
-            dir: tempfile::tempdir().unwrap(),
+            ids,
+            dir,
             bed,
         };
         for i in 0..n {
@@ -38,26 +56,21 @@ impl Cluster {
         self.dir.path().join(format!("host{i}.sock"))
     }
 
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("host{i}.log"))).unwrap_or_default()
+    }
+
     fn start(&mut self, i: usize) {
-        let home = self.dir.path().join(format!("host{i}"));
-        let child = self
-            .bed
-            .command(i, env!("CARGO_BIN_EXE_agora"))
-            .args(["discovery", "--home", home.to_str().unwrap(), "--socket"])
-            .arg(self.socket(i))
-            .args([
-                "--beacon-ms",
-                &BEACON_MS.to_string(),
-                "--refresh-ms",
-                "1000",
-                "--ttl-ms",
-                "4000",
-            ])
-            .env("RUST_LOG", "agora_discovery=debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.path().join(format!("host{i}.log"))).unwrap())
-            .spawn()
-            .unwrap();
+        let child = daemon(
+            &self.bed,
+            i,
+            &self.dir.path().join(format!("host{i}")),
+            &self.dir.path().join("publishers"),
+            &self.socket(i),
+        )
+        .stderr(std::fs::File::create(self.dir.path().join(format!("host{i}.log"))).unwrap())
+        .spawn()
+        .unwrap();
         self.daemons[i] = Some(child);
     }
 
@@ -75,8 +88,7 @@ impl Cluster {
     fn logs(&self) -> String {
         (0..self.daemons.len())
             .map(|i| {
-                let log = std::fs::read_to_string(self.dir.path().join(format!("host{i}.log")))
-                    .unwrap_or_default();
+                let log = self.log(i);
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
                 format!(
                     "--- host {i}\n{}",
@@ -86,6 +98,28 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// A daemon on host `i` of `bed` (test periods: beacons every 200 ms, refresh every second).
+fn daemon(bed: &Testbed, i: usize, home: &Path, publishers: &Path, socket: &Path) -> Command {
+    let mut c = bed.command(i, env!("CARGO_BIN_EXE_agora"));
+    c.args(["discovery", "--home"])
+        .arg(home)
+        .arg("--publishers")
+        .arg(publishers)
+        .arg("--socket")
+        .arg(socket)
+        .args([
+            "--beacon-ms",
+            &BEACON_MS.to_string(),
+            "--refresh-ms",
+            "1000",
+            "--ttl-ms",
+            "4000",
+        ])
+        .env("RUST_LOG", "agora_discovery=debug")
+        .stdout(Stdio::null());
+    c
 }
 
 impl Drop for Cluster {
@@ -311,7 +345,7 @@ async fn malformed_beacons_and_forged_records_are_ignored() {
             topic: service(Kind::Pub, address).topic(),
             host,
             seq: u64::MAX / 2,
-            expires_ms: u64::MAX / 2,
+            ttl_ms: u64::MAX,
             services: vec![service(Kind::Pub, address)],
         };
         Datagram::Push(SignedRecord::sign(key, &body).unwrap()).encode()
@@ -324,16 +358,18 @@ async fn malformed_beacons_and_forged_records_are_ignored() {
     // A beacon whose signature is not its key's.
     if let Some(Datagram::Beacon {
         public_key,
+        address,
         tcp_port,
-        sent_ms,
+        seq,
         ..
-    }) = Datagram::beacon(&hostile_key, 9939, 1)
+    }) = Datagram::beacon(&hostile_key, cluster.bed.hosts[2].ip, 9939, 1)
     {
         payloads.push(
             Datagram::Beacon {
                 public_key,
+                address,
                 tcp_port,
-                sent_ms,
+                seq,
                 signature: vec![0; 64],
             }
             .encode(),
@@ -376,7 +412,7 @@ async fn malformed_beacons_and_forged_records_are_ignored() {
         }
     }
     // They did arrive, and were dropped for failing verification.
-    let log = std::fs::read_to_string(cluster.dir.path().join("host0.log")).unwrap();
+    let log = cluster.log(0);
     assert!(
         log.contains("dropped a beacon that fails verification"),
         "{log}"
@@ -407,25 +443,16 @@ async fn hosts_on_another_subnet_are_found_through_gateways() {
     let bed = Testbed::with_subnets(&[1, 1]).expect("cannot build the testbed");
     let dir = tempfile::tempdir().unwrap();
     let socket = |i: usize| dir.path().join(format!("host{i}.sock"));
+    let homes: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("host{i}")))
+        .collect();
+    let publishers = dir.path().join("publishers");
+    let ids = agora_discovery::testbed::trust_all(&homes, &publishers).unwrap();
     let mut daemons = Vec::new();
     for i in 0..2 {
         let other = bed.hosts[1 - i].ip;
-        let child = bed
-            .command(i, env!("CARGO_BIN_EXE_agora"))
-            .args(["discovery", "--home"])
-            .arg(dir.path().join(format!("host{i}")))
-            .arg("--socket")
-            .arg(socket(i))
-            .args([
-                "--beacon-ms",
-                "200",
-                "--refresh-ms",
-                "1000",
-                "--ttl-ms",
-                "4000",
-            ])
-            .args(["--gateway", &format!("{other}:9939")])
-            .stdout(Stdio::null())
+        let child = daemon(&bed, i, &homes[i], &publishers, &socket(i))
+            .args(["--gateway", &format!("{}@{other}:9939", ids[1 - i])])
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -456,4 +483,202 @@ async fn hosts_on_another_subnet_are_found_through_gateways() {
         [false],
         "host 1 is known through its gateway address"
     );
+}
+
+/// Waits (up to `secs`) until `cond` holds, or panics showing the daemons' logs.
+async fn until(cluster: &Cluster, secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..secs * 10 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within {secs} s\n{}", cluster.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_key_cannot_hijack_a_topic_by_push_or_dht() {
+    // Hosts 0 and 1 are the deployment. Host 2 runs a daemon with a fresh key; its own list
+    // names the honest hosts too, so it hears them and tries every path: broadcast pushes,
+    // beacons, DHT stores and announcements.
+    let cluster = Cluster::with_idle(2, 1);
+    settled(&cluster).await;
+    let mut subs = cluster.client(0).subscribe("traffic", "density", Kind::Sub);
+    cluster
+        .client(1)
+        .register(service(Kind::Pub, "honest"))
+        .unwrap();
+    appeared(&mut subs, "honest", &cluster).await;
+    let dir = cluster.dir.path();
+    let (home, list, socket) = (
+        dir.join("hostile"),
+        dir.join("hostile-publishers"),
+        dir.join("hostile.sock"),
+    );
+    let hostile =
+        agora_discovery::testbed::trust_all(std::slice::from_ref(&home), &list).unwrap()[0];
+    let honest: String = cluster.ids.iter().map(|id| format!("{id} *\n")).collect();
+    std::fs::write(&list, format!("{hostile} *\n{honest}")).unwrap();
+    let _hostile = Guard(
+        daemon(&cluster.bed, 2, &home, &list, &socket)
+            .stderr(std::fs::File::create(dir.join("hostile.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let attacker = Client::connect(&socket, Duration::from_millis(50));
+    attacker.register(service(Kind::Pub, "hijack")).unwrap();
+    // Its pushes and its DHT connections reach the honest hosts and are refused there.
+    let refused = |needle: &str| (0..2).any(|i| cluster.log(i).contains(needle));
+    until(&cluster, 20, "pushes and DHT connections refused", || {
+        cluster.log(0).contains("refused a pushed record")
+            && refused("refused a beacon: its host is not on the publishers list")
+            && refused("refused a DHT connection: the host is not on the publishers list")
+    })
+    .await;
+    let hostile_log = std::fs::read_to_string(dir.join("hostile.log")).unwrap();
+    assert!(
+        hostile_log.contains("host joined"),
+        "the hostile host heard the others: {hostile_log}"
+    );
+    // The honest service alone is there; the hostile host is no host of theirs.
+    for i in 0..2 {
+        let s = agora_discovery::services(&cluster.socket(i)).await.unwrap();
+        assert!(
+            s.remote.iter().all(|f| f.service.address == "honest"),
+            "{:?}",
+            s.remote
+        );
+        assert_eq!(s.hosts.len(), 1, "{:?}", s.hosts);
+    }
+    while let Ok(event) = subs.try_recv() {
+        assert!(
+            !matches!(&event, Event::Appeared(f) if f.service.address == "hijack"),
+            "the hijack reached a subscriber: {event:?}"
+        );
+    }
+}
+
+/// Run in a host with no daemon: prints (hex) the first beacon heard from the address given.
+const CAPTURE_BEACON: &str = "import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+s.bind(('',9940))
+s.settimeout(30)
+while True:
+  d,a=s.recvfrom(65536)
+  if a[0]==sys.argv[1] and d[:8]==b'AGORADS2' and d[8]==0:
+    print(d.hex())
+    break";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_beacon_changes_nothing() {
+    let mut cluster = Cluster::with_idle(3, 1);
+    settled(&cluster).await;
+    let ips: Vec<String> = cluster.bed.hosts.iter().map(|h| h.ip.to_string()).collect();
+    let ip = |i: usize| ips[i].clone();
+    // Host 3 (no daemon) records one of host 1's beacons.
+    let captured = cluster
+        .bed
+        .command(3, "python3")
+        .args(["-c", CAPTURE_BEACON, &ip(1)])
+        .output()
+        .unwrap();
+    let beacon = String::from_utf8(captured.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(!beacon.is_empty(), "no beacon captured");
+    let replay = |cluster: &Cluster, from: usize| {
+        let script = format!(
+            "import socket,binascii\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1)\np=binascii.unhexlify('{beacon}')\nfor _ in range(5):\n  s.sendto(p,('{}',9940))\n  s.sendto(p,('{}',9940))",
+            cluster.bed.broadcast(),
+            ip(0)
+        );
+        let status = cluster
+            .bed
+            .command(from, "python3")
+            .args(["-c", &script])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // Sent again from another address while host 1 is there: refused, host 1 stays put.
+    replay(&cluster, 3);
+    let moved = format!("but sent from {}", ip(3));
+    until(&cluster, 10, "the replay from elsewhere refused", || {
+        cluster.log(0).contains(&moved)
+    })
+    .await;
+    let hosts = agora_discovery::services(&cluster.socket(0))
+        .await
+        .unwrap()
+        .hosts;
+    let host1 = hosts.iter().find(|h| h.host == cluster.ids[1]).unwrap();
+    assert_eq!(host1.ip.to_string(), ip(1));
+    // Host 1 leaves; its recorded beacon, replayed from its own address, does not bring it
+    // back.
+    cluster.kill(1);
+    for _ in 0..100 {
+        let s = agora_discovery::services(&cluster.socket(0)).await.unwrap();
+        if s.hosts.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    replay(&cluster, 1);
+    until(&cluster, 10, "the stale replay refused", || {
+        cluster.log(0).contains("is not above")
+    })
+    .await;
+    let s = agora_discovery::services(&cluster.socket(0)).await.unwrap();
+    assert_eq!(
+        s.hosts.iter().map(|h| h.host.as_str()).collect::<Vec<_>>(),
+        [cluster.ids[2].as_str()],
+        "host 1 came back"
+    );
+    assert_eq!(s.held.hosts, 1);
+}
+
+#[test]
+fn the_daemon_refuses_a_shared_socket_directory_and_a_missing_publishers_list() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let list = dir.path().join("publishers");
+    let ids = agora_discovery::testbed::trust_all(std::slice::from_ref(&home), &list).unwrap();
+    // `agora discovery id` prints the id the list was made with.
+    let out = common::agora()
+        .args(["discovery", "id", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        ids[0].to_string()
+    );
+    let run = |socket: &Path, list: &Path| {
+        common::agora()
+            .args(["discovery", "--home"])
+            .arg(&home)
+            .arg("--publishers")
+            .arg(list)
+            .arg("--socket")
+            .arg(socket)
+            .args(["--listen", "127.0.0.1:0", "--beacon-port", "0"])
+            .output()
+            .unwrap()
+    };
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = run(&shared.join("daemon.sock"), &list);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("other users may write to it"), "{err}");
+    let out = run(
+        &dir.path().join("private/daemon.sock"),
+        &dir.path().join("missing"),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("publishers list"), "{err}");
 }
