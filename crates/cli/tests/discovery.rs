@@ -503,11 +503,9 @@ async fn a_fresh_key_cannot_hijack_a_topic_by_push_or_dht() {
     // beacons, DHT stores and announcements.
     let cluster = Cluster::with_idle(2, 1);
     settled(&cluster).await;
-    let mut subs = cluster.client(0).subscribe("traffic", "density", Kind::Sub);
-    cluster
-        .client(1)
-        .register(service(Kind::Pub, "honest"))
-        .unwrap();
+    let (c0, c1) = (cluster.client(0), cluster.client(1));
+    let mut subs = c0.subscribe("traffic", "density", Kind::Sub);
+    c1.register(service(Kind::Pub, "honest")).unwrap();
     appeared(&mut subs, "honest", &cluster).await;
     let dir = cluster.dir.path();
     let (home, list, socket) = (
