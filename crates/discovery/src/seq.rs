@@ -37,7 +37,7 @@ impl SeqStore {
     }
 
     /// The next number: above every number this file's counter handed out before.
-    pub fn next(&mut self) -> std::io::Result<u64> {
+    pub fn take(&mut self) -> std::io::Result<u64> {
         if self.last >= self.leased {
             let lease = self.last.saturating_add(LEASE);
             self.persist(lease)?;
@@ -66,20 +66,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seq");
         let mut store = SeqStore::open(path.clone()).unwrap();
-        let first: Vec<u64> = (0..10).map(|_| store.next().unwrap()).collect();
+        let first: Vec<u64> = (0..10).map(|_| store.take().unwrap()).collect();
         assert!(first.windows(2).all(|w| w[0] < w[1]));
         drop(store);
         // A restart (a crash: nothing is written on the way out) continues above them.
         let mut again = SeqStore::open(path.clone()).unwrap();
-        let next = again.next().unwrap();
+        let next = again.take().unwrap();
         assert!(next > *first.last().unwrap());
         // A whole lease used up, then a restart.
         for _ in 0..LEASE + 5 {
-            again.next().unwrap();
+            again.take().unwrap();
         }
-        let high = again.next().unwrap();
+        let high = again.take().unwrap();
         drop(again);
-        assert!(SeqStore::open(path.clone()).unwrap().next().unwrap() > high);
+        assert!(SeqStore::open(path.clone()).unwrap().take().unwrap() > high);
         std::fs::write(&path, "garbage").unwrap();
         assert!(SeqStore::open(path).is_err());
     }

@@ -236,7 +236,7 @@ impl Daemon {
     /// The next sequence number (records and beacons), above any used before a restart.
     fn next_seq(&mut self) -> Option<u64> {
         self.seq
-            .next()
+            .take()
             .inspect_err(|e| warn!(error = %e, "cannot keep the sequence counter"))
             .ok()
     }

@@ -174,10 +174,8 @@ impl Daemon {
                 peer_id,
                 num_established: 0,
                 ..
-            } => {
-                if self.hosts.disconnected(&peer_id) {
-                    info!(peer = %peer_id, "gateway host disconnected");
-                }
+            } if self.hosts.disconnected(&peer_id) => {
+                info!(peer = %peer_id, "gateway host disconnected");
             }
             SwarmEvent::Behaviour(kad::Event::InboundRequest { request }) => match request {
                 kad::InboundRequest::PutRecord {
