@@ -14,12 +14,13 @@
 //! - **Solver daemon**: every quarter interval reads the open problem, solves it with horizon
 //!   T_h and posts the solution if it beats the candidate. Any number run; any may stop.
 
-use crate::{mixer::AnonAccount, profiles::Profile};
+use crate::{
+    mixing::{mix_homes, HomeMix, MixSummary, MixingHome},
+    profiles::Profile,
+};
 use agora_bank::BankCall;
 use agora_client::Client;
-use agora_energy::{
-    DsoPrice, EnergyCall, Interval, Market, MarketParams, MixStatement, Side, Trade,
-};
+use agora_energy::{DsoPrice, EnergyCall, Interval, Market, MarketParams, Side, Trade};
 use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
 use agora_types::{Address, Keypair, TxStatus};
 use rand::rngs::OsRng;
@@ -47,8 +48,6 @@ const FUNDING: u64 = 1_000_000_000;
 const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };
 /// Time for set-up and mixing before the market's first interval, when homes mix.
 const MIX_LEAD_MS: u64 = 15_000;
-/// Funds a buying anonymous account gets per Wh of its assets and interval: above any bid.
-const MIX_FUNDS_PER_WH: u64 = 30;
 
 #[derive(Clone, Debug)]
 pub struct EnergySimConfig {
@@ -71,27 +70,11 @@ pub struct EnergySimConfig {
     /// in their feeder's group.
     pub privacy_group_size: u32,
     /// Offers come from anonymous accounts: before trading, the homes of each group mix their
-    /// assets with CoinShuffle ([`crate::mixer`]).
+    /// assets by denominations with CoinShuffle ([`crate::mixing`]).
     pub mix: bool,
-}
-
-/// What mixing did and cost.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct MixSummary {
-    pub sessions: usize,
-    /// Members of the smallest and, on average, of a session: the anonymity sets.
-    pub min_members: usize,
-    pub mean_members: f64,
-    /// Runs beyond the first (after a blame).
-    pub reruns: u32,
-    pub session_p50_ms: f64,
-    pub session_max_ms: f64,
-    /// The whole mixing phase: withdrawals, every group's sessions and their transactions.
-    pub total_ms: f64,
-    /// Wh per interval, summed over homes, mixed into anonymous accounts and left unmixed
-    /// (capacity above a home's last shared level).
-    pub mixed_kwh_per_interval: f64,
-    pub unmixed_kwh_per_interval: f64,
+    /// With mixing, homes offer what their anonymous accounts cannot hold from their public
+    /// accounts (linked to them); without, they do not offer it.
+    pub public_remainder: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -170,7 +153,7 @@ fn now_ms() -> u64 {
 }
 
 /// Submits many calls of one key and waits for all of them.
-async fn execute_all(
+pub(crate) async fn execute_all(
     client: &Client,
     key: &Keypair,
     calls: Vec<agora_types::Call>,
@@ -222,21 +205,11 @@ struct Home {
     announced: BTreeMap<Interval, i64>,
     /// The transactions that posted the home's flexible (battery) offers.
     flexible: Vec<agora_types::TxHash>,
-    /// With mixing: the anonymous accounts offers come from, and Wh offered from each per
-    /// interval. Empty without.
-    anon: Vec<AnonAccount>,
-    anon_used: BTreeMap<(usize, Interval), u64>,
-    mixing: bool,
+    /// With mixing: the anonymous accounts offers come from. None without.
+    mix: Option<HomeMix>,
 }
 
 impl Home {
-    /// Whether the public account keeps assets after mixing: capacity above the shared levels.
-    fn holds_unmixed(&self) -> bool {
-        let (p, c) = self.profile.limits();
-        let mixed: u64 = self.anon.iter().map(|a| a.energy).sum();
-        mixed < p + c
-    }
-
     /// Withdraws assets for and posts the offer of every row now within the window.
     async fn post_due_rows(
         &mut self,
@@ -269,7 +242,7 @@ impl Home {
                 .map(|t| limit.saturating_sub(self.withdrawn.get(&(side, t)).copied().unwrap_or(0)))
                 .min()
                 .unwrap_or(0);
-            let energy = if self.mixing {
+            let energy = if self.mix.is_some() {
                 predicted.unsigned_abs()
             } else {
                 predicted.unsigned_abs().min(room)
@@ -287,32 +260,9 @@ impl Home {
                 intervals: intervals.clone(),
                 price: price(base, self.profile.home, i),
             };
-            let mut hashes = Vec::new();
-            let energy = if self.mixing {
-                // From the anonymous accounts of this side, as much as each has room for.
-                let mut left = energy;
-                for (a, acc) in self.anon.iter().enumerate() {
-                    let used = intervals
-                        .iter()
-                        .map(|t| self.anon_used.get(&(a, *t)).copied().unwrap_or(0))
-                        .max()
-                        .unwrap_or(0);
-                    let piece = left.min(acc.energy.saturating_sub(used));
-                    if acc.side != side || piece == 0 {
-                        continue;
-                    }
-                    hashes.push(
-                        client
-                            .send(&acc.key, offer(piece).into_call())
-                            .await?
-                            .hash(),
-                    );
-                    for t in &intervals {
-                        *self.anon_used.entry((a, *t)).or_default() += piece;
-                    }
-                    left -= piece;
-                }
-                energy - left
+            let (energy, hashes) = if let Some(mix) = &mut self.mix {
+                mix.post(client, &self.key, side, &intervals, energy, offer)
+                    .await?
             } else {
                 let withdraw = EnergyCall::WithdrawAssets {
                     market: m,
@@ -323,16 +273,14 @@ impl Home {
                     last: row.last,
                 };
                 client.send(&self.key, withdraw.into_call()).await?;
-                hashes.push(
-                    client
-                        .send(&self.key, offer(energy).into_call())
-                        .await?
-                        .hash(),
-                );
+                let hash = client
+                    .send(&self.key, offer(energy).into_call())
+                    .await?
+                    .hash();
                 for t in &intervals {
                     *self.withdrawn.entry((side, *t)).or_default() += energy;
                 }
-                energy
+                (energy, vec![hash])
             };
             if energy == 0 {
                 continue;
@@ -644,9 +592,7 @@ pub async fn run(
             withdrawn: BTreeMap::new(),
             offered: BTreeMap::new(),
             requested: BTreeMap::new(),
-            anon: Vec::new(),
-            anon_used: BTreeMap::new(),
-            mixing: cfg.mix,
+            mix: None,
         })
         .collect();
     let funding: Vec<_> = std::iter::once(dso.address())
@@ -732,10 +678,30 @@ pub async fn run(
     }))
     .await?;
     let trading_groups = define_privacy_groups(client, &dso, m, &mut homes, &cfg).await?;
-    let mix = if cfg.mix {
+    let mut mix = if cfg.mix {
         // Should mixing start late, it covers only intervals that cannot become final meanwhile.
         let first = agora_energy::intervals_due(&params, now_ms()) as Interval + 2;
-        let summary = mix_homes(client, m, &mut homes, first, day).await?;
+        let mixing: Vec<MixingHome> = homes
+            .iter()
+            .map(|h| MixingHome {
+                key: &h.key,
+                group: h.group,
+                limits: h.profile.limits(),
+            })
+            .collect();
+        let (mixes, summary) =
+            mix_homes(client, m, &mixing, first, day, cfg.public_remainder).await?;
+        for (h, mix) in homes.iter_mut().zip(mixes) {
+            let (l_prod, l_cons) = h.profile.limits();
+            for t in first..day {
+                for (side, l) in [(Side::Sell, l_prod), (Side::Buy, l_cons)] {
+                    if l > 0 {
+                        h.withdrawn.insert((side, t), l);
+                    }
+                }
+            }
+            h.mix = Some(mix);
+        }
         if now_ms() > params.start_ms {
             warn!("mixing ended after the market started: the first intervals' offers are lost");
         }
@@ -831,14 +797,13 @@ pub async fn run(
         };
         // With mixing, the public account keeps only unmixed capacity, and every anonymous
         // account holds assets in every interval of the day.
-        let public = if h.mixing && !h.holds_unmixed() {
-            Vec::new()
-        } else {
-            deposits(&intervals)
+        let (public, anon) = match &h.mix {
+            Some(mix) if !mix.holds_remainder() => (Vec::new(), &mix.accounts[..]),
+            Some(mix) => (deposits(&intervals), &mix.accounts[..]),
+            None => (deposits(&intervals), &[][..]),
         };
         std::iter::once(execute_all(client, &h.key, public, "deposit")).chain(
-            h.anon
-                .iter()
+            anon.iter()
                 .map(move |a| execute_all(client, &a.key, deposits(&intervals), "deposit")),
         )
     }))
@@ -887,6 +852,9 @@ pub async fn run(
             dso_anticipated_kwh: anticipated.get(&t).copied().unwrap_or(0.0),
             dso_actual_kwh: actual.get(&t).copied().unwrap_or(0.0),
         });
+    }
+    if let Some(mix) = &mut mix {
+        mix.count_offers(homes.iter().filter_map(|h| h.mix.as_ref()));
     }
     let mut rounds =
         std::mem::take(&mut *stats.rounds_ms.lock().unwrap_or_else(|e| e.into_inner()));
@@ -992,143 +960,6 @@ async fn define_privacy_groups(
     }
     execute_all(client, dso, calls, "privacy groups").await?;
     Ok(groups)
-}
-
-/// Every home withdraws its full limits for the day; then the homes of each group mix them
-/// level by level (see [`crate::mixer`]), the groups at the same time.
-async fn mix_homes(
-    client: &Client,
-    m: u64,
-    homes: &mut [Home],
-    first: Interval,
-    day: u32,
-) -> Result<MixSummary, SimError> {
-    let started = std::time::Instant::now();
-    let last = day.saturating_sub(1);
-    futures::future::try_join_all(homes.iter().map(|h| {
-        let (l_prod, l_cons) = h.profile.limits();
-        let calls = [(Side::Sell, l_prod), (Side::Buy, l_cons)]
-            .into_iter()
-            .filter(|(_, l)| *l > 0)
-            .map(|(side, energy)| {
-                EnergyCall::WithdrawAssets {
-                    market: m,
-                    side,
-                    group: h.group,
-                    energy,
-                    first,
-                    last,
-                }
-                .into_call()
-            })
-            .collect();
-        execute_all(client, &h.key, calls, "withdrawal for mixing")
-    }))
-    .await?;
-    let mut by_group: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, h) in homes.iter_mut().enumerate() {
-        by_group.entry(h.group).or_default().push(i);
-        let (l_prod, l_cons) = h.profile.limits();
-        for t in first..day {
-            for (side, l) in [(Side::Sell, l_prod), (Side::Buy, l_cons)] {
-                if l > 0 {
-                    h.withdrawn.insert((side, t), l);
-                }
-            }
-        }
-    }
-    let homes_ref: &[Home] = homes;
-    let per_group =
-        futures::future::try_join_all(by_group.into_iter().map(|(g, idx)| async move {
-            let mut outputs = Vec::new();
-            let mut stats = Vec::new();
-            for side in [Side::Sell, Side::Buy] {
-                let limits: Vec<u64> = idx
-                    .iter()
-                    .map(|&i| {
-                        let (p, c) = homes_ref[i].profile.limits();
-                        if side == Side::Sell {
-                            p
-                        } else {
-                            c
-                        }
-                    })
-                    .collect();
-                for (level, (energy, members)) in
-                    crate::mixer::levels(&limits).into_iter().enumerate()
-                {
-                    let keys: Vec<Keypair> = members
-                        .iter()
-                        .map(|&j| homes_ref[idx[j]].key.clone())
-                        .collect();
-                    let terms = MixStatement {
-                        market: m,
-                        group: g,
-                        side,
-                        energy,
-                        first,
-                        last,
-                        funds: if side == Side::Buy {
-                            energy * MIX_FUNDS_PER_WH * (day - first) as u64
-                        } else {
-                            0
-                        },
-                        session: crate::mixer::session_id(m, &format!("{g}/{side:?}/{level}")),
-                        inputs: Vec::new(),
-                        outputs: Vec::new(),
-                    };
-                    let (outs, st) = crate::mixer::mix_members(client, &terms, &keys).await?;
-                    for (&j, key) in members.iter().zip(&keys) {
-                        if let Some(out) = outs.get(&key.address()) {
-                            outputs.push((
-                                idx[j],
-                                AnonAccount {
-                                    key: out.clone(),
-                                    side,
-                                    energy,
-                                },
-                            ));
-                        }
-                    }
-                    stats.push(st);
-                }
-            }
-            Ok::<_, SimError>((outputs, stats))
-        }))
-        .await?;
-    let mut stats = Vec::new();
-    for (outputs, st) in per_group {
-        for (i, acc) in outputs {
-            homes[i].anon.push(acc);
-        }
-        stats.extend(st);
-    }
-    let mut times: Vec<f64> = stats.iter().map(|s| s.millis).collect();
-    times.sort_by(f64::total_cmp);
-    let mixed: u64 = homes
-        .iter()
-        .flat_map(|h| h.anon.iter().map(|a| a.energy))
-        .sum();
-    let capacity: u64 = homes
-        .iter()
-        .map(|h| {
-            let (p, c) = h.profile.limits();
-            p + c
-        })
-        .sum();
-    info!(sessions = stats.len(), "homes mixed their assets");
-    Ok(MixSummary {
-        sessions: stats.len(),
-        min_members: stats.iter().map(|s| s.members).min().unwrap_or(0),
-        mean_members: stats.iter().map(|s| s.members as f64).sum::<f64>()
-            / stats.len().max(1) as f64,
-        reruns: stats.iter().map(|s| s.runs - 1).sum(),
-        session_p50_ms: times.get(times.len() / 2).copied().unwrap_or(0.0),
-        session_max_ms: times.last().copied().unwrap_or(0.0),
-        total_ms: started.elapsed().as_secs_f64() * 1000.0,
-        mixed_kwh_per_interval: mixed as f64 / 1000.0,
-        unmixed_kwh_per_interval: (capacity - mixed) as f64 / 1000.0,
-    })
 }
 
 /// Every row of every profile as an open offer at interval 0, sized to the homes' limits the
