@@ -117,8 +117,9 @@ impl HomeMix {
         energy: u64,
         offer: impl Fn(u64) -> EnergyCall,
     ) -> Result<(u64, Vec<TxHash>), SimError> {
+        // The pieces first, then their offers at once: each from its own account.
         let mut left = energy;
-        let mut hashes = Vec::new();
+        let mut pieces: Vec<(&Keypair, u64)> = Vec::new();
         for (a, acc) in self.accounts.iter().enumerate() {
             if acc.side != side || left == 0 {
                 continue;
@@ -132,12 +133,7 @@ impl HomeMix {
             if piece == 0 {
                 continue;
             }
-            hashes.push(
-                client
-                    .send(&acc.key, offer(piece).into_call())
-                    .await?
-                    .hash(),
-            );
+            pieces.push((&acc.key, piece));
             for t in intervals {
                 *self.used.entry((a, *t)).or_default() += piece;
             }
@@ -153,7 +149,7 @@ impl HomeMix {
                 .unwrap_or(0);
             let piece = left.min(remainder.saturating_sub(used));
             if piece > 0 {
-                hashes.push(client.send(public, offer(piece).into_call()).await?.hash());
+                pieces.push((public, piece));
                 for t in intervals {
                     *self.public_used.entry((side, *t)).or_default() += piece;
                 }
@@ -161,6 +157,11 @@ impl HomeMix {
                 left -= piece;
             }
         }
+        let hashes = futures::future::try_join_all(pieces.into_iter().map(|(key, piece)| {
+            let call = offer(piece).into_call();
+            async move { Ok::<_, SimError>(client.send(key, call).await?.hash()) }
+        }))
+        .await?;
         self.unoffered_wh += left;
         Ok((energy - left, hashes))
     }
