@@ -373,14 +373,9 @@ fn energy(
     use agora_solver::energy::{solve, SolveOptions};
     let base = agora_sim::profiles::read_profiles(dir)?;
     // Copy k of home h is home h + 2000k: on feeder (h + 2000k) / 100, a feeder of its own copy.
-    let homes: Vec<_> = (0..prosumers)
-        .map(|i| {
-            let mut p = base[i % base.len()].clone();
-            p.home += 2_000 * (i / base.len()) as u32;
-            p.feeder = p.home / 100;
-            p
-        })
-        .collect();
+    let copies = prosumers.div_ceil(base.len().max(1)) as u32;
+    let mut homes = agora_sim::profiles::replicate(&base, copies)?;
+    homes.truncate(prosumers);
     let wh = |kwh: f64| (kwh * 1000.0).round() as u64;
     let mut instance = agora_sim::energy::day_instance(&homes, wh(c_int), wh(c_ext));
     let day = agora_sim::energy::day_length(&homes);
@@ -388,12 +383,7 @@ fn energy(
         horizon: Some(horizon),
         time_limit: Duration::from_secs(600),
     };
-    let agora_solver::energy::IndexedInstance {
-        offers,
-        groups,
-        assets,
-        ..
-    } = instance.index();
+    let offers = instance.index().offers;
     let mut windows = Vec::new();
     for next_final in (0..day).step_by(8) {
         instance.next_final = next_final;
@@ -406,32 +396,9 @@ fn energy(
         }
         let solution = solution.context("no run")?;
         // As the ledger does: only what the solution names is loaded.
-        let named: std::collections::BTreeMap<_, _> = solution
-            .trades
-            .iter()
-            .flat_map(|t| [t.sell, t.buy])
-            .map(|id| (id, offers[&id].clone()))
-            .collect();
-        let held: std::collections::BTreeMap<_, _> = solution
-            .trades
-            .iter()
-            .flat_map(|t| [(&named[&t.sell], t.interval), (&named[&t.buy], t.interval)])
-            .map(|(o, i)| {
-                let k = (o.account, o.side, o.group, i);
-                (k, assets.get(&k).copied().unwrap_or(0))
-            })
-            .collect();
-        let ctx = agora_energy::SolutionContext {
-            next_final,
-            offers: &named,
-            groups: &groups,
-            assets: &held,
-        };
         let mut verify_times = Vec::new();
         for _ in 0..20 {
-            let start = Instant::now();
-            agora_energy::verify(&ctx, &solution.trades)?;
-            verify_times.push(start.elapsed().as_secs_f64() * 1e3);
+            verify_times.push(agora_sim::energy::verify_timed(&instance, &solution.trades)?.1);
         }
         let mut per_group: std::collections::BTreeMap<(u32, u32), (u64, u64)> = Default::default();
         for t in &solution.trades {
@@ -512,6 +479,7 @@ fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
                     members: addresses,
                     step_timeout: Duration::from_secs(10),
                     statement_namespace: b"agora-bench-mix".to_vec(),
+                    min_members: 2,
                 };
                 let tasks: Vec<_> = keys
                     .iter()
@@ -522,8 +490,9 @@ fn mix(sizes: &[usize], runs: usize, out: &Output) -> Result<()> {
                         tokio::spawn(async move {
                             let mut net =
                                 TcpNet::connect(listener, &peers, Duration::from_secs(10)).await;
-                            let outcome = agora_mixer::mix(&cfg, &key, &mut net, |i, o| {
-                                i.iter().chain(o).flat_map(|a| a.0).collect()
+                            let outcome = agora_mixer::mix(&cfg, &key, &mut net, |run, i, o| {
+                                let addresses = i.iter().chain(o).flat_map(|a| a.0);
+                                run.to_be_bytes().into_iter().chain(addresses).collect()
                             })
                             .await;
                             outcome.map(|_| net.bytes_sent)

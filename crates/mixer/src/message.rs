@@ -2,6 +2,7 @@
 
 use agora_types::{Address, Keypair};
 use borsh::{BorshDeserialize, BorshSerialize};
+use sha2::{Digest, Sha256};
 
 /// Domain of every mixer message signature.
 pub const MESSAGE_NAMESPACE: &[u8] = b"agora-mix-msg-v1";
@@ -22,13 +23,18 @@ pub enum Body {
     Confirm { digest: [u8; 32] },
     /// Step 4: the signature over the caller's statement.
     Sign { signature: Vec<u8> },
-    /// Step 5: whom this member accuses, its run key (none when
-    /// the run failed at signing, to keep outputs unlinkable) and every message it holds.
+    /// Step 5: whom this member accuses, or which blame (by [`Signed::digest`]) it answers;
+    /// its run key (none once it signed, to keep that run's outputs unlinkable); and every
+    /// message of the run it holds.
     Blame {
         accused: Vec<Accusation>,
+        answers: Option<[u8; 32]>,
         dk: Option<[u8; 32]>,
         evidence: Vec<Signed>,
     },
+    /// Step 5, second round: every blame of the run this member holds, so that a blame sent
+    /// to some members only reaches all before anyone judges.
+    Echo { blames: Vec<Signed> },
 }
 
 impl Body {
@@ -41,9 +47,19 @@ impl Body {
             Body::Confirm { .. } => 3,
             Body::Sign { .. } => 4,
             Body::Blame { .. } => 5,
+            Body::Echo { .. } => 6,
         }
     }
 }
+
+/// Step tags ([`Body::kind`]).
+pub const ANNOUNCE: u8 = 0;
+pub const SHUFFLE: u8 = 1;
+pub const FINAL: u8 = 2;
+pub const CONFIRM: u8 = 3;
+pub const SIGN: u8 = 4;
+pub const BLAME: u8 = 5;
+pub const ECHO: u8 = 6;
 
 /// "The member at `position` of the run did not send me a valid message of step `kind`."
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -96,20 +112,38 @@ impl Signed {
         borsh::to_vec(self).unwrap_or_default()
     }
 
+    /// Names this message: a blame answers another by its digest.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.encode()).into()
+    }
+
+    /// Whether this is a validly signed blame of `session` and `run` whose evidence is only
+    /// validly signed messages of steps 1-4 of the same run.
+    pub fn is_valid_blame(&self, session: &[u8; 32], run: u32) -> bool {
+        let Body::Blame { evidence, .. } = &self.body else {
+            return false;
+        };
+        self.session == *session
+            && self.run == run
+            && evidence
+                .iter()
+                .all(|e| e.session == *session && e.run == run && e.body.kind() < BLAME)
+            && self.verify()
+            && evidence.iter().all(Signed::verify)
+    }
+
     /// Decodes a peer's bytes; `None` if they are not exactly one message with a valid
-    /// signature (and, in a blame, only valid messages as evidence).
+    /// signature (and, in a blame, only valid messages as evidence). The blames an echo
+    /// carries are checked when used ([`Signed::is_valid_blame`]): most are known already.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return None;
         }
         let msg = Self::try_from_slice(bytes).ok()?;
-        let evidence_ok = match &msg.body {
-            Body::Blame { evidence, .. } => evidence.iter().all(|e| {
-                e.session == msg.session && e.run == msg.run && e.body.kind() != 5 && e.verify()
-            }),
-            _ => true,
-        };
-        (evidence_ok && msg.verify()).then_some(msg)
+        match &msg.body {
+            Body::Blame { .. } => msg.is_valid_blame(&msg.session, msg.run).then_some(msg),
+            _ => msg.verify().then_some(msg),
+        }
     }
 }
 

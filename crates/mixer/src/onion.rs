@@ -25,6 +25,13 @@ pub fn public_of(dk: &[u8; 32]) -> Option<[u8; 32]> {
     Some(to_array(&K::sk_to_pk(&sk).to_bytes()))
 }
 
+/// Whether anyone can encrypt to `ek`: a low-order point (the all-zero key, for one) makes
+/// every Diffie-Hellman result zero, which HPKE refuses. The result does not depend on the
+/// fresh ephemeral key of the trial: a clamped scalar zeroes exactly the low-order points.
+pub fn valid_key(ek: &[u8; 32]) -> bool {
+    seal(&[0; 32], 0, 0, ek, &[]).is_ok()
+}
+
 fn to_array(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(&bytes[..32]);
@@ -132,5 +139,21 @@ mod tests {
         assert_eq!(open(&s, 0, 2, &dks[1], &c), None);
         assert_eq!(open(&s, 0, 1, &dks[1], &c[..10]), None);
         assert_eq!(public_of(&dks[1]), Some(eks[1]));
+    }
+
+    #[test]
+    fn low_order_keys_are_invalid() {
+        assert!(valid_key(&keypair().1));
+        // The all-zero point, the point of order 4 (u = 1) and one of order 8.
+        let mut order8 = [0u8; 32];
+        order8[..8].copy_from_slice(&[0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae]);
+        order8[8..16].copy_from_slice(&[0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a]);
+        order8[16..24].copy_from_slice(&[0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd]);
+        order8[24..].copy_from_slice(&[0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00]);
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        for bad in [[0u8; 32], one, order8] {
+            assert!(!valid_key(&bad), "{bad:?}");
+        }
     }
 }

@@ -1,17 +1,24 @@
 //! One member's side of a mixing session: runs the steps of the crate docs until a run
-//! completes or fewer than two members are left.
+//! completes or fewer than the minimum of members are left.
 
 use crate::{
-    judge::{confirm_digest, judge, Evidence, Fault},
-    message::{Accusation, Body, Signed},
+    judge::{confirm_digest, judge, Evidence, Fault, Verdict},
+    message::{Accusation, Body, Signed, ANNOUNCE, BLAME, CONFIRM, ECHO, FINAL, SHUFFLE, SIGN},
     net::Net,
     onion, MixError,
 };
 use agora_types::{Address, Keypair};
 use rand::{rngs::OsRng, seq::SliceRandom};
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
+
+/// The fewest members a run needs unless configured otherwise: with two, each knows the
+/// other's output, so a member that got everyone else excluded would link the last one.
+pub const DEFAULT_MIN_MEMBERS: usize = 3;
 
 /// What all members of a session agree on before it starts.
 #[derive(Clone, Debug)]
@@ -26,6 +33,9 @@ pub struct MixConfig {
     pub step_timeout: Duration,
     /// Domain of the statement signatures (the ledger checks them under the same one).
     pub statement_namespace: Vec<u8>,
+    /// The fewest members a run may have (never fewer than 2): below it the session ends
+    /// with [`MixError::TooFewMembers`] instead of a mix whose anonymity set is too small.
+    pub min_members: usize,
 }
 
 /// A member excluded from the session and why.
@@ -34,6 +44,19 @@ pub struct Exclusion {
     pub member: Address,
     pub run: u32,
     pub fault: Fault,
+}
+
+/// A run whose statement this member signed: should all its signatures reach the ledger
+/// (a member that withheld its own may submit it), the assets go to its outputs, and
+/// `output` is this member's one.
+#[derive(Clone, Debug)]
+pub struct SignedRun {
+    pub run: u32,
+    /// The run's members (sorted): the statement's inputs.
+    pub inputs: Vec<Address>,
+    /// The run's outputs, sorted.
+    pub outputs: Vec<Address>,
+    pub output: Keypair,
 }
 
 /// A completed session, as this member sees it.
@@ -50,65 +73,107 @@ pub struct MixOutcome {
     /// Each input's signature of the statement, in the order of `inputs`.
     pub signatures: Vec<Vec<u8>>,
     pub excluded: Vec<Exclusion>,
+    /// Earlier runs this member signed that failed: keep their keys until the ledger took
+    /// one statement of the session, since it takes whichever comes first.
+    pub signed: Vec<SignedRun>,
 }
 
-/// Runs the session for `me` over `net`. `statement(inputs, outputs)` is the message every
-/// member signs once the outputs are known.
+/// A session that did not complete, with the runs this member signed on the way: their
+/// statements may still reach the ledger, so their keys must be kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct MixFailure {
+    pub error: MixError,
+    pub signed: Vec<SignedRun>,
+}
+
+/// Runs the session for `me` over `net`. `statement(run, inputs, outputs)` is the message every
+/// member signs once a run's outputs are known; it must name the run, so that the ledger can
+/// tell the runs of a session apart and take at most one of them.
 pub async fn mix<N: Net>(
     cfg: &MixConfig,
     me: &Keypair,
     net: &mut N,
-    statement: impl Fn(&[Address], &[Address]) -> Vec<u8>,
-) -> Result<MixOutcome, MixError> {
-    let mut members = cfg.members.clone();
-    members.sort();
-    members.dedup();
-    if !members.contains(&me.address()) {
-        return Err(MixError::NotAMember);
-    }
+    statement: impl Fn(u32, &[Address], &[Address]) -> Vec<u8> + Sync,
+) -> Result<MixOutcome, MixFailure> {
     let mut member = Member {
         cfg,
         me,
         net,
+        statement: &statement,
         inbox: BTreeMap::new(),
+        signed: Vec::new(),
+        echoed: None,
     };
-    let mut excluded = Vec::new();
-    for run in 0u32.. {
-        if members.len() < 2 {
-            return Err(MixError::TooFewMembers(members.len()));
+    match member.session().await {
+        Ok(mut outcome) => {
+            member.signed.retain(|s| s.run != outcome.run);
+            outcome.signed = member.signed;
+            Ok(outcome)
         }
-        match member.run(run, &members, &statement).await? {
-            Ok((output, outputs, signatures)) => {
-                info!(run, members = members.len(), "mix complete");
-                return Ok(MixOutcome {
-                    run,
-                    inputs: members,
-                    outputs,
-                    output,
-                    signatures,
-                    excluded,
+        Err(error) => Err(MixFailure {
+            error,
+            signed: member.signed,
+        }),
+    }
+}
+
+impl<N: Net> Member<'_, N> {
+    /// Runs 0, 1, ... until one completes; each failed run excludes at least one member.
+    async fn session(&mut self) -> Result<MixOutcome, MixError> {
+        let mut members = self.cfg.members.clone();
+        members.sort();
+        members.dedup();
+        if !members.contains(&self.me.address()) {
+            return Err(MixError::NotAMember);
+        }
+        if members.len() > usize::from(u16::MAX) {
+            return Err(MixError::TooManyMembers(members.len()));
+        }
+        let min = self.cfg.min_members.max(2);
+        let mut excluded = Vec::new();
+        let mut run = 0u32;
+        loop {
+            if members.len() < min {
+                return Err(MixError::TooFewMembers {
+                    left: members.len(),
+                    min,
                 });
             }
-            Err(faults) => {
-                for (k, fault) in faults {
-                    warn!(run, member = %members[k], ?fault, "member excluded");
-                    if members[k] == me.address() {
-                        return Err(MixError::Excluded(fault));
-                    }
-                    excluded.push(Exclusion {
-                        member: members[k],
+            match self.run(run, &members).await? {
+                Ok((output, outputs, signatures)) => {
+                    info!(run, members = members.len(), "mix complete");
+                    return Ok(MixOutcome {
                         run,
-                        fault,
+                        inputs: members,
+                        outputs,
+                        output,
+                        signatures,
+                        excluded,
+                        signed: Vec::new(),
                     });
                 }
-                let gone: Vec<Address> = excluded.iter().map(|x| x.member).collect();
-                members.retain(|m| !gone.contains(m));
+                Err(faults) if faults.is_empty() => return Err(MixError::NoProgress(run)),
+                Err(faults) => {
+                    for (k, fault) in faults {
+                        warn!(run, member = %members[k], ?fault, "member excluded");
+                        if members[k] == self.me.address() {
+                            return Err(MixError::Excluded(fault));
+                        }
+                        excluded.push(Exclusion {
+                            member: members[k],
+                            run,
+                            fault,
+                        });
+                    }
+                    members.retain(|m| !excluded.iter().any(|x| x.member == *m));
+                }
             }
+            // Drop what belongs to finished runs.
+            self.inbox.retain(|(r, _, _), _| *r > run);
+            run = run.checked_add(1).ok_or(MixError::NoProgress(run))?;
         }
-        // Drop what belongs to finished runs.
-        member.inbox.retain(|(r, _, _), _| *r > run);
     }
-    Err(MixError::TooFewMembers(0))
 }
 
 /// How a wait ended.
@@ -122,12 +187,20 @@ enum Wait {
 
 type RunResult = Result<(Keypair, Vec<Address>, Vec<Vec<u8>>), BTreeMap<usize, Fault>>;
 
+/// The statement of a run for its inputs and sorted outputs.
+type Statement<'a> = &'a (dyn Fn(u32, &[Address], &[Address]) -> Vec<u8> + Sync);
+
 struct Member<'a, N> {
     cfg: &'a MixConfig,
     me: &'a Keypair,
     net: &'a mut N,
+    statement: Statement<'a>,
     /// Valid messages by (run, sender, kind); more than one per key only if someone equivocated.
     inbox: BTreeMap<(u32, Address, u8), Vec<Signed>>,
+    /// The runs this member signed.
+    signed: Vec<SignedRun>,
+    /// The last run whose blames this member echoed.
+    echoed: Option<u32>,
 }
 
 impl<N: Net> Member<'_, N> {
@@ -138,6 +211,37 @@ impl<N: Net> Member<'_, N> {
             .or_default();
         if !slot.contains(&msg) {
             slot.push(msg);
+        }
+    }
+
+    /// Files a member's message. The blames of members an echo carries count as received; a
+    /// blame that comes by itself after this member echoed does not count: the others may
+    /// never see it.
+    fn take(&mut self, msg: Signed, members: &[Address]) {
+        let session = self.cfg.session;
+        match &msg.body {
+            Body::Blame { .. } if self.echoed.is_some_and(|r| msg.run <= r) => {
+                debug!(run = msg.run, from = %msg.from, "late blame dropped");
+            }
+            Body::Echo { blames } => {
+                let fresh: Vec<Signed> = blames
+                    .iter()
+                    .filter(|b| {
+                        members.contains(&b.from)
+                            && !self
+                                .inbox
+                                .get(&(msg.run, b.from, BLAME))
+                                .is_some_and(|held| held.contains(b))
+                            && b.is_valid_blame(&session, msg.run)
+                    })
+                    .cloned()
+                    .collect();
+                for b in fresh {
+                    self.file(b);
+                }
+                self.file(msg);
+            }
+            _ => self.file(msg),
         }
     }
 
@@ -159,7 +263,18 @@ impl<N: Net> Member<'_, N> {
         self.file(msg);
     }
 
-    /// Takes messages in until `kind` arrived from every one of `from` or the deadline passed.
+    /// The messages of step `kind` of `run`, from anyone.
+    fn messages(&self, run: u32, kind: u8) -> impl Iterator<Item = &Signed> {
+        self.inbox
+            .iter()
+            .filter(move |((r, _, k), _)| *r == run && *k == kind)
+            .flat_map(|(_, v)| v.iter())
+    }
+
+    /// Takes messages in until `kind` arrived from every one of `from` or the deadline passed;
+    /// with `stop_on_blame`, also until anyone blamed. Arrival comes first: a member sends
+    /// whatever it can before it answers a blame, so it is never accused of silence for a
+    /// message it could have sent.
     async fn wait(
         &mut self,
         run: u32,
@@ -167,11 +282,9 @@ impl<N: Net> Member<'_, N> {
         from: &[usize],
         kind: u8,
         deadline: Instant,
+        stop_on_blame: bool,
     ) -> Wait {
         loop {
-            if members.iter().any(|m| self.get(run, m, 5).is_some()) {
-                return Wait::Blamed;
-            }
             let missing: Vec<usize> = from
                 .iter()
                 .copied()
@@ -179,6 +292,9 @@ impl<N: Net> Member<'_, N> {
                 .collect();
             if missing.is_empty() {
                 return Wait::Done;
+            }
+            if stop_on_blame && self.messages(run, BLAME).next().is_some() {
+                return Wait::Blamed;
             }
             if !self.receive(members, deadline).await {
                 return Wait::Missing(missing);
@@ -193,7 +309,7 @@ impl<N: Net> Member<'_, N> {
             Ok(Some(bytes)) => {
                 match Signed::decode(&bytes) {
                     Some(msg) if msg.session == self.cfg.session && members.contains(&msg.from) => {
-                        self.file(msg)
+                        self.take(msg, members)
                     }
                     _ => debug!("dropped a message that is not a valid one of this session"),
                 }
@@ -203,12 +319,7 @@ impl<N: Net> Member<'_, N> {
         }
     }
 
-    async fn run(
-        &mut self,
-        run: u32,
-        members: &[Address],
-        statement: &impl Fn(&[Address], &[Address]) -> Vec<u8>,
-    ) -> Result<RunResult, MixError> {
+    async fn run(&mut self, run: u32, members: &[Address]) -> Result<RunResult, MixError> {
         let n = members.len();
         let session = self.cfg.session;
         let step = self.cfg.step_timeout;
@@ -220,22 +331,29 @@ impl<N: Net> Member<'_, N> {
         let (dk, ek) = onion::keypair();
         let output = Keypair::generate(&mut OsRng);
 
-        // 1. Announcement.
+        // 1. Announcement: every key must be one we can encrypt to.
         self.send(run, members, Body::Announce { ek }).await;
         let start = Instant::now();
         if let Some(faults) = self
-            .check(run, members, &others, 0, start + step, Some(dk))
+            .check(run, members, &others, ANNOUNCE, start + step, dk)
             .await
         {
             return Ok(Err(faults));
         }
         let eks: Vec<[u8; 32]> = members
             .iter()
-            .map(|m| match self.get(run, m, 0) {
+            .map(|m| match self.get(run, m, ANNOUNCE) {
                 Some(Body::Announce { ek }) => *ek,
                 _ => [0; 32],
             })
             .collect();
+        let bad_keys = accuse((0..n).filter(|&k| !onion::valid_key(&eks[k])), ANNOUNCE);
+        if !bad_keys.is_empty() {
+            return Ok(Err(self
+                .blame(run, members, bad_keys, Some(dk))
+                .await
+                .faults));
+        }
 
         // 2. Shuffling.
         let start = Instant::now();
@@ -243,12 +361,12 @@ impl<N: Net> Member<'_, N> {
         if me > 0 {
             let pred = [me - 1];
             if let Some(f) = self
-                .check(run, members, &pred, 1, start + step * me as u32, Some(dk))
+                .check(run, members, &pred, SHUFFLE, start + step * me as u32, dk)
                 .await
             {
                 return Ok(Err(f));
             }
-            let received = match self.get(run, &members[me - 1], 1) {
+            let received = match self.get(run, &members[me - 1], SHUFFLE) {
                 Some(Body::Shuffle { layers }) => layers.clone(),
                 _ => Vec::new(),
             };
@@ -258,7 +376,7 @@ impl<N: Net> Member<'_, N> {
                 .collect();
             let valid = match &stripped {
                 Some(s) => {
-                    let distinct: std::collections::BTreeSet<_> = s.iter().collect();
+                    let distinct: BTreeSet<_> = s.iter().collect();
                     received.len() == me
                         && distinct.len() == me
                         && (me + 1 < n || s.iter().all(|p| p.len() == 32))
@@ -266,11 +384,11 @@ impl<N: Net> Member<'_, N> {
                 None => false,
             };
             if !valid {
-                let accused = vec![Accusation {
-                    position: (me - 1) as u16,
-                    kind: 1,
-                }];
-                return Ok(Err(self.blame(run, members, accused, Some(dk)).await));
+                let accused = accuse([me - 1], SHUFFLE);
+                return Ok(Err(self
+                    .blame(run, members, accused, Some(dk))
+                    .await
+                    .faults));
             }
             layers = stripped.unwrap_or_default();
         }
@@ -281,12 +399,12 @@ impl<N: Net> Member<'_, N> {
                 .await;
             let last = [n - 1];
             if let Some(f) = self
-                .check(run, members, &last, 2, start + step * n as u32, Some(dk))
+                .check(run, members, &last, FINAL, start + step * n as u32, dk)
                 .await
             {
                 return Ok(Err(f));
             }
-            match self.get(run, &members[n - 1], 2) {
+            match self.get(run, &members[n - 1], FINAL) {
                 Some(Body::Final { outputs }) => outputs.clone(),
                 _ => Vec::new(),
             }
@@ -307,43 +425,52 @@ impl<N: Net> Member<'_, N> {
         };
 
         // 3. Check: my output is there, and we all saw the same keys and list.
-        let distinct: std::collections::BTreeSet<_> = outputs.iter().collect();
+        let distinct: BTreeSet<_> = outputs.iter().collect();
         if outputs.len() != n || distinct.len() != n || !outputs.contains(&output.address()) {
-            let accused = vec![Accusation {
-                position: (n - 1) as u16,
-                kind: 2,
-            }];
-            return Ok(Err(self.blame(run, members, accused, Some(dk)).await));
+            let accused = accuse([n - 1], FINAL);
+            return Ok(Err(self
+                .blame(run, members, accused, Some(dk))
+                .await
+                .faults));
         }
         let digest = confirm_digest(&session, run, &eks, &outputs);
         self.send(run, members, Body::Confirm { digest }).await;
         if let Some(f) = self
-            .check(run, members, &others, 3, Instant::now() + step, Some(dk))
+            .check(run, members, &others, CONFIRM, Instant::now() + step, dk)
             .await
         {
             return Ok(Err(f));
         }
-        let wrong: Vec<Accusation> = others
-            .iter()
-            .filter(|&&k| !matches!(self.get(run, &members[k], 3), Some(Body::Confirm { digest: d }) if *d == digest))
-            .map(|&k| Accusation { position: k as u16, kind: 3 })
-            .collect();
+        let wrong = accuse(
+            others.iter().copied().filter(|&k| {
+                !matches!(self.get(run, &members[k], CONFIRM),
+                    Some(Body::Confirm { digest: d }) if *d == digest)
+            }),
+            CONFIRM,
+        );
         if !wrong.is_empty() {
-            return Ok(Err(self.blame(run, members, wrong, Some(dk)).await));
+            return Ok(Err(self.blame(run, members, wrong, Some(dk)).await.faults));
         }
 
-        // 4. Signing. From here on the run key stays secret: the outputs are public.
+        // 4. Signing. From here on the run key stays secret: the outputs are public, and this
+        // run's statement may reach the ledger, so its key is kept too.
         let mut sorted = outputs;
         sorted.sort();
-        let text = statement(members, &sorted);
+        let text = (self.statement)(run, members, &sorted);
         let ns = self.cfg.statement_namespace.clone();
         let signature = self.me.sign_bytes(&ns, &text);
+        self.signed.push(SignedRun {
+            run,
+            inputs: members.to_vec(),
+            outputs: sorted.clone(),
+            output: output.clone(),
+        });
         self.send(run, members, Body::Sign { signature }).await;
         let waited = self
-            .wait(run, members, &others, 4, Instant::now() + step)
+            .wait(run, members, &others, SIGN, Instant::now() + step, true)
             .await;
         let signed = |this: &Self, k: usize| -> Option<Vec<u8>> {
-            let all = this.inbox.get(&(run, members[k], 4))?;
+            let all = this.inbox.get(&(run, members[k], SIGN))?;
             all.iter().find_map(|m| match &m.body {
                 Body::Sign { signature } if members[k].verifies(&ns, &text, signature) => {
                     Some(signature.clone())
@@ -351,42 +478,23 @@ impl<N: Net> Member<'_, N> {
                 _ => None,
             })
         };
-        if !matches!(waited, Wait::Done) || (0..n).any(|k| signed(self, k).is_none()) {
-            let accused: Vec<Accusation> = (0..n)
-                .filter(|&k| signed(self, k).is_none())
-                .map(|k| Accusation {
-                    position: k as u16,
-                    kind: 4,
-                })
-                .collect();
-            // Blames carry everyone's signatures: whoever got all of them completes.
-            self.blame(run, members, accused, None).await;
-            for e in self
-                .inbox
-                .iter()
-                .filter(|((r, _, kind), _)| *r == run && *kind == 5)
-                .flat_map(|(_, v)| v.clone())
-                .collect::<Vec<_>>()
-            {
-                if let Body::Blame { evidence, .. } = e.body {
-                    for m in evidence.into_iter().filter(|m| m.body.kind() == 4) {
-                        self.file(m);
-                    }
-                }
-            }
-            let missing: BTreeMap<usize, Fault> = (0..n)
-                .filter(|&k| signed(self, k).is_none())
-                .map(|k| (k, Fault::NoSignature))
-                .collect();
-            if !missing.is_empty() {
-                return Ok(Err(missing));
-            }
+        let all: Option<Vec<Vec<u8>>> = (0..n).map(|k| signed(self, k)).collect();
+        // Someone who blamed lacks a signature: answer, so that it completes too.
+        let blamed = self.messages(run, BLAME).next().is_some();
+        if let (Wait::Done, Some(signatures), false) = (&waited, all, blamed) {
+            return Ok(Ok((output, sorted, signatures)));
         }
-        let signatures = (0..n).filter_map(|k| signed(self, k)).collect();
-        Ok(Ok((output, sorted, signatures)))
+        // Blames carry everyone's signatures: if they hold them all, the run is complete.
+        let accused = accuse((0..n).filter(|&k| signed(self, k).is_none()), SIGN);
+        let verdict = self.blame(run, members, accused, None).await;
+        Ok(match verdict.signatures {
+            Some(signatures) => Ok((output, sorted, signatures)),
+            None => Err(verdict.faults),
+        })
     }
 
-    /// Waits for a step; on a blame or a deadline, runs the blame phase and returns its verdict.
+    /// Waits for a step before signing; on a blame or a deadline, runs the blame phase (run
+    /// key revealed) and returns its verdict.
     async fn check(
         &mut self,
         run: u32,
@@ -394,76 +502,78 @@ impl<N: Net> Member<'_, N> {
         from: &[usize],
         kind: u8,
         deadline: Instant,
-        dk: Option<[u8; 32]>,
+        dk: [u8; 32],
     ) -> Option<BTreeMap<usize, Fault>> {
-        let accused = match self.wait(run, members, from, kind, deadline).await {
+        let accused = match self.wait(run, members, from, kind, deadline, true).await {
             Wait::Done => return None,
             Wait::Blamed => Vec::new(),
-            Wait::Missing(missing) => missing
-                .into_iter()
-                .map(|k| Accusation {
-                    position: k as u16,
-                    kind,
-                })
-                .collect(),
+            Wait::Missing(missing) => accuse(missing, kind),
         };
-        Some(self.blame(run, members, accused, dk).await)
+        Some(self.blame(run, members, accused, Some(dk)).await.faults)
     }
 
-    /// Step 5: reveal, gather the others' reveals, judge.
+    /// Step 5: blame (or answer a blame), echo every blame held, and judge them.
     async fn blame(
         &mut self,
         run: u32,
         members: &[Address],
         accused: Vec<Accusation>,
         dk: Option<[u8; 32]>,
-    ) -> BTreeMap<usize, Fault> {
+    ) -> Verdict {
         debug!(run, ?accused, revealing = dk.is_some(), "blame");
-        if self.get(run, &self.me.address(), 5).is_none() {
+        let session = self.cfg.session;
+        if self.get(run, &self.me.address(), BLAME).is_none() {
+            let answers = match accused.is_empty() {
+                true => self.messages(run, BLAME).next().map(Signed::digest),
+                false => None,
+            };
             let evidence: Vec<Signed> = self
                 .inbox
                 .iter()
-                .filter(|((r, _, kind), _)| *r == run && *kind != 5)
+                .filter(|((r, _, kind), _)| *r == run && *kind < BLAME)
                 .flat_map(|(_, v)| v.iter().cloned())
                 .collect();
-            self.send(
-                run,
-                members,
-                Body::Blame {
-                    accused,
-                    dk,
-                    evidence,
-                },
-            )
-            .await;
+            let body = Body::Blame {
+                accused,
+                answers,
+                dk,
+                evidence,
+            };
+            self.send(run, members, body).await;
         }
         let all: Vec<usize> = (0..members.len()).collect();
-        self.wait_blames(run, members, &all).await;
-        let messages: Vec<&Signed> = self
-            .inbox
-            .iter()
-            .filter(|((r, _, _), _)| *r == run)
-            .flat_map(|(_, v)| v.iter())
-            .collect();
+        let step = self.cfg.step_timeout;
+        self.wait(run, members, &all, BLAME, Instant::now() + step, false)
+            .await;
+        // Echo what is held now; from here on only blames inside echoes count.
+        let echo = Body::Echo {
+            blames: self.messages(run, BLAME).cloned().collect(),
+        };
+        self.echoed = Some(run);
+        self.send(run, members, echo).await;
+        self.wait(run, members, &all, ECHO, Instant::now() + step, false)
+            .await;
+        let blames: Vec<Signed> = self.messages(run, BLAME).cloned().collect();
+        let statement = |outputs: &[Address]| (self.statement)(run, members, outputs);
         judge(&Evidence {
-            session: self.cfg.session,
+            session,
             run,
             members,
-            messages,
+            blames: blames.iter().collect(),
+            statement_namespace: &self.cfg.statement_namespace,
+            statement: &statement,
         })
     }
+}
 
-    /// Waits until every member answered the blame or a step's time passed.
-    async fn wait_blames(&mut self, run: u32, members: &[Address], all: &[usize]) {
-        let deadline = Instant::now() + self.cfg.step_timeout;
-        loop {
-            let missing = all.iter().any(|&k| self.get(run, &members[k], 5).is_none());
-            if !missing {
-                return;
-            }
-            if !self.receive(members, deadline).await {
-                return;
-            }
-        }
-    }
+/// Accusations of `positions` for step `kind`.
+fn accuse(positions: impl IntoIterator<Item = usize>, kind: u8) -> Vec<Accusation> {
+    positions
+        .into_iter()
+        .map(|k| Accusation {
+            // Sessions have at most u16::MAX members.
+            position: u16::try_from(k).unwrap_or(u16::MAX),
+            kind,
+        })
+        .collect()
 }

@@ -3,11 +3,13 @@
 //!
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
-//! - [`mixer`]: the mixer agent (denomination plan, CoinShuffle sessions).
+//! - [`meter`]: the smart meter's deposits check and bills.
+//! - [`mixer`]: the mixer agent (denomination plan, CoinShuffle sessions, the mix transaction).
 //! - [`mixing`]: the homes' mixing in a simulated day (withdraw, mix, offer anonymously).
 //! - [`plot`]: SVG line charts of the results.
 
 pub mod energy;
+pub mod meter;
 pub mod mixer;
 pub mod mixing;
 pub mod plot;

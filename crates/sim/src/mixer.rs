@@ -195,8 +195,11 @@ pub async fn shuffle(terms: &MixStatement, members: &[Keypair]) -> Result<Shuffl
         members: addresses,
         step_timeout: Duration::from_secs(5),
         statement_namespace: MIX_NAMESPACE.to_vec(),
+        // `levels` lets two homes share a level.
+        min_members: 2,
     };
-    let statement = |inputs: &[Address], outputs: &[Address]| MixStatement {
+    let statement = |run: u32, inputs: &[Address], outputs: &[Address]| MixStatement {
+        run,
         inputs: inputs.to_vec(),
         outputs: outputs.to_vec(),
         ..terms.clone()
@@ -209,7 +212,10 @@ pub async fn shuffle(terms: &MixStatement, members: &[Keypair]) -> Result<Shuffl
             let cfg = cfg.clone();
             async move {
                 let mut net = TcpNet::connect(listener, &peers, Duration::from_secs(5)).await;
-                mix(&cfg, &key, &mut net, |i, o| statement(i, o).signed_bytes()).await
+                mix(&cfg, &key, &mut net, |r, i, o| {
+                    statement(r, i, o).signed_bytes()
+                })
+                .await
             }
         })
         .collect();
@@ -233,7 +239,7 @@ pub async fn shuffle(terms: &MixStatement, members: &[Keypair]) -> Result<Shuffl
         .clone();
     Ok(Shuffled {
         call: EnergyCall::Mix {
-            statement: statement(&outcome.inputs, &outcome.outputs),
+            statement: statement(outcome.run, &outcome.inputs, &outcome.outputs),
             signatures: outcome.signatures.clone(),
         },
         submitter,

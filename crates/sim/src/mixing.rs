@@ -233,6 +233,7 @@ pub async fn mix_homes(
                     last,
                     funds,
                     session: session_id(m, &format!("{g}/{side:?}/{n}")),
+                    run: 0,
                     inputs: Vec::new(),
                     outputs: Vec::new(),
                 };

@@ -22,13 +22,17 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// A chart of `series` over a shared x axis, with axes, ticks and a legend.
+/// A chart of `series` over a shared x axis, with axes, ticks and a legend. The y axis spans
+/// zero and every value: negative values (e.g. a net load when production exceeds
+/// consumption) are drawn below a zero line, not clipped.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> String {
     let points = series.iter().flat_map(|s| s.points.iter());
     let x_max = points.clone().map(|p| p.0).fold(1.0, f64::max);
-    let y_max = points.map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.05;
+    let y_max = points.clone().map(|p| p.1).fold(0.0, f64::max) * 1.05;
+    let y_min = points.map(|p| p.1).fold(0.0, f64::min) * 1.05;
+    let span = (y_max - y_min).max(1e-9);
     let x = |v: f64| LEFT + v / x_max * (W - LEFT - RIGHT);
-    let y = |v: f64| H - BOTTOM - v / y_max * (H - TOP - BOTTOM);
+    let y = |v: f64| H - BOTTOM - (v - y_min) / span * (H - TOP - BOTTOM);
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -46,8 +50,15 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_
         svg,
         r#"<path d="M{x0} {y1} V{y0} H{x1}" fill="none" stroke="black"/>"#
     );
+    if y_min < 0.0 {
+        let py = y(0.0);
+        let _ = write!(
+            svg,
+            r#"<line x1="{x0}" y1="{py}" x2="{x1}" y2="{py}" stroke="black"/>"#
+        );
+    }
     for i in 0..=5 {
-        let v = y_max * i as f64 / 5.0;
+        let v = y_min + span * i as f64 / 5.0;
         let py = y(v);
         let _ = write!(
             svg,
@@ -124,5 +135,31 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert!(svg.contains("a &lt; b"));
         assert_eq!(svg.matches("<polyline").count(), 1);
+    }
+
+    #[test]
+    fn negative_values_stay_inside_the_chart() {
+        let svg = line_chart(
+            "net load",
+            "x",
+            "y",
+            &[Series {
+                name: "net",
+                color: "red",
+                points: vec![(0.0, -4.0), (1.0, 2.0)],
+            }],
+        );
+        let points = svg.split("points=\"").nth(1).unwrap();
+        let ys: Vec<f64> = points[..points.find('"').unwrap()]
+            .split(' ')
+            .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            ys.iter().all(|y| (TOP..=H - BOTTOM).contains(y)),
+            "{ys:?} outside {TOP}..{}",
+            H - BOTTOM
+        );
+        assert!(ys[0] > ys[1], "-4 is drawn below 2");
+        assert!(svg.contains(">-4."), "the axis is labelled below zero");
     }
 }

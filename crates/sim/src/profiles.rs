@@ -35,6 +35,64 @@ pub enum ProfileError {
     },
     #[error("no prosumer_<id>.csv files in {0}")]
     Empty(PathBuf),
+    #[error("home {0} has an id of 2000 or more: its copies would collide with other homes")]
+    IdTooLarge(u32),
+    #[error("cannot replicate the homes {0} times: copy ids overflow")]
+    TooManyCopies(u32),
+    #[error("intervals {first}..{last}: the first must be at least 1 and not after the last")]
+    BadIntervals { first: u32, last: u32 },
+}
+
+/// Home ids of one copy lie below this: copy k of home h is home h + COPY_STRIDE·k.
+pub const COPY_STRIDE: u32 = 2_000;
+
+/// The homes `copies` times (1: unchanged): copy k of home h is home h + 2000k, on feeder
+/// (h + 2000k) / 100, its own copy of h's feeder (2000k / 100 = 20k feeders apart).
+pub fn replicate(profiles: &[Profile], copies: u32) -> Result<Vec<Profile>, ProfileError> {
+    if let Some(p) = profiles.iter().find(|p| p.home >= COPY_STRIDE) {
+        return Err(ProfileError::IdTooLarge(p.home));
+    }
+    let mut out = Vec::with_capacity(profiles.len() * copies as usize);
+    for k in 0..copies {
+        let offset = k
+            .checked_mul(COPY_STRIDE)
+            .ok_or(ProfileError::TooManyCopies(copies))?;
+        for p in profiles {
+            let home = p.home + offset;
+            out.push(Profile {
+                home,
+                feeder: home / 100,
+                rows: p.rows.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Only intervals `first..=last` of the day (1-based, as in the profiles): rows outside are
+/// dropped, flexible rows keep their energy and lose the intervals outside. Homes left without
+/// rows stay (they register and post nothing), so copies and windows commute.
+pub fn window(profiles: &[Profile], first: u32, last: u32) -> Result<Vec<Profile>, ProfileError> {
+    if first == 0 || first > last {
+        return Err(ProfileError::BadIntervals { first, last });
+    }
+    Ok(profiles
+        .iter()
+        .map(|p| Profile {
+            home: p.home,
+            feeder: p.feeder,
+            rows: p
+                .rows
+                .iter()
+                .filter(|r| r.last >= first && r.first <= last)
+                .map(|r| ProfileRow {
+                    first: r.first.max(first),
+                    last: r.last.min(last),
+                    energy: r.energy,
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 impl Profile {
@@ -161,5 +219,49 @@ mod tests {
         assert!(parse(Path::new("p"), "h\n1,2\n").is_err());
         assert!(parse(Path::new("p"), "h\n3,2,1\n").is_err());
         assert!(parse(Path::new("p"), "h\n1,2,x\n").is_err());
+    }
+
+    fn home(home: u32, rows: &[(u32, u32, i64)]) -> Profile {
+        Profile {
+            home,
+            feeder: home / 100,
+            rows: rows
+                .iter()
+                .map(|&(first, last, energy)| ProfileRow {
+                    first,
+                    last,
+                    energy,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn copies_get_their_own_feeders_and_windows_clip_rows() {
+        let homes = [home(101, &[(28, 28, 100)]), home(1102, &[(50, 95, -10)])];
+        let copies = replicate(&homes, 3).unwrap();
+        let ids: Vec<(u32, u32)> = copies.iter().map(|p| (p.home, p.feeder)).collect();
+        assert_eq!(
+            ids,
+            [
+                (101, 1),
+                (1102, 11),
+                (2101, 21),
+                (3102, 31),
+                (4101, 41),
+                (5102, 51)
+            ]
+        );
+        assert!(copies.iter().all(|p| p.rows.len() == 1));
+        assert!(matches!(
+            replicate(&[home(2001, &[])], 2),
+            Err(ProfileError::IdTooLarge(2001))
+        ));
+
+        let windowed = window(&homes, 45, 52).unwrap();
+        assert!(windowed[0].rows.is_empty());
+        assert_eq!(windowed[1].rows, [home(0, &[(50, 52, -10)]).rows[0]]);
+        assert!(window(&homes, 0, 3).is_err());
+        assert!(window(&homes, 5, 4).is_err());
     }
 }

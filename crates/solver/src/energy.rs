@@ -37,7 +37,9 @@
 //! (offers by id, intervals ascending), so the same instance gives the same answer.
 
 use agora_energy::{
-    verify, Group, GroupId, Interval, Offer, OfferId, Side, SolutionContext, Trade,
+    clearing::{self, Amount},
+    verify, FeederId, FeederLimits, Group, GroupId, Interval, Offer, OfferId, Score, Side,
+    SolutionContext, Trade,
 };
 use agora_types::Address;
 use highs::{HighsModelStatus, RowProblem, Sense};
@@ -46,6 +48,9 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     time::{Duration, Instant},
 };
+
+mod pairwise;
+pub use pairwise::pairwise_lp_optimum;
 
 /// Assets an account holds (eq. 2.5's bound).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +71,10 @@ pub struct EnergyInstance {
     /// Open offers; `finalized` is their energy in final trades.
     pub offers: Vec<Offer>,
     pub groups: Vec<Group>,
+    /// Every feeder's limits (the feeder check of [`agora_energy::verify`]). Absent, each
+    /// single-feeder group stands for its feeder with unbounded prosumer limits.
+    #[serde(default)]
+    pub feeders: Vec<FeederLimits>,
     pub assets: Vec<AssetHolding>,
 }
 
@@ -103,12 +112,24 @@ pub struct EnergySolution {
     pub trades: Vec<Trade>,
     /// Energy traded (eq. 2.4), as the ledger computes it.
     pub objective: u64,
+    /// Gains from trade, Σ ε·(R_b - R_s), the ledger's second criterion.
+    pub gains: u128,
     /// The LP relaxation's optimum: an upper bound on `objective`.
     pub lp_objective: f64,
     pub integrality: Integrality,
     pub variables: usize,
     pub rows: usize,
     pub solve_ms: f64,
+}
+
+impl EnergySolution {
+    /// How the ledger ranks this solution.
+    pub fn score(&self) -> Score {
+        Score {
+            energy: self.objective,
+            gains: self.gains,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,32 +154,54 @@ struct Model {
     rows: usize,
 }
 
+/// What the model maximizes: the ledger's ranking ([`agora_energy::clearing`]) in two stages.
+#[derive(Clone, Copy)]
+enum Objective {
+    /// Eq. 2.13: the energy traded.
+    Energy,
+    /// The gains from trade, Σ R_b·y - Σ R_s·x, among solutions trading at least this energy.
+    Gains { energy: u64 },
+}
+
 fn in_window(t: Interval, next_final: Interval, horizon: Option<u32>) -> bool {
     t >= next_final && horizon.is_none_or(|h| t as u64 <= next_final as u64 + h as u64)
 }
 
 /// Builds the compact model; `integer` makes x and y integer (the MIP).
-fn build(instance: &EnergyInstance, options: &SolveOptions, integer: bool) -> Model {
+fn build(
+    instance: &EnergyInstance,
+    options: &SolveOptions,
+    objective: Objective,
+    integer: bool,
+) -> Model {
     let offers: BTreeMap<OfferId, &Offer> = instance
         .offers
         .iter()
         .filter(|o| o.open)
         .map(|o| (o.id, o))
         .collect();
-    // Per interval: the best buyer price, to drop sellers nobody can buy from.
+    // The (offer, interval) pairs that can still trade: the offer has energy left and the
+    // interval is in the window.
+    let live = |o: &Offer| o.energy > o.finalized;
+    let window = |o: &Offer| {
+        o.intervals
+            .iter()
+            .copied()
+            .filter(|t| in_window(*t, instance.next_final, options.horizon))
+            .collect::<Vec<_>>()
+    };
+    // Per interval, the best live buyer and the cheapest live seller. A seller is modelled only
+    // if a live buyer pays its price, a buyer only if a live seller asks no more than its
+    // price; so every modelled buyer sits at or above the lowest price level, which bounds it.
     let mut best_buy: BTreeMap<Interval, u64> = BTreeMap::new();
     let mut min_sell: BTreeMap<Interval, u64> = BTreeMap::new();
-    for o in offers.values() {
-        for t in o
-            .intervals
-            .iter()
-            .filter(|t| in_window(**t, instance.next_final, options.horizon))
-        {
+    for o in offers.values().copied().filter(|o| live(o)) {
+        for t in window(o) {
             let (map, better): (&mut BTreeMap<Interval, u64>, fn(u64, u64) -> u64) = match o.side {
                 Side::Buy => (&mut best_buy, u64::max),
                 Side::Sell => (&mut min_sell, u64::min),
             };
-            map.entry(*t)
+            map.entry(t)
                 .and_modify(|p| *p = better(*p, o.price))
                 .or_insert(o.price);
         }
@@ -175,22 +218,20 @@ fn build(instance: &EnergyInstance, options: &SolveOptions, integer: bool) -> Mo
     let mut by_asset: BTreeMap<(Address, Side, GroupId, Interval), Vec<usize>> = BTreeMap::new();
     let mut by_group: BTreeMap<(GroupId, Interval, Side), Vec<usize>> = BTreeMap::new();
     let mut by_interval: BTreeMap<Interval, Vec<usize>> = BTreeMap::new();
-    for o in offers.values() {
-        let left = o.energy.saturating_sub(o.finalized);
-        if left == 0 {
-            continue;
-        }
-        for &t in o
-            .intervals
-            .iter()
-            .filter(|t| in_window(**t, instance.next_final, options.horizon))
-        {
+    for o in offers.values().copied().filter(|o| live(o)) {
+        let left = o.energy - o.finalized;
+        for t in window(o) {
             if !tradeable(o, t) {
                 continue;
             }
             let i = vars.len();
-            // Only sellers count in the objective: each unit traded is sold once and bought once.
-            let cost = if o.side == Side::Sell { 1.0 } else { 0.0 };
+            let cost = match (objective, o.side) {
+                // Only sellers count: each unit traded is sold once and bought once.
+                (Objective::Energy, Side::Sell) => 1.0,
+                (Objective::Energy, Side::Buy) => 0.0,
+                (Objective::Gains { .. }, Side::Sell) => -(o.price as f64),
+                (Objective::Gains { .. }, Side::Buy) => o.price as f64,
+            };
             let col = if integer {
                 problem.add_integer_column(cost, 0.0..=left as f64)
             } else {
@@ -215,14 +256,27 @@ fn build(instance: &EnergyInstance, options: &SolveOptions, integer: bool) -> Mo
         problem.add_row(lo..=hi, terms);
         rows += 1;
     };
+    let terms = |is: &[usize], coef: f64| -> Vec<(highs::Col, f64)> {
+        is.iter().map(|i| (cols[*i], coef)).collect()
+    };
+    if let Objective::Gains { energy } = objective {
+        let sold: Vec<usize> = (0..vars.len())
+            .filter(|i| offers[&vars[*i].offer].side == Side::Sell)
+            .collect();
+        row(
+            &mut problem,
+            energy as f64,
+            f64::INFINITY,
+            &terms(&sold, 1.0),
+        );
+    }
     for (id, is) in &by_offer {
         let o = offers[id];
-        let terms: Vec<_> = is.iter().map(|i| (cols[*i], 1.0)).collect();
         row(
             &mut problem,
             0.0,
-            o.energy.saturating_sub(o.finalized) as f64,
-            &terms,
+            (o.energy - o.finalized) as f64,
+            &terms(is, 1.0),
         );
     }
     let held: BTreeMap<(Address, Side, GroupId, Interval), u64> = instance
@@ -231,36 +285,84 @@ fn build(instance: &EnergyInstance, options: &SolveOptions, integer: bool) -> Mo
         .map(|a| ((a.account, a.side, a.group, a.interval), a.energy))
         .collect();
     for (key, is) in &by_asset {
-        let terms: Vec<_> = is.iter().map(|i| (cols[*i], 1.0)).collect();
-        row(
-            &mut problem,
-            0.0,
-            held.get(key).copied().unwrap_or(0) as f64,
-            &terms,
-        );
+        let limit = held.get(key).copied().unwrap_or(0) as f64;
+        row(&mut problem, 0.0, limit, &terms(is, 1.0));
     }
     let groups: BTreeMap<GroupId, &Group> = instance.groups.iter().map(|g| (g.id, g)).collect();
+    let side = |g: GroupId, t: Interval, s: Side| -> &[usize] {
+        by_group.get(&(g, t, s)).map(Vec::as_slice).unwrap_or(&[])
+    };
     let group_keys: BTreeSet<(GroupId, Interval)> =
         by_group.keys().map(|(g, t, _)| (*g, *t)).collect();
-    for (g, t) in group_keys {
+    for &(g, t) in &group_keys {
         let (c_int, c_ext) = groups
             .get(&g)
             .map_or((0.0, 0.0), |g| (g.c_int as f64, g.c_ext as f64));
-        let side = |s| by_group.get(&(g, t, s)).map(Vec::as_slice).unwrap_or(&[]);
-        let sold: Vec<_> = side(Side::Sell).iter().map(|i| (cols[*i], 1.0)).collect();
-        let bought: Vec<_> = side(Side::Buy).iter().map(|i| (cols[*i], 1.0)).collect();
+        let (sold, bought) = (side(g, t, Side::Sell), side(g, t, Side::Buy));
         if !sold.is_empty() {
-            row(&mut problem, 0.0, c_int, &sold);
+            row(&mut problem, 0.0, c_int, &terms(sold, 1.0));
         }
         if !bought.is_empty() {
-            row(&mut problem, 0.0, c_int, &bought);
+            row(&mut problem, 0.0, c_int, &terms(bought, 1.0));
         }
-        let net: Vec<_> = sold
-            .iter()
-            .copied()
-            .chain(bought.iter().map(|(c, _)| (*c, -1.0)))
+        let net: Vec<_> = terms(sold, 1.0)
+            .into_iter()
+            .chain(terms(bought, -1.0))
             .collect();
         row(&mut problem, -c_ext, c_ext, &net);
+    }
+    // Feeders in privacy groups: the ledger's worst-case attribution (see `agora_energy::verify`),
+    // made linear by dropping the prosumer-limit minimum where it could bind, which only
+    // tightens it. A feeder in no privacy group is exactly its own group, already modelled.
+    for f in feeders(instance).values() {
+        let containing: Vec<GroupId> = groups
+            .values()
+            .filter(|g| g.feeders.contains(&f.feeder))
+            .map(|g| g.id)
+            .collect();
+        if containing.iter().all(|g| *g == f.own_group) {
+            continue;
+        }
+        let intervals: BTreeSet<Interval> = group_keys
+            .iter()
+            .filter(|(g, _)| containing.contains(g))
+            .map(|(_, t)| *t)
+            .collect();
+        for t in intervals {
+            let any = |s: Side| -> Vec<usize> {
+                containing
+                    .iter()
+                    .flat_map(|g| side(*g, t, s))
+                    .copied()
+                    .collect()
+            };
+            let (any_sold, any_bought) = (any(Side::Sell), any(Side::Buy));
+            let (own_sold, own_bought) = (
+                side(f.own_group, t, Side::Sell),
+                side(f.own_group, t, Side::Buy),
+            );
+            let (c_int, c_ext) = (f.c_int as f64, f.c_ext as f64);
+            if f.l_prod > f.c_int {
+                row(&mut problem, 0.0, c_int, &terms(&any_sold, 1.0));
+            }
+            if f.l_cons > f.c_int {
+                row(&mut problem, 0.0, c_int, &terms(&any_bought, 1.0));
+            }
+            if f.l_prod > f.c_ext {
+                let net: Vec<_> = terms(&any_sold, 1.0)
+                    .into_iter()
+                    .chain(terms(own_bought, -1.0))
+                    .collect();
+                row(&mut problem, f64::NEG_INFINITY, c_ext, &net);
+            }
+            if f.l_cons > f.c_ext {
+                let net: Vec<_> = terms(&any_bought, 1.0)
+                    .into_iter()
+                    .chain(terms(own_sold, -1.0))
+                    .collect();
+                row(&mut problem, f64::NEG_INFINITY, c_ext, &net);
+            }
+        }
     }
     // Price levels per interval, with cumulative sums S_j (sold at >= p_j) and B_j (bought at >= p_j).
     for is in by_interval.values() {
@@ -306,8 +408,8 @@ fn build(instance: &EnergyInstance, options: &SolveOptions, integer: bool) -> Mo
             );
             previous = Some((s, b));
         }
-        // Buyers below every seller's price cannot trade; they were left out of the model
-        // by `tradeable`, so no row is needed for them.
+        // Buyers below every modelled seller's price cannot trade; `tradeable` left them out
+        // of the model, so no row is needed for them.
     }
     Model {
         problem,
@@ -352,54 +454,56 @@ fn run(
     Ok((columns, objective, vars, rows, status))
 }
 
-/// Two-pointer decomposition of one interval's sales and purchases into trades.
-fn decompose(offers: &BTreeMap<OfferId, Offer>, vars: &[Var], amounts: &[u64]) -> Vec<Trade> {
-    let mut per_interval: BTreeMap<Interval, (Vec<(u64, OfferId, u64)>, Vec<(u64, OfferId, u64)>)> =
-        BTreeMap::new();
-    for (v, amount) in vars.iter().zip(amounts) {
-        if *amount == 0 {
-            continue;
-        }
-        let o = &offers[&v.offer];
-        let entry = per_interval.entry(v.interval).or_default();
-        let list = if o.side == Side::Sell {
-            &mut entry.0
-        } else {
-            &mut entry.1
-        };
-        list.push((o.price, o.id, *amount));
+/// Trades for per-offer amounts, paired and priced by the ledger's clearing rule; energy the
+/// rule cannot pair (after rounding) is left out.
+fn pair_amounts(
+    offers: &BTreeMap<OfferId, Offer>,
+    amounts: impl IntoIterator<Item = (OfferId, Interval, u64)>,
+) -> Vec<Trade> {
+    let mut per_interval: BTreeMap<Interval, BTreeMap<OfferId, u64>> = BTreeMap::new();
+    for (offer, interval, energy) in amounts {
+        *per_interval
+            .entry(interval)
+            .or_default()
+            .entry(offer)
+            .or_default() += energy;
     }
     let mut trades = Vec::new();
-    for (t, (mut sells, mut buys)) in per_interval {
-        let by_price_desc =
-            |a: &(u64, OfferId, u64), b: &(u64, OfferId, u64)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        sells.sort_by(by_price_desc);
-        buys.sort_by(by_price_desc);
-        let mut j = 0;
-        for (s_price, s_id, mut left) in sells {
-            while left > 0 && j < buys.len() {
-                let (b_price, b_id, b_left) = buys[j];
-                if b_price < s_price {
-                    break;
-                }
-                let e = left.min(b_left);
-                trades.push(Trade {
-                    sell: s_id,
-                    buy: b_id,
-                    interval: t,
-                    energy: e,
-                    price: s_price + (b_price - s_price) / 2,
-                });
-                left -= e;
-                buys[j].2 -= e;
-                if buys[j].2 == 0 {
-                    j += 1;
-                }
-            }
-        }
+    for (t, amounts) in per_interval {
+        let (sells, buys): (Vec<Amount>, Vec<Amount>) = amounts
+            .into_iter()
+            .map(|(offer, energy)| Amount {
+                offer,
+                price: offers[&offer].price,
+                energy,
+            })
+            .partition(|a| offers[&a.offer].side == Side::Sell);
+        trades.extend(clearing::pair_greedily(t, sells, buys).0);
     }
-    trades.sort_by_key(|tr| (tr.interval, tr.sell, tr.buy));
     trades
+}
+
+/// The model's amounts as trades.
+fn decompose(offers: &BTreeMap<OfferId, Offer>, vars: &[Var], amounts: &[u64]) -> Vec<Trade> {
+    pair_amounts(
+        offers,
+        vars.iter()
+            .zip(amounts)
+            .map(|(v, amount)| (v.offer, v.interval, *amount)),
+    )
+}
+
+/// Trades re-paired by the rule after some were cut: the same amounts per offer.
+fn repaired(offers: &BTreeMap<OfferId, Offer>, trades: &[Trade]) -> Vec<Trade> {
+    pair_amounts(
+        offers,
+        trades.iter().flat_map(|t| {
+            [
+                (t.sell, t.interval, t.energy),
+                (t.buy, t.interval, t.energy),
+            ]
+        }),
+    )
 }
 
 /// An instance indexed the way the ledger's check reads it; built once per solve.
@@ -407,7 +511,33 @@ pub struct IndexedInstance {
     pub next_final: Interval,
     pub offers: BTreeMap<OfferId, Offer>,
     pub groups: BTreeMap<GroupId, Group>,
+    pub feeders: BTreeMap<FeederId, FeederLimits>,
     pub assets: BTreeMap<(Address, Side, GroupId, Interval), u64>,
+}
+
+/// The instance's feeders, or (absent) its single-feeder groups with unbounded prosumer limits.
+fn feeders(instance: &EnergyInstance) -> BTreeMap<FeederId, FeederLimits> {
+    if !instance.feeders.is_empty() {
+        return instance.feeders.iter().map(|f| (f.feeder, *f)).collect();
+    }
+    instance
+        .groups
+        .iter()
+        .filter_map(|g| match g.feeders[..] {
+            [feeder] => Some((
+                feeder,
+                FeederLimits {
+                    feeder,
+                    own_group: g.id,
+                    c_int: g.c_int,
+                    c_ext: g.c_ext,
+                    l_prod: u64::MAX,
+                    l_cons: u64::MAX,
+                },
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 impl EnergyInstance {
@@ -416,6 +546,7 @@ impl EnergyInstance {
             next_final: self.next_final,
             offers: self.offers.iter().map(|o| (o.id, o.clone())).collect(),
             groups: self.groups.iter().map(|g| (g.id, g.clone())).collect(),
+            feeders: feeders(self),
             assets: self
                 .assets
                 .iter()
@@ -427,20 +558,53 @@ impl EnergyInstance {
 
 impl IndexedInstance {
     /// The ledger's own check ([`agora_energy::verify`]) of `trades` against this instance.
-    pub fn check(&self, trades: &[Trade]) -> Result<u64, agora_energy::Violation> {
+    pub fn check(&self, trades: &[Trade]) -> Result<Score, agora_energy::Violation> {
         let ctx = SolutionContext {
             next_final: self.next_final,
             offers: &self.offers,
             groups: &self.groups,
+            feeders: &self.feeders,
             assets: &self.assets,
         };
         verify(&ctx, trades)
     }
 }
 
-/// Cuts trades until the net limits (eq. 2.7), which rounding down can break, hold again.
+/// Cuts trades on the heavy side of `groups` in `interval` by `excess`.
+fn cut(
+    offers: &BTreeMap<OfferId, Offer>,
+    trades: &mut [Trade],
+    interval: Interval,
+    groups: &[GroupId],
+    side: Side,
+    mut excess: u64,
+) {
+    for t in trades.iter_mut().filter(|t| t.interval == interval) {
+        let id = if side == Side::Sell { t.sell } else { t.buy };
+        if excess == 0 || !groups.contains(&offers[&id].group) {
+            continue;
+        }
+        let cut = excess.min(t.energy);
+        t.energy -= cut;
+        excess -= cut;
+    }
+}
+
+/// Cuts trades until the net limits (eq. 2.7, of groups and of feeders), which rounding down
+/// can break, hold again; the rest is re-paired by the clearing rule.
 fn repair(index: &IndexedInstance, mut trades: Vec<Trade>) -> Result<Vec<Trade>, SolverError> {
     let offers = &index.offers;
+    let flow = |trades: &[Trade], interval: Interval, groups: &[GroupId], side: Side| -> u64 {
+        trades
+            .iter()
+            .filter(|t| t.interval == interval)
+            .filter(|t| {
+                let id = if side == Side::Sell { t.sell } else { t.buy };
+                groups.contains(&offers[&id].group)
+            })
+            .map(|t| t.energy)
+            .sum()
+    };
     for _ in 0..trades.len() * 4 + 8 {
         match index.check(&trades) {
             Ok(_) => return Ok(trades),
@@ -450,56 +614,93 @@ fn repair(index: &IndexedInstance, mut trades: Vec<Trade>) -> Result<Vec<Trade>,
                 net,
                 limit,
             }) => {
-                let mut excess = net - limit;
-                let sold: u64 = trades
-                    .iter()
-                    .filter(|t| t.interval == interval && offers[&t.sell].group == group)
-                    .map(|t| t.energy)
-                    .sum();
-                let bought: u64 = trades
-                    .iter()
-                    .filter(|t| t.interval == interval && offers[&t.buy].group == group)
-                    .map(|t| t.energy)
-                    .sum();
-                let heavy_side_is_sell = sold > bought;
-                for t in trades.iter_mut().filter(|t| t.interval == interval) {
-                    let o = if heavy_side_is_sell {
-                        &offers[&t.sell]
-                    } else {
-                        &offers[&t.buy]
-                    };
-                    if o.group != group || excess == 0 {
-                        continue;
-                    }
-                    let cut = excess.min(t.energy);
-                    t.energy -= cut;
-                    excess -= cut;
-                }
-                trades.retain(|t| t.energy > 0);
+                let heavy = if flow(&trades, interval, &[group], Side::Sell)
+                    > flow(&trades, interval, &[group], Side::Buy)
+                {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                };
+                cut(offers, &mut trades, interval, &[group], heavy, net - limit);
+            }
+            Err(agora_energy::Violation::FeederExternalLimit {
+                feeder,
+                interval,
+                net,
+                limit,
+            }) => {
+                let containing: Vec<GroupId> = index
+                    .groups
+                    .values()
+                    .filter(|g| g.feeders.contains(&feeder))
+                    .map(|g| g.id)
+                    .collect();
+                let own = index
+                    .feeders
+                    .get(&feeder)
+                    .map(|f| vec![f.own_group])
+                    .unwrap_or_default();
+                let export = flow(&trades, interval, &containing, Side::Sell).saturating_sub(flow(
+                    &trades,
+                    interval,
+                    &own,
+                    Side::Buy,
+                ));
+                let import = flow(&trades, interval, &containing, Side::Buy).saturating_sub(flow(
+                    &trades,
+                    interval,
+                    &own,
+                    Side::Sell,
+                ));
+                let heavy = if export >= import {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                };
+                cut(
+                    offers,
+                    &mut trades,
+                    interval,
+                    &containing,
+                    heavy,
+                    net - limit,
+                );
             }
             Err(other) => return Err(other.into()),
         }
+        trades = repaired(offers, &trades);
     }
     Ok(trades)
 }
 
-/// Solves an instance: an integral solution that verifies, with the LP bound next to it.
-pub fn solve(
+/// An integral point of the model: the LP's if integral, else the MIP's, else the LP's rounded
+/// down (to be repaired).
+struct Integral {
+    amounts: Vec<u64>,
+    vars: Vec<Var>,
+    lp_objective: f64,
+    integrality: Integrality,
+    variables: usize,
+    rows: usize,
+}
+
+fn integral_point(
     instance: &EnergyInstance,
     options: &SolveOptions,
-) -> Result<EnergySolution, SolverError> {
-    let start = Instant::now();
-    let (columns, lp_objective, vars, rows, _) = run(build(instance, options, false), options)?;
+    objective: Objective,
+) -> Result<Integral, SolverError> {
+    let (columns, lp_objective, vars, rows, _) =
+        run(build(instance, options, objective, false), options)?;
     let variables = columns.len();
     let xy = &columns[..vars.len()];
     let integral = xy.iter().all(|v| (v - v.round()).abs() < 1e-6);
-    let (amounts, integrality): (Vec<u64>, Integrality) = if integral {
+    let (amounts, integrality) = if integral {
         (
             xy.iter().map(|v| v.round().max(0.0) as u64).collect(),
             Integrality::Lp,
         )
     } else {
-        match run(build(instance, options, true), options) {
+        match run(build(instance, options, objective, true), options) {
             Ok((mip, _, _, _, _)) => (
                 mip[..vars.len()]
                     .iter()
@@ -515,115 +716,57 @@ pub fn solve(
             ),
         }
     };
-    let index = instance.index();
-    let trades = repair(&index, decompose(&index.offers, &vars, &amounts))?;
-    let objective = index.check(&trades)?;
-    Ok(EnergySolution {
-        trades,
-        objective,
+    Ok(Integral {
+        amounts,
+        vars,
         lp_objective,
         integrality,
         variables,
         rows,
-        solve_ms: start.elapsed().as_secs_f64() * 1e3,
     })
 }
 
-/// The literal pairwise LP (one variable per matchable sell offer, buy offer and interval):
-/// the reference the compact model is tested against. Returns its LP optimum.
-pub fn pairwise_lp_optimum(
+/// Solves an instance: an integral solution that verifies, ranked as the ledger ranks
+/// ([`agora_energy::clearing`]): the most energy, then, among solutions trading that much, the
+/// most gains from trade. The LP bound on energy comes with it.
+pub fn solve(
     instance: &EnergyInstance,
     options: &SolveOptions,
-) -> Result<f64, SolverError> {
-    let offers: Vec<&Offer> = instance
-        .offers
-        .iter()
-        .filter(|o| o.open && o.energy > o.finalized)
-        .collect();
-    let mut problem = RowProblem::default();
-    let mut by_offer: BTreeMap<OfferId, Vec<highs::Col>> = BTreeMap::new();
-    let mut by_asset: BTreeMap<(Address, Side, GroupId, Interval), Vec<highs::Col>> =
-        BTreeMap::new();
-    let mut by_group: BTreeMap<(GroupId, Interval), (Vec<highs::Col>, Vec<highs::Col>)> =
-        BTreeMap::new();
-    for s in offers.iter().filter(|o| o.side == Side::Sell) {
-        for b in offers
-            .iter()
-            .filter(|o| o.side == Side::Buy && o.price >= s.price)
-        {
-            for &t in s.intervals.iter().filter(|t| {
-                b.intervals.contains(t) && in_window(**t, instance.next_final, options.horizon)
-            }) {
-                let c = problem.add_column(1.0, 0.0..);
-                by_offer.entry(s.id).or_default().push(c);
-                by_offer.entry(b.id).or_default().push(c);
-                by_asset
-                    .entry((s.account, Side::Sell, s.group, t))
-                    .or_default()
-                    .push(c);
-                by_asset
-                    .entry((b.account, Side::Buy, b.group, t))
-                    .or_default()
-                    .push(c);
-                by_group.entry((s.group, t)).or_default().0.push(c);
-                by_group.entry((b.group, t)).or_default().1.push(c);
+) -> Result<EnergySolution, SolverError> {
+    let start = Instant::now();
+    let index = instance.index();
+    let first = integral_point(instance, options, Objective::Energy)?;
+    let mut trades = repair(
+        &index,
+        decompose(&index.offers, &first.vars, &first.amounts),
+    )?;
+    let mut score = index.check(&trades)?;
+    if score.energy > 0 {
+        // Second stage; kept only if it verifies and ranks higher (it may fail to be integral).
+        let second = integral_point(
+            instance,
+            options,
+            Objective::Gains {
+                energy: score.energy,
+            },
+        );
+        if let Some(second) = second.ok().filter(|p| p.integrality != Integrality::Repair) {
+            let better = decompose(&index.offers, &second.vars, &second.amounts);
+            if let Ok(s) = index.check(&better) {
+                if s > score {
+                    (trades, score) = (better, s);
+                }
             }
         }
     }
-    for (id, cs) in &by_offer {
-        let o = offers
-            .iter()
-            .find(|o| o.id == *id)
-            .map(|o| o.energy - o.finalized)
-            .unwrap_or(0);
-        problem.add_row(
-            ..=o as f64,
-            cs.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),
-        );
-    }
-    let held: BTreeMap<_, u64> = instance
-        .assets
-        .iter()
-        .map(|a| ((a.account, a.side, a.group, a.interval), a.energy))
-        .collect();
-    for (k, cs) in &by_asset {
-        problem.add_row(
-            ..=held.get(k).copied().unwrap_or(0) as f64,
-            cs.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),
-        );
-    }
-    let groups: BTreeMap<GroupId, &Group> = instance.groups.iter().map(|g| (g.id, g)).collect();
-    for ((g, _), (sold, bought)) in &by_group {
-        let (c_int, c_ext) = groups
-            .get(g)
-            .map_or((0.0, 0.0), |g| (g.c_int as f64, g.c_ext as f64));
-        problem.add_row(..=c_int, sold.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>());
-        problem.add_row(
-            ..=c_int,
-            bought.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),
-        );
-        // A trade within the group is both sold and bought by it: it nets out.
-        let mut net: BTreeMap<usize, (highs::Col, f64)> = BTreeMap::new();
-        for c in sold {
-            net.entry(c.index()).or_insert((*c, 0.0)).1 += 1.0;
-        }
-        for c in bought {
-            net.entry(c.index()).or_insert((*c, 0.0)).1 -= 1.0;
-        }
-        problem.add_row(
-            -c_ext..=c_ext,
-            net.into_values()
-                .filter(|(_, v)| *v != 0.0)
-                .collect::<Vec<_>>(),
-        );
-    }
-    let (_, objective, _, _, _) = run(
-        Model {
-            problem,
-            vars: Vec::new(),
-            rows: 0,
-        },
-        options,
-    )?;
-    Ok(objective)
+    Ok(EnergySolution {
+        trades,
+        objective: score.energy,
+        gains: score.gains,
+        lp_objective: first.lp_objective,
+        integrality: first.integrality,
+        variables: first.variables,
+        rows: first.rows,
+        solve_ms: start.elapsed().as_secs_f64() * 1e3,
+    })
 }

@@ -80,6 +80,7 @@ fn hand_made_instance_trades_what_limits_allow() {
                 c_ext: 100,
             },
         ],
+        feeders: Vec::new(),
     };
     let solution = solve(&instance, &SolveOptions::default()).unwrap();
     // The seller has 50 Wh; its group may export at most 25 Wh per interval to group 1, and
@@ -106,6 +107,7 @@ fn horizon_prunes_later_intervals() {
             c_int: 100,
             c_ext: 100,
         }],
+        feeders: Vec::new(),
     };
     let near = SolveOptions {
         horizon: Some(30),
@@ -120,7 +122,43 @@ fn horizon_prunes_later_intervals() {
     );
 }
 
+/// Finding 2 of issue 12: a seller fully traded but still open gave a buyer below every live
+/// seller a variable no price level bounded, so the LP bound was overstated.
+#[test]
+fn a_fully_traded_open_offer_gives_no_free_buyer() {
+    let mut spent = offer(0, 1, Side::Sell, 0, 20, vec![3], 5);
+    spent.finalized = 20;
+    let offers = vec![
+        spent,
+        offer(1, 2, Side::Sell, 0, 20, vec![3], 10),
+        offer(2, 3, Side::Buy, 0, 20, vec![3], 7),
+        offer(3, 4, Side::Buy, 1, 20, vec![3], 12),
+    ];
+    let group = |id, c_ext| Group {
+        id,
+        feeders: vec![id],
+        c_int: 100,
+        c_ext,
+    };
+    let instance = EnergyInstance {
+        next_final: 3,
+        assets: covering_assets(&offers),
+        offers,
+        // Group 0 may not export: its seller trades only if its own buyer (who can buy from
+        // no live seller) takes as much.
+        groups: vec![group(0, 0), group(1, 100)],
+        feeders: Vec::new(),
+    };
+    let options = SolveOptions::default();
+    let solution = solve(&instance, &options).unwrap();
+    let pairwise = pairwise_lp_optimum(&instance, &options).unwrap();
+    assert_eq!(pairwise, 0.0);
+    assert_eq!(solution.lp_objective, pairwise);
+    assert_eq!(solution.objective, 0);
+}
+
 fn instances() -> impl Strategy<Value = EnergyInstance> {
+    // (account, sell, group, energy, intervals, price, finalized, backed in percent)
     let spec = (
         0u8..5,
         any::<bool>(),
@@ -128,30 +166,53 @@ fn instances() -> impl Strategy<Value = EnergyInstance> {
         1u64..60,
         proptest::collection::btree_set(0u32..4, 1..3),
         0u64..8,
+        0u64..80,
+        prop_oneof![Just(100u64), 0u64..100],
     );
     (
         proptest::collection::vec(spec, 1..14),
         proptest::collection::vec((0u64..120, 0u64..80), 3),
     )
         .prop_map(|(specs, limits)| {
+            let mut backing = Vec::new();
             let offers: Vec<Offer> = specs
                 .into_iter()
                 .enumerate()
-                .map(|(id, (acc, sell, group, energy, intervals, price))| {
-                    offer(
-                        id as u64,
-                        acc,
-                        if sell { Side::Sell } else { Side::Buy },
-                        group,
-                        energy,
-                        intervals.into_iter().collect(),
-                        price,
-                    )
-                })
+                .map(
+                    |(id, (acc, sell, group, energy, intervals, price, finalized, backed))| {
+                        let mut o = offer(
+                            id as u64,
+                            acc,
+                            if sell { Side::Sell } else { Side::Buy },
+                            group,
+                            energy,
+                            intervals.into_iter().collect(),
+                            price,
+                        );
+                        // Some offers fully traded yet open, some partly.
+                        o.finalized = finalized.min(energy);
+                        backing.push(backed);
+                        o
+                    },
+                )
                 .collect();
+            // Assets that cover only part of some offers (traded assets have moved away).
+            let mut assets = covering_assets(&offers);
+            for a in &mut assets {
+                let backed = offers
+                    .iter()
+                    .zip(&backing)
+                    .filter(|(o, _)| {
+                        o.account == a.account && o.side == a.side && o.group == a.group
+                    })
+                    .map(|(_, b)| *b)
+                    .min()
+                    .unwrap_or(100);
+                a.energy = a.energy * backed / 100;
+            }
             EnergyInstance {
                 next_final: 0,
-                assets: covering_assets(&offers),
+                assets,
                 offers,
                 groups: limits
                     .into_iter()
@@ -163,12 +224,13 @@ fn instances() -> impl Strategy<Value = EnergyInstance> {
                         c_ext,
                     })
                     .collect(),
+                feeders: Vec::new(),
             }
         })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
     fn compact_model_matches_pairwise_and_answers_verify(instance in instances()) {
         let options = SolveOptions::default();

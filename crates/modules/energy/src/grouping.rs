@@ -29,13 +29,13 @@ pub fn safe_group_limit(feeders: impl IntoIterator<Item = FeederLoad>) -> u64 {
 /// Eq. 2.18: the tradeable energy a group limit removes, for the group's potential sales and
 /// purchases in one interval.
 pub fn grouping_cost(sell: u64, buy: u64, group_limit: u64) -> u64 {
-    sell.min(buy) - sell.min(buy).min(group_limit)
+    sell.min(buy).saturating_sub(group_limit)
 }
 
 /// What a public observer learns from a group's traded total (Example 2): the least each
 /// member must have traded, given the members' public limits.
 pub fn least_traded(limits: &[u64], total: u64) -> Vec<u64> {
-    let sum: u64 = limits.iter().sum();
+    let sum = saturating_sum(limits);
     limits
         .iter()
         .map(|l| total.saturating_sub(sum - l))
@@ -45,7 +45,11 @@ pub fn least_traded(limits: &[u64], total: u64) -> Vec<u64> {
 /// The largest total a group can trade before the observer learns that some member trades:
 /// Σ L - max L (Example 2).
 pub fn anonymity_threshold(limits: &[u64]) -> u64 {
-    limits.iter().sum::<u64>() - limits.iter().copied().max().unwrap_or(0)
+    saturating_sum(limits) - limits.iter().copied().max().unwrap_or(0)
+}
+
+fn saturating_sum(limits: &[u64]) -> u64 {
+    limits.iter().fold(0, |a, l| a.saturating_add(*l))
 }
 
 #[cfg(test)]

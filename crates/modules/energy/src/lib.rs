@@ -20,8 +20,9 @@
 //!    **Mixing** (section 2.7.2): the registered prosumers of a group run CoinShuffle off the
 //!    ledger (`agora-mixer`) and submit one [`EnergyCall::Mix`]: each input moves the same
 //!    assets of the group (and the same funds) to one of the shuffled, sorted anonymous
-//!    outputs. It is valid only with every input's signature of the [`MixStatement`], once per
-//!    session, and writes no record that pairs an input with an output; the assets keep their
+//!    outputs. It is valid only with every input's signature of the [`MixStatement`] (which
+//!    names the mixer's run), once per session whatever the run, and writes no record that
+//!    pairs an input with an output; the assets keep their
 //!    group, so eq. 2.5-2.7 bind anonymous offers exactly as public ones.
 //! 5. **Offers.** Any account whose assets cover an offer posts it: side, energy E in Wh, the
 //!    intervals I in which it may be delivered, reservation price R. A buying offer's funds,
@@ -29,36 +30,54 @@
 //! 6. **Solutions.** Any account posts a solution for the intervals not yet final: trades
 //!    (sell offer, buy offer, interval, energy, price), sorted. [`verify`] checks exactly, in
 //!    integers and O(n log n): matchability (eq. 2.1), offer energy including finalized trades
-//!    (2.2), prices within both reservation prices (2.3), per account, group and interval no
-//!    more than its assets (2.5), per group and interval max(bought, sold) <= C^i (2.6) and
-//!    |sold - bought| <= C^e (2.7), and no trade in a final interval (2.9, 2.10). Its
-//!    objective is the energy traded (2.4); it replaces the candidate only if strictly larger.
+//!    (2.2), per account, group and interval no more than its assets (2.5), per group and
+//!    interval max(bought, sold) <= C^i (2.6) and |sold - bought| <= C^e (2.7), the same limits
+//!    at every feeder under the worst-case attribution of every group containing it (so no
+//!    grouping, overlapping or not, lets a feeder be overloaded; see [`verify`]), no trade in a
+//!    final interval (2.9, 2.10), and the clearing rule ([`clearing`]): the trades are the rule's
+//!    pairing of their own amounts, each at the midpoint of the two reservation prices (so 2.3
+//!    holds). A solution is ranked by energy (2.4), then by gains from trade, then by its trade
+//!    list; it replaces the candidate only if it ranks strictly higher.
 //! 7. **Finalization.** Once interval t_f - T_clear - 1 ended, anyone may call
 //!    [`EnergyCall::Finalize`] (the DSO's agent does by default): the candidate's trades of t_f
 //!    become final (2.11, 2.12), buyers pay sellers from their holds, production assets go to
 //!    the buyer and consumption assets to the seller, and `Finalized` is emitted. The rest of
 //!    the candidate keeps serving later intervals while solvers are silent (section 2.8.1.2).
 //!    Offers whose last interval is final close and return unspent funds.
-//! 8. **Deposit and billing.** After finalization prosumers deposit all their assets of the
-//!    interval to their smart meter's record. The meter knows what was withdrawn and deposited,
-//!    hence the energy its prosumer sold (ΔEPA), measures the actual production E_u^t, computes
-//!    the bill of eq. 2.16 off-ledger and posts only each billing cycle's total.
+//! 8. **Deposit and billing** ([`billing`]). After finalization every account of a prosumer
+//!    deposits all its assets of the interval to a fresh address that only the prosumer and
+//!    its meter can tell is the meter's (never the meter's registered address). The meter
+//!    checks the deposits against the withdrawals, bills a shortfall as undelivered, measures
+//!    E_u^t and posts per billing cycle each interval's residual; the ledger prices them by
+//!    eq. 2.16 with the DSO's schedule (sign convention: [`billing`]) and settles the total in
+//!    tokens between the prosumer and the DSO, carrying what the payer lacks as a debt.
 //!
 //! # Prices
 //!
-//! The seed leaves clearing prices open. The ledger accepts any price within both reservation
-//! prices (eq. 2.3); Agora's solver sets each trade's price to the midpoint of the two
-//! reservation prices (rounded down), splitting the surplus equally. This is individually
-//! rational and budget balanced; like every double auction that is, it is not truthful: a
-//! seller gains by asking more and a buyer by bidding less, within the other's reservation
-//! price, at the risk of not being matched.
+//! The seed leaves clearing prices open and lets the solver pick any price within both
+//! reservation prices; the first volume-optimal solution then fixed prices and counterparties.
+//! Here solvers choose only how much each offer trades in each interval; the ledger's rule
+//! ([`clearing`]) fixes who trades with whom (highest-priced sellers with highest-priced
+//! buyers) and the price (the midpoint, rounded down), and ranks equal-volume solutions by gains
+//! from trade and then canonically, so the surviving candidate does not depend on who posted
+//! first. The rule is individually rational (no one trades outside its reservation price) and
+//! budget balanced (a buyer pays exactly what its seller receives). Like every such double
+//! auction that also maximizes trade (Myerson-Satterthwaite), it is not truthful: a seller may
+//! gain by asking more and a buyer by bidding less, within the other side's price, at the risk
+//! of not being matched; the midpoint halves what either can gain this way. `docs/energy.md`
+//! discusses the incentives.
 
+pub mod billing;
+pub mod clearing;
 pub mod grouping;
 mod market;
+pub mod solution;
 mod store;
 pub mod types;
 pub mod verify;
 
+pub use billing::{interval_bill, price_at, Bill, Billing, MeterReading, MAX_BILL_INTERVALS};
+pub use clearing::Score;
 pub use market::{due_at, intervals_due};
 pub use types::*;
 pub use verify::{verify, SolutionContext, Violation};
@@ -128,8 +147,12 @@ pub enum EnergyError {
     AssetsInUse { interval: Interval },
     #[error("solution refused: {0}")]
     Infeasible(#[from] Violation),
-    #[error("solution trades {energy} Wh, not more than the candidate's {candidate} Wh")]
-    NotBetter { energy: u64, candidate: u64 },
+    #[error("solution (energy {energy} Wh, gains {gains}) does not rank above the candidate ({candidate:?})")]
+    NotBetter {
+        energy: u64,
+        gains: u128,
+        candidate: Score,
+    },
     #[error("interval {interval} may be finalized from {due_at} ms")]
     NotDue { interval: Interval, due_at: i128 },
     #[error("interval {0} is not final yet")]
@@ -138,6 +161,14 @@ pub enum EnergyError {
     NothingToDeposit(Interval),
     #[error("bill of cycle {0} was already posted")]
     BillExists(u32),
+    #[error("cycle {cycle} cannot be billed before cycle {expected}")]
+    BillOutOfOrder { cycle: u32, expected: u32 },
+    #[error("this cycle starts at interval {first}, the previous one ended before {expected}")]
+    BillGap { first: Interval, expected: Interval },
+    #[error("a deposit to a registered meter or prosumer would link the depositing account to it")]
+    PublicDepositAddress,
+    #[error("the prosumer owes the DSO {0} micro-tokens from earlier bills")]
+    InDebt(i64),
     #[error("mix: the signature of input {0} does not verify")]
     MixSignature(Address),
     #[error("mix session was already used")]
@@ -179,6 +210,10 @@ impl ReasonCode for EnergyError {
             Self::NotFinal(_) => "interval_not_final",
             Self::NothingToDeposit(_) => "nothing_to_deposit",
             Self::BillExists(_) => "bill_exists",
+            Self::BillOutOfOrder { .. } => "bill_out_of_order",
+            Self::BillGap { .. } => "bill_gap",
+            Self::PublicDepositAddress => "public_deposit_address",
+            Self::InDebt(_) => "in_debt",
             Self::MixSignature(_) => "bad_mix_signature",
             Self::MixReplayed => "mix_replayed",
             Self::Overflow => "overflow",
@@ -203,7 +238,7 @@ impl EnergyCall {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Energy;
 
-fn answer<T: serde::Serialize>(
+pub(crate) fn answer<T: serde::Serialize>(
     value: Option<T>,
     what: &str,
 ) -> Result<serde_json::Value, QueryError> {
@@ -211,27 +246,46 @@ fn answer<T: serde::Serialize>(
     serde_json::to_value(value).map_err(|e| QueryError::BadParams(e.to_string()))
 }
 
-fn corrupt(e: EnergyError) -> QueryError {
+pub(crate) fn corrupt(e: EnergyError) -> QueryError {
     match e {
         EnergyError::State(e) => QueryError::State(e),
         other => QueryError::NotFound(other.to_string()),
     }
 }
 
+/// The open offers of a market, by id, through the open-offer index.
+fn open_offers(state: &dyn StateRead, m: MarketId) -> Result<Vec<Offer>, EnergyError> {
+    let mut offers = Vec::new();
+    for (key, _) in state.scan_prefix(&open_offers_prefix(m))? {
+        let id = parse_open_offer_key(&key)?;
+        offers.push(read(state, &offer_key(m, id))?.ok_or(EnergyError::Corrupt)?);
+    }
+    Ok(offers)
+}
+
 /// The open part of a market, in the shape solvers take (`agora_solver::energy::EnergyInstance`):
-/// the next interval to finalize, open offers, every group, and the assets behind the offers.
+/// the next interval to finalize, open offers, every group, every feeder's limits, and the
+/// assets behind the offers.
 fn open_problem(state: &dyn StateRead, m: MarketId) -> Result<serde_json::Value, EnergyError> {
     let market: Market = read(state, &market_key(m))?.ok_or(EnergyError::UnknownMarket(m))?;
-    let mut offers = Vec::new();
-    for (_, bytes) in state.scan_prefix(&offers_prefix(m))? {
-        let offer: Offer = decode(&bytes)?;
-        if offer.open {
-            offers.push(offer);
-        }
-    }
+    let offers = open_offers(state, m)?;
     let mut groups = Vec::new();
+    let mut feeders = Vec::new();
     for (_, bytes) in state.scan_prefix(&groups_prefix(m))? {
-        groups.push(decode::<Group>(&bytes)?);
+        let group = decode::<Group>(&bytes)?;
+        if let [f] = group.feeders[..] {
+            let (l_prod, l_cons): (u64, u64) =
+                read(state, &feeder_limits_key(m, f))?.unwrap_or((0, 0));
+            feeders.push(FeederLimits {
+                feeder: f,
+                own_group: group.id,
+                c_int: group.c_int,
+                c_ext: group.c_ext,
+                l_prod,
+                l_cons,
+            });
+        }
+        groups.push(group);
     }
     let mut seen = std::collections::BTreeSet::new();
     let mut assets = Vec::new();
@@ -250,7 +304,7 @@ fn open_problem(state: &dyn StateRead, m: MarketId) -> Result<serde_json::Value,
         }
     }
     Ok(
-        json!({"next_final": market.next_final, "offers": offers, "groups": groups, "assets": assets}),
+        json!({"next_final": market.next_final, "offers": offers, "groups": groups, "feeders": feeders, "assets": assets}),
     )
 }
 
@@ -321,19 +375,28 @@ impl Module for Energy {
                 price,
             } => market::post_offer(ctx, market, side, group, energy, intervals, price),
             EnergyCall::PostSolution { market, trades } => {
-                market::post_solution(ctx, market, trades)
+                solution::post_solution(ctx, market, trades)
+            }
+            EnergyCall::StageSolution {
+                market,
+                part,
+                trades,
+            } => solution::stage_solution(ctx, market, part, trades),
+            EnergyCall::PostStagedSolution { market } => {
+                solution::post_staged_solution(ctx, market)
             }
             EnergyCall::Finalize { market } => market::finalize(ctx, market),
             EnergyCall::Deposit {
                 market,
                 interval,
-                meter,
-            } => market::deposit(ctx, market, interval, meter),
+                to,
+            } => billing::deposit(ctx, market, interval, to),
             EnergyCall::PostBill {
                 market,
                 cycle,
-                amount,
-            } => market::post_bill(ctx, market, cycle, amount),
+                first,
+                residuals,
+            } => billing::post_bill(ctx, market, cycle, first, residuals),
             EnergyCall::Mix {
                 statement,
                 signatures,
@@ -362,6 +425,9 @@ impl Module for Energy {
         params: &serde_json::Value,
     ) -> Result<serde_json::Value, QueryError> {
         let m: MarketId = query_param(params, "market")?;
+        if let Some(result) = billing::query(state, m, path, params) {
+            return result;
+        }
         match path {
             "market" => answer(
                 read::<Market>(state, &market_key(m)).map_err(corrupt)?,
@@ -388,21 +454,19 @@ impl Module for Energy {
                     "offer",
                 )
             }
-            "open_offers" => {
-                let mut offers = Vec::new();
-                for (_, bytes) in state.scan_prefix(&offers_prefix(m))? {
-                    let offer: Offer = decode(&bytes).map_err(corrupt)?;
-                    if offer.open {
-                        offers.push(offer);
-                    }
-                }
-                answer(Some(offers), "offers")
-            }
+            "open_offers" => answer(Some(open_offers(state, m).map_err(corrupt)?), "offers"),
             "open_problem" => open_problem(state, m).map_err(corrupt),
             "candidate" => {
-                let trades: Vec<Trade> = read(state, &candidate_key(m))
+                let intervals: Vec<Interval> = read(state, &candidate_index_key(m))
                     .map_err(corrupt)?
                     .unwrap_or_default();
+                let mut trades = Vec::new();
+                for t in intervals {
+                    let part: Vec<Trade> = read(state, &candidate_key(m, t))
+                        .map_err(corrupt)?
+                        .unwrap_or_default();
+                    trades.extend(part);
+                }
                 answer(Some(trades), "candidate")
             }
             "finalized" => {
@@ -422,22 +486,6 @@ impl Module for Energy {
                     held.push(json!({"side": side, "group": group, "energy": amount}));
                 }
                 answer(Some(held), "assets")
-            }
-            "deposits" => {
-                let meter: Address = query_param(params, "meter")?;
-                let t: Interval = query_param(params, "interval")?;
-                let d: Deposited = read(state, &deposit_key(m, &meter, t))
-                    .map_err(corrupt)?
-                    .unwrap_or_default();
-                answer(Some(d), "deposits")
-            }
-            "bill" => {
-                let meter: Address = query_param(params, "meter")?;
-                let cycle: u32 = query_param(params, "cycle")?;
-                answer(
-                    read::<i64>(state, &bill_key(m, &meter, cycle)).map_err(corrupt)?,
-                    "bill",
-                )
             }
             _ => Err(QueryError::UnknownPath {
                 module: NAME.into(),

@@ -1,10 +1,11 @@
 //! The state transitions of the energy market, one function per call.
 
 use crate::{
+    clearing::Score,
     grouping::{self, FeederLoad},
+    solution,
     store::*,
     types::*,
-    verify::{verify, SolutionContext},
     EnergyError, NAME,
 };
 use agora_bank::{module_account, Bank, BankError};
@@ -16,7 +17,12 @@ use std::collections::{btree_map::Entry, BTreeMap};
 const MAX_PRICES: usize = 10_000;
 const MAX_GROUP_FEEDERS: usize = 1_024;
 
-fn load_market(ctx: &mut TxContext<'_>, id: MarketId) -> Result<Market, EnergyError> {
+/// Checked addition of amounts and counters: state never wraps.
+pub(crate) fn plus(a: u64, b: u64) -> Result<u64, EnergyError> {
+    a.checked_add(b).ok_or(EnergyError::Overflow)
+}
+
+pub(crate) fn load_market(ctx: &mut TxContext<'_>, id: MarketId) -> Result<Market, EnergyError> {
     ctx.load(&market_key(id))?
         .ok_or(EnergyError::UnknownMarket(id))
 }
@@ -29,7 +35,11 @@ fn dso_market(ctx: &mut TxContext<'_>, id: MarketId) -> Result<Market, EnergyErr
     Ok(market)
 }
 
-fn load_group(ctx: &mut TxContext<'_>, m: MarketId, g: GroupId) -> Result<Group, EnergyError> {
+pub(crate) fn load_group(
+    ctx: &mut TxContext<'_>,
+    m: MarketId,
+    g: GroupId,
+) -> Result<Group, EnergyError> {
     ctx.load(&group_key(m, g))?
         .ok_or(EnergyError::UnknownGroup(g))
 }
@@ -61,7 +71,7 @@ pub fn create_market(ctx: &mut TxContext<'_>, params: MarketParams) -> Result<()
         ));
     }
     let id = ctx.load_u64(&next_market_key())?;
-    ctx.store_u64(next_market_key(), id + 1);
+    ctx.store_u64(next_market_key(), plus(id, 1)?);
     let next_final = intervals_due(&params, ctx.timestamp()).min(u32::MAX as u64) as Interval;
     let market = Market {
         id,
@@ -70,7 +80,7 @@ pub fn create_market(ctx: &mut TxContext<'_>, params: MarketParams) -> Result<()
         next_final,
         next_offer: 0,
         next_group: 0,
-        candidate_energy: 0,
+        candidate: Score::default(),
     };
     ctx.store(market_key(id), &market);
     ctx.emit(
@@ -160,7 +170,10 @@ pub fn define_group(
             ctx.store(feeder_memberships_key(m, *f), &memberships);
         }
     }
-    market.next_group += 1;
+    market.next_group = market
+        .next_group
+        .checked_add(1)
+        .ok_or(EnergyError::Overflow)?;
     ctx.store(market_key(m), &market);
     ctx.store(group_key(m, group.id), &group);
     ctx.emit(NAME, "GroupDefined", &json!({"market": m, "group": group}));
@@ -285,6 +298,7 @@ pub fn withdraw_assets(
     if !meter.bound {
         return Err(EnergyError::NotAProsumer);
     }
+    crate::billing::check_no_debt(ctx, m, &meter.meter)?;
     let group = load_group(ctx, m, g)?;
     if !group.feeders.contains(&meter.feeder) {
         return Err(EnergyError::NotInGroup(g));
@@ -313,7 +327,7 @@ pub fn withdraw_assets(
         ctx.store_u64(withdrawn_key(m, &prosumer, side, t), total);
         let key = assets_key(m, &prosumer, t, side, g);
         let held = ctx.load_u64(&key)?;
-        ctx.store_u64(key, held + energy);
+        ctx.store_u64(key, plus(held, energy)?);
     }
     ctx.emit(NAME, "AssetsWithdrawn", &json!({"market": m, "side": side, "group": g, "energy": energy, "first": first, "last": last}));
     Ok(())
@@ -346,7 +360,7 @@ pub fn transfer_assets(
     ctx.store_u64(key, held - energy);
     let to_key = assets_key(m, &to, t, side, g);
     let theirs = ctx.load_u64(&to_key)?;
-    ctx.store_u64(to_key, theirs + energy);
+    ctx.store_u64(to_key, plus(theirs, energy)?);
     ctx.emit(
         NAME,
         "AssetsTransferred",
@@ -404,87 +418,18 @@ pub fn post_offer(
         hold,
         open: true,
     };
-    market.next_offer += 1;
+    market.next_offer = plus(market.next_offer, 1)?;
     for t in &offer.intervals {
         let key = lock_key(m, &account, *t, side, g);
         let locks = ctx.load_u64(&key)?;
-        ctx.store_u64(key, locks + 1);
+        ctx.store_u64(key, plus(locks, 1)?);
     }
     let last = *offer.intervals.last().ok_or(EnergyError::Corrupt)?;
     ctx.store(expiry_key(m, last, offer.id), &());
     ctx.store(offer_key(m, offer.id), &offer);
+    ctx.store(open_offer_key(m, offer.id), &());
     ctx.store(market_key(m), &market);
     ctx.emit(NAME, "OfferPosted", &json!({"market": m, "offer": offer}));
-    Ok(())
-}
-
-/// Loads what `trades` refer to and checks them (see [`crate::verify`]).
-pub fn check_solution(
-    ctx: &mut TxContext<'_>,
-    market: &Market,
-    trades: &[Trade],
-) -> Result<u64, EnergyError> {
-    let m = market.id;
-    let mut offers = BTreeMap::new();
-    let mut groups = BTreeMap::new();
-    let mut assets = BTreeMap::new();
-    for trade in trades {
-        for id in [trade.sell, trade.buy] {
-            if offers.contains_key(&id) {
-                continue;
-            }
-            if let Some(offer) = ctx.load::<Offer>(&offer_key(m, id))? {
-                if let Entry::Vacant(v) = groups.entry(offer.group) {
-                    v.insert(load_group(ctx, m, offer.group)?);
-                }
-                offers.insert(id, offer);
-            }
-        }
-        for id in [trade.sell, trade.buy] {
-            if let Some(o) = offers.get(&id) {
-                if let Entry::Vacant(v) = assets.entry((o.account, o.side, o.group, trade.interval))
-                {
-                    v.insert(ctx.load_u64(&assets_key(
-                        m,
-                        &o.account,
-                        trade.interval,
-                        o.side,
-                        o.group,
-                    ))?);
-                }
-            }
-        }
-    }
-    let solution = SolutionContext {
-        next_final: market.next_final,
-        offers: &offers,
-        groups: &groups,
-        assets: &assets,
-    };
-    Ok(verify(&solution, trades)?)
-}
-
-pub fn post_solution(
-    ctx: &mut TxContext<'_>,
-    m: MarketId,
-    trades: Vec<Trade>,
-) -> Result<(), EnergyError> {
-    let mut market = load_market(ctx, m)?;
-    let energy = check_solution(ctx, &market, &trades)?;
-    if energy <= market.candidate_energy {
-        return Err(EnergyError::NotBetter {
-            energy,
-            candidate: market.candidate_energy,
-        });
-    }
-    market.candidate_energy = energy;
-    ctx.store(candidate_key(m), &trades);
-    ctx.store(market_key(m), &market);
-    ctx.emit(
-        NAME,
-        "SolutionAccepted",
-        &json!({"market": m, "solver": ctx.sender(), "energy": energy, "trades": trades.len()}),
-    );
     Ok(())
 }
 
@@ -515,16 +460,11 @@ fn release_hold(ctx: &mut TxContext<'_>, hold: Option<u64>) -> Result<(), Energy
     }
 }
 
-fn finalize_interval(
-    ctx: &mut TxContext<'_>,
-    market: &mut Market,
-    candidate: &mut Vec<Trade>,
-) -> Result<(), EnergyError> {
+fn finalize_interval(ctx: &mut TxContext<'_>, market: &mut Market) -> Result<(), EnergyError> {
     let m = market.id;
     let t = market.next_final;
-    let split = candidate.partition_point(|trade| trade.interval <= t);
-    let trades: Vec<Trade> = candidate.drain(..split).collect();
-    let mut energy = 0u64;
+    let trades = solution::take_candidate_interval(ctx, m, t)?;
+    let mut done = Score::default();
     let mut offers: BTreeMap<OfferId, Offer> = BTreeMap::new();
     for trade in &trades {
         for id in [trade.sell, trade.buy] {
@@ -550,21 +490,27 @@ fn finalize_interval(
         add_assets(ctx, m, &s.account, t, Side::Buy, b.group, e)?;
         for id in [trade.sell, trade.buy] {
             let o = offers.get_mut(&id).ok_or(EnergyError::Corrupt)?;
-            o.finalized += trade.energy;
+            o.finalized = plus(o.finalized, trade.energy)?;
         }
-        energy += trade.energy;
+        done.energy = plus(done.energy, trade.energy)?;
+        done.gains = u128::from(trade.energy)
+            .checked_mul(u128::from(b.price.saturating_sub(s.price)))
+            .and_then(|g| g.checked_add(done.gains))
+            .ok_or(EnergyError::Overflow)?;
     }
     for (id, offer) in &offers {
         ctx.store(offer_key(m, *id), offer);
     }
     // Offers whose last interval this was are done: return unspent funds, free their assets.
     for (key, _) in ctx.scan(&expiry_prefix(m, t))? {
-        let id_bytes: [u8; 8] = key[key.len() - 8..]
-            .try_into()
-            .map_err(|_| EnergyError::Corrupt)?;
+        let id_bytes: [u8; 8] = key
+            .get(key.len().saturating_sub(8)..)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(EnergyError::Corrupt)?;
         let id = u64::from_be_bytes(id_bytes);
         let mut offer: Offer = ctx.load(&offer_key(m, id))?.ok_or(EnergyError::Corrupt)?;
         offer.open = false;
+        ctx.delete(open_offer_key(m, id));
         release_hold(ctx, offer.hold)?;
         for i in &offer.intervals {
             let lock = lock_key(m, &offer.account, *i, offer.side, offer.group);
@@ -574,12 +520,13 @@ fn finalize_interval(
         ctx.store(offer_key(m, id), &offer);
         ctx.delete(key);
     }
-    market.candidate_energy = market.candidate_energy.saturating_sub(energy);
+    market.candidate.energy = market.candidate.energy.saturating_sub(done.energy);
+    market.candidate.gains = market.candidate.gains.saturating_sub(done.gains);
     market.next_final += 1;
     ctx.emit(
         NAME,
         "Finalized",
-        &json!({"market": m, "interval": t, "energy": energy, "trades": trades}),
+        &json!({"market": m, "interval": t, "energy": done.energy, "trades": trades}),
     );
     ctx.store(finalized_key(m, t), &trades);
     Ok(())
@@ -594,55 +541,17 @@ pub fn finalize(ctx: &mut TxContext<'_>, m: MarketId) -> Result<(), EnergyError>
             due_at: due_at(&market.params, market.next_final),
         });
     }
-    let mut candidate: Vec<Trade> = ctx.load(&candidate_key(m))?.unwrap_or_default();
     let mut done = 0;
     while (market.next_final as u64) < due && done < MAX_FINALIZE_PER_CALL {
-        finalize_interval(ctx, &mut market, &mut candidate)?;
+        finalize_interval(ctx, &mut market)?;
         done += 1;
     }
-    ctx.store(candidate_key(m), &candidate);
     ctx.store(market_key(m), &market);
     Ok(())
 }
 
-pub fn deposit(
-    ctx: &mut TxContext<'_>,
-    m: MarketId,
-    t: Interval,
-    meter: Address,
-) -> Result<(), EnergyError> {
-    let market = load_market(ctx, m)?;
-    if t >= market.next_final {
-        return Err(EnergyError::NotFinal(t));
-    }
-    if ctx.load::<Meter>(&meter_key(m, &meter))?.is_none() {
-        return Err(EnergyError::UnknownMeter);
-    }
-    let account = ctx.sender();
-    let mut moved = Deposited::default();
-    for (key, value) in ctx.scan(&assets_prefix(m, &account, t))? {
-        let amount: u64 = decode(&value)?;
-        match parse_assets_key(&key)?.0 {
-            Side::Sell => moved.epa += amount,
-            Side::Buy => moved.eca += amount,
-        }
-        ctx.delete(key);
-    }
-    if moved == Deposited::default() {
-        return Err(EnergyError::NothingToDeposit(t));
-    }
-    let mut record: Deposited = ctx.load(&deposit_key(m, &meter, t))?.unwrap_or_default();
-    record.epa += moved.epa;
-    record.eca += moved.eca;
-    ctx.store(deposit_key(m, &meter, t), &record);
-    ctx.emit(
-        NAME,
-        "Deposited",
-        &json!({"market": m, "meter": meter, "interval": t}),
-    );
-    Ok(())
-}
-
+/// Executes a mix statement (section 2.7.2). The replay key is the session alone: of the
+/// statements of a session's runs, the first to arrive executes and every other is refused.
 pub fn mix(
     ctx: &mut TxContext<'_>,
     st: MixStatement,
@@ -722,28 +631,5 @@ pub fn mix(
     }
     ctx.store(mix_key(m, &st.session), &());
     ctx.emit(NAME, "Mixed", &json!({"market": m, "statement": st}));
-    Ok(())
-}
-
-pub fn post_bill(
-    ctx: &mut TxContext<'_>,
-    m: MarketId,
-    cycle: u32,
-    amount: i64,
-) -> Result<(), EnergyError> {
-    load_market(ctx, m)?;
-    let meter = ctx.sender();
-    if ctx.load::<Meter>(&meter_key(m, &meter))?.is_none() {
-        return Err(EnergyError::UnknownMeter);
-    }
-    if ctx.load::<i64>(&bill_key(m, &meter, cycle))?.is_some() {
-        return Err(EnergyError::BillExists(cycle));
-    }
-    ctx.store(bill_key(m, &meter, cycle), &amount);
-    ctx.emit(
-        NAME,
-        "BillPosted",
-        &json!({"market": m, "meter": meter, "cycle": cycle, "amount": amount}),
-    );
     Ok(())
 }

@@ -125,9 +125,6 @@ pub(crate) fn lock_key(
 pub(crate) fn offer_key(m: MarketId, o: OfferId) -> Vec<u8> {
     key("offer", m, &[&o.to_be_bytes()])
 }
-pub(crate) fn offers_prefix(m: MarketId) -> Vec<u8> {
-    key("offer", m, &[])
-}
 /// Offers whose last interval is `t`: closed when `t` is finalized.
 pub(crate) fn expiry_prefix(m: MarketId, t: Interval) -> Vec<u8> {
     key("expiry", m, &[&t.to_be_bytes()])
@@ -135,17 +132,49 @@ pub(crate) fn expiry_prefix(m: MarketId, t: Interval) -> Vec<u8> {
 pub(crate) fn expiry_key(m: MarketId, t: Interval, o: OfferId) -> Vec<u8> {
     key("expiry", m, &[&t.to_be_bytes(), &o.to_be_bytes()])
 }
-pub(crate) fn candidate_key(m: MarketId) -> Vec<u8> {
-    key("candidate", m, &[])
+/// The candidate's trades of one interval.
+pub(crate) fn candidate_key(m: MarketId, t: Interval) -> Vec<u8> {
+    key("candidate", m, &[&t.to_be_bytes()])
+}
+/// The intervals the candidate has trades in, increasing.
+pub(crate) fn candidate_index_key(m: MarketId) -> Vec<u8> {
+    key("candidate_in", m, &[])
+}
+/// A solver's staged solution: its progress, and its parts.
+pub(crate) fn staged_key(m: MarketId, solver: &Address) -> Vec<u8> {
+    key("staged", m, &[&solver.0])
+}
+pub(crate) fn staged_part_key(m: MarketId, solver: &Address, part: u32) -> Vec<u8> {
+    key("staged_part", m, &[&solver.0, &part.to_be_bytes()])
+}
+/// Open offers, so the open problem never scans closed ones.
+pub(crate) fn open_offer_key(m: MarketId, o: OfferId) -> Vec<u8> {
+    key("open", m, &[&o.to_be_bytes()])
+}
+pub(crate) fn open_offers_prefix(m: MarketId) -> Vec<u8> {
+    key("open", m, &[])
+}
+/// The offer id an open-offer key ends with.
+pub(crate) fn parse_open_offer_key(key: &[u8]) -> Result<OfferId, EnergyError> {
+    let tail: [u8; 8] = key
+        .get(key.len().saturating_sub(8)..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or(EnergyError::Corrupt)?;
+    Ok(OfferId::from_be_bytes(tail))
 }
 pub(crate) fn finalized_key(m: MarketId, t: Interval) -> Vec<u8> {
     key("finalized", m, &[&t.to_be_bytes()])
 }
-pub(crate) fn deposit_key(m: MarketId, meter: &Address, t: Interval) -> Vec<u8> {
-    key("deposit", m, &[&meter.0, &t.to_be_bytes()])
+/// What deposit address `to` received for interval `t`.
+pub(crate) fn deposit_key(m: MarketId, to: &Address, t: Interval) -> Vec<u8> {
+    key("deposit", m, &[&to.0, &t.to_be_bytes()])
 }
 pub(crate) fn bill_key(m: MarketId, meter: &Address, cycle: u32) -> Vec<u8> {
     key("bill", m, &[&meter.0, &cycle.to_be_bytes()])
+}
+/// A meter's next cycle to bill and its prosumer's debt.
+pub(crate) fn billing_key(m: MarketId, meter: &Address) -> Vec<u8> {
+    key("billing", m, &[&meter.0])
 }
 
 pub(crate) fn decode<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, EnergyError> {

@@ -4,6 +4,7 @@
 //! (`u64`, the bank's unit), time in ms since the Unix epoch, intervals as indices from the
 //! market's start (`u32`).
 
+use crate::clearing::Score;
 use agora_types::Address;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -154,13 +155,23 @@ pub enum EnergyCall {
         market: MarketId,
         trades: Vec<Trade>,
     },
+    /// Part `part` of a solution too large for one transaction: sorted trades continuing the
+    /// previous part's. Part 0 starts (or, empty, discards) the sender's staged solution.
+    StageSolution {
+        market: MarketId,
+        part: u32,
+        trades: Vec<Trade>,
+    },
+    /// Posts the sender's staged solution, checked and ranked as [`EnergyCall::PostSolution`].
+    PostStagedSolution { market: MarketId },
     /// Finalizes every interval that is due (at most [`MAX_FINALIZE_PER_CALL`]).
     Finalize { market: MarketId },
-    /// Moves all of the sender's assets of a finalized interval to a smart meter's record.
+    /// Moves all of the sender's assets of a finalized interval to deposit address `to`,
+    /// which only the prosumer and its meter can tell is theirs (see [`crate::billing`]).
     Deposit {
         market: MarketId,
         interval: Interval,
-        meter: Address,
+        to: Address,
     },
     /// Mixing (section 2.7.2): every input moves the same assets and funds to one of the
     /// outputs. Valid only with every input's signature of `statement` (in input order).
@@ -168,12 +179,14 @@ pub enum EnergyCall {
         statement: MixStatement,
         signatures: Vec<Vec<u8>>,
     },
-    /// A smart meter posts the total of a billing cycle (eq. 2.16 summed): positive, the
-    /// prosumer owes the DSO; negative, the DSO owes the prosumer.
+    /// A smart meter bills billing cycle `cycle` of its prosumer: the residual production
+    /// r_t in Wh (negative: residual consumption) of each interval `first`, `first + 1`, ...;
+    /// the ledger prices them by eq. 2.16 and settles the total in tokens.
     PostBill {
         market: MarketId,
         cycle: u32,
-        amount: i64,
+        first: Interval,
+        residuals: Vec<i64>,
     },
 }
 
@@ -186,8 +199,8 @@ pub struct Market {
     pub next_final: Interval,
     pub next_offer: OfferId,
     pub next_group: GroupId,
-    /// Total energy of the candidate solution (its intervals >= `next_final`).
-    pub candidate_energy: u64,
+    /// Score of the candidate solution (its intervals >= `next_final`).
+    pub candidate: Score,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -196,6 +209,23 @@ pub struct Group {
     pub feeders: Vec<FeederId>,
     pub c_int: u64,
     pub c_ext: u64,
+}
+
+/// What the safety check needs of a feeder: the limits of its own group and the sum of its
+/// prosumers' limits, which bound what its prosumers can trade through any group.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct FeederLimits {
+    pub feeder: FeederId,
+    /// The feeder's own (single-feeder) group, whose limits are the feeder's C^i_f, C^e_f.
+    pub own_group: GroupId,
+    pub c_int: u64,
+    pub c_ext: u64,
+    /// Σ L⁺_u of the feeder's meters.
+    pub l_prod: u64,
+    /// Σ L⁻_u of the feeder's meters.
+    pub l_cons: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -225,7 +255,8 @@ pub struct Offer {
     pub open: bool,
 }
 
-/// Assets deposited to a meter for one interval.
+/// Production (EPA) and consumption (ECA) assets of one interval in Wh: what a prosumer
+/// withdrew, or what a deposit address received.
 #[derive(
     Clone,
     Copy,
@@ -238,7 +269,7 @@ pub struct Offer {
     Serialize,
     Deserialize,
 )]
-pub struct Deposited {
+pub struct AssetTotals {
     pub epa: u64,
     pub eca: u64,
 }
@@ -249,7 +280,10 @@ pub const MIX_NAMESPACE: &[u8] = b"agora-energy-mix-v1";
 /// What every member of a mixing session signs: each of `inputs` (registered prosumers of
 /// `group`) moves `energy` Wh of `side` assets of `group` in each interval of `first..=last`,
 /// and `funds` micro-tokens, to one of `outputs`. Outputs are sorted, so their order says
-/// nothing about which input pays which; `session` is never accepted twice.
+/// nothing about which input pays which. A session may take several runs (the mixer excludes
+/// deviating members and retries), each with its own outputs; `run` names the one signed, and
+/// the ledger accepts one statement per `session`, whatever its run, so a run withheld and
+/// submitted late can never execute next to another.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct MixStatement {
     pub market: MarketId,
@@ -260,6 +294,7 @@ pub struct MixStatement {
     pub last: Interval,
     pub funds: u64,
     pub session: [u8; 32],
+    pub run: u32,
     pub inputs: Vec<Address>,
     pub outputs: Vec<Address>,
 }

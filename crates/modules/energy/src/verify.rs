@@ -1,10 +1,25 @@
-//! Exact, integer feasibility check of a solution (eq. 2.1-2.3, 2.5-2.7, 2.9-2.10) and its
-//! objective (eq. 2.4), in O(n log n) for n trades.
+//! Exact, integer feasibility check of a solution (eq. 2.1-2.3, 2.5-2.7, 2.9-2.10), of the
+//! feeders' physical limits whatever the groupings, and of the clearing rule
+//! ([`crate::clearing`]); returns the solution's [`Score`] (eq. 2.4 first). O(n log n) for n
+//! trades, plus the feeders of the groups the trades touch.
 //!
 //! The check is a pure function of the solution and of the state it refers to, so the module,
 //! solvers (to check before submitting) and benchmarks run the same code.
+//!
+//! # Feeders under any grouping
+//!
+//! Eq. 2.6 and 2.7 bound each group. A feeder's prosumers may trade through its own group and
+//! through every privacy group that contains it, and an anonymous offer of a privacy group may
+//! come from any of its feeders; so per feeder f and interval the check takes the worst case:
+//! f's prosumers sold at most S = min(sold through every group containing f, Σ L⁺ of f) and
+//! bought at most B = min(bought through them, Σ L⁻ of f), and they certainly sold S_f and
+//! bought B_f through f's own group. Then max(S, B) <= C^i_f and S - B_f <= C^e_f and
+//! B - S_f <= C^e_f. Where groups partition the feeders and meet eq. 2.17/2.19 this adds
+//! nothing; where they overlap, or a privacy group's internal trades cross a feeder with a
+//! low external limit, it is what keeps the feeder safe.
 
-use crate::types::{Group, GroupId, Interval, Offer, OfferId, Side, Trade};
+use crate::clearing::{self, Amount, Score};
+use crate::types::{FeederId, FeederLimits, Group, GroupId, Interval, Offer, OfferId, Side, Trade};
 use agora_types::Address;
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,6 +31,8 @@ pub struct SolutionContext<'a> {
     pub offers: &'a BTreeMap<OfferId, Offer>,
     /// Every group of those offers.
     pub groups: &'a BTreeMap<GroupId, Group>,
+    /// Every feeder of those groups; a feeder absent here allows no trade through it.
+    pub feeders: &'a BTreeMap<FeederId, FeederLimits>,
     /// Assets held by the offers' accounts, by (account, side, group, interval).
     pub assets: &'a BTreeMap<(Address, Side, GroupId, Interval), u64>,
 }
@@ -45,13 +62,14 @@ pub enum Violation {
         buy: OfferId,
         interval: Interval,
     },
-    #[error("eq. 2.3: price {price} of trade {sell}->{buy} is outside the reservation prices [{min}, {max}]")]
+    #[error(
+        "eq. 2.3 and the clearing rule: trade {sell}->{buy} must clear at {required}, not {price}"
+    )]
     Price {
         sell: OfferId,
         buy: OfferId,
         price: u64,
-        min: u64,
-        max: u64,
+        required: u64,
     },
     #[error("eq. 2.2: offer {offer} would trade {traded} Wh of its {energy} Wh")]
     OfferEnergy {
@@ -81,6 +99,22 @@ pub enum Violation {
         net: u64,
         limit: u64,
     },
+    #[error("eq. 2.6 at feeder {feeder}: its prosumers could move {traded} Wh in interval {interval} through its groups, its internal limit is {limit} Wh")]
+    FeederInternalLimit {
+        feeder: FeederId,
+        interval: Interval,
+        traded: u64,
+        limit: u64,
+    },
+    #[error("eq. 2.7 at feeder {feeder}: its prosumers could transfer a net {net} Wh in interval {interval} through its groups, its external limit is {limit} Wh")]
+    FeederExternalLimit {
+        feeder: FeederId,
+        interval: Interval,
+        net: u64,
+        limit: u64,
+    },
+    #[error("the clearing rule pairs interval {interval}'s amounts otherwise (offer {offer} left unpaired or paired differently)")]
+    NotCanonical { interval: Interval, offer: OfferId },
     #[error("energy total overflows")]
     Overflow,
 }
@@ -100,6 +134,9 @@ impl Violation {
             Self::AssetLimit { .. } => "eq_2_5_prosumer_limit",
             Self::InternalLimit { .. } => "eq_2_6_internal_limit",
             Self::ExternalLimit { .. } => "eq_2_7_external_limit",
+            Self::FeederInternalLimit { .. } => "eq_2_6_feeder_internal_limit",
+            Self::FeederExternalLimit { .. } => "eq_2_7_feeder_external_limit",
+            Self::NotCanonical { .. } => "solution_not_canonical",
             Self::Overflow => "solution_overflow",
         }
     }
@@ -109,9 +146,8 @@ fn add(a: u64, b: u64) -> Result<u64, Violation> {
     a.checked_add(b).ok_or(Violation::Overflow)
 }
 
-/// Checks `trades` and returns their objective (eq. 2.4: total energy), or the first
-/// violated constraint.
-pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violation> {
+/// Checks `trades` and returns their score, or the first violated constraint.
+pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<Score, Violation> {
     // Sums go into hash maps (fast); when several limits are broken, the smallest key among them
     // is reported, so every validator names the same violation.
     let mut per_offer: HashMap<OfferId, u64> = HashMap::with_capacity(2 * trades.len());
@@ -120,7 +156,7 @@ pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violat
     // (group, interval) -> (sold, bought)
     let mut per_group: HashMap<(GroupId, Interval), (u64, u64)> =
         HashMap::with_capacity(2 * trades.len());
-    let mut objective = 0u64;
+    let mut score = Score::default();
     let mut previous: Option<(Interval, OfferId, OfferId)> = None;
     for (index, trade) in trades.iter().enumerate() {
         let key = (trade.interval, trade.sell, trade.buy);
@@ -161,13 +197,13 @@ pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violat
                 interval: trade.interval,
             });
         }
-        if trade.price < s.price || trade.price > b.price {
+        let required = clearing::price(s.price, b.price);
+        if trade.price != required {
             return Err(Violation::Price {
                 sell: s.id,
                 buy: b.id,
                 price: trade.price,
-                min: s.price,
-                max: b.price,
+                required,
             });
         }
         for o in [s, b] {
@@ -182,7 +218,11 @@ pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violat
         sold.0 = add(sold.0, trade.energy)?;
         let bought = per_group.entry((b.group, trade.interval)).or_default();
         bought.1 = add(bought.1, trade.energy)?;
-        objective = add(objective, trade.energy)?;
+        score.energy = add(score.energy, trade.energy)?;
+        score.gains = u128::from(trade.energy)
+            .checked_mul(u128::from(b.price - s.price))
+            .and_then(|g| g.checked_add(score.gains))
+            .ok_or(Violation::Overflow)?;
     }
     let first_offer = per_offer
         .iter()
@@ -215,6 +255,17 @@ pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violat
             assets,
         });
     }
+    check_groups(ctx, &per_group)?;
+    check_feeders(ctx, &per_group)?;
+    check_pairing(ctx, trades)?;
+    Ok(score)
+}
+
+/// Eq. 2.6 and 2.7 per group and interval.
+fn check_groups(
+    ctx: &SolutionContext<'_>,
+    per_group: &HashMap<(GroupId, Interval), (u64, u64)>,
+) -> Result<(), Violation> {
     let first_group = per_group
         .iter()
         .filter_map(|((group, interval), (sold, bought))| {
@@ -251,10 +302,111 @@ pub fn verify(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<u64, Violat
             }
         })
         .min_by_key(|(key, _)| *key);
-    if let Some((_, violation)) = first_group {
-        return Err(violation);
+    match first_group {
+        Some((_, violation)) => Err(violation),
+        None => Ok(()),
     }
-    Ok(objective)
+}
+
+/// What a feeder's prosumers traded in one interval: through its own group (certainly
+/// theirs) and through every group containing it (possibly theirs).
+#[derive(Default)]
+struct FeederFlow {
+    own_sold: u64,
+    own_bought: u64,
+    any_sold: u64,
+    any_bought: u64,
+}
+
+/// The feeders' own limits under the worst-case attribution of every group's trades (see the
+/// module docs).
+fn check_feeders(
+    ctx: &SolutionContext<'_>,
+    per_group: &HashMap<(GroupId, Interval), (u64, u64)>,
+) -> Result<(), Violation> {
+    let mut flows: BTreeMap<(FeederId, Interval), FeederFlow> = BTreeMap::new();
+    for ((g, t), (sold, bought)) in per_group {
+        let Some(group) = ctx.groups.get(g) else {
+            continue; // refused by check_groups already
+        };
+        for f in &group.feeders {
+            let flow = flows.entry((*f, *t)).or_default();
+            if ctx.feeders.get(f).is_some_and(|l| l.own_group == *g) {
+                flow.own_sold = add(flow.own_sold, *sold)?;
+                flow.own_bought = add(flow.own_bought, *bought)?;
+            }
+            flow.any_sold = add(flow.any_sold, *sold)?;
+            flow.any_bought = add(flow.any_bought, *bought)?;
+        }
+    }
+    for ((feeder, interval), flow) in flows {
+        let limits = ctx.feeders.get(&feeder);
+        let (c_int, c_ext) = limits.map_or((0, 0), |l| (l.c_int, l.c_ext));
+        let (l_prod, l_cons) = limits.map_or((u64::MAX, u64::MAX), |l| (l.l_prod, l.l_cons));
+        let sold = flow.any_sold.min(l_prod);
+        let bought = flow.any_bought.min(l_cons);
+        let traded = sold.max(bought);
+        if traded > c_int {
+            return Err(Violation::FeederInternalLimit {
+                feeder,
+                interval,
+                traded,
+                limit: c_int,
+            });
+        }
+        let net = sold
+            .saturating_sub(flow.own_bought)
+            .max(bought.saturating_sub(flow.own_sold));
+        if net > c_ext {
+            return Err(Violation::FeederExternalLimit {
+                feeder,
+                interval,
+                net,
+                limit: c_ext,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The trades of each interval must be the clearing rule's pairing of their own amounts.
+fn check_pairing(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Result<(), Violation> {
+    for chunk in trades.chunk_by(|a, b| a.interval == b.interval) {
+        let interval = chunk[0].interval;
+        let mut amounts: BTreeMap<OfferId, Amount> = BTreeMap::new();
+        for t in chunk {
+            for id in [t.sell, t.buy] {
+                let a = amounts.entry(id).or_insert(Amount {
+                    offer: id,
+                    price: ctx.offers[&id].price,
+                    energy: 0,
+                });
+                a.energy = add(a.energy, t.energy)?;
+            }
+        }
+        let (sells, buys): (Vec<Amount>, Vec<Amount>) = amounts
+            .into_values()
+            .partition(|a| ctx.offers[&a.offer].side == Side::Sell);
+        let expected = clearing::pair(interval, sells, buys).map_err(|u| match u {
+            clearing::Unpaired::Seller(offer) | clearing::Unpaired::Buyer(offer) => {
+                Violation::NotCanonical { interval, offer }
+            }
+        })?;
+        if let Some((got, want)) = chunk.iter().zip(&expected).find(|(g, w)| g != w) {
+            return Err(Violation::NotCanonical {
+                interval,
+                offer: got.sell.min(want.sell),
+            });
+        }
+        if expected.len() != chunk.len() {
+            let offer = expected
+                .get(chunk.len())
+                .or(chunk.get(expected.len()))
+                .map_or(0, |t| t.sell);
+            return Err(Violation::NotCanonical { interval, offer });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -263,13 +415,70 @@ mod tests {
     use proptest::prelude::*;
 
     const INTERVALS: u32 = 4;
+    /// Groups 0 and 1 are feeders 0 and 1's own; group 2 is a privacy group of both.
+    const GROUPS: u32 = 3;
 
     fn account(i: u8) -> Address {
         Address([i; 32])
     }
 
-    /// The constraints restated the slow, obvious way: loops over every offer, group and
-    /// interval, no maps shared with `verify`.
+    /// The clearing rule's pairing restated with plain loops: sellers and buyers by decreasing
+    /// price (ties by id), each seller filled from the buyers in order.
+    fn reference_pairing(ctx: &SolutionContext<'_>, trades: &[Trade]) -> Option<Vec<Trade>> {
+        let mut out = Vec::new();
+        for t in 0..INTERVALS {
+            let mut sells: Vec<(u64, OfferId, u64)> = Vec::new();
+            let mut buys: Vec<(u64, OfferId, u64)> = Vec::new();
+            for o in ctx.offers.values() {
+                let sold: u64 = trades
+                    .iter()
+                    .filter(|x| x.interval == t && (x.sell == o.id || x.buy == o.id))
+                    .map(|x| x.energy)
+                    .sum();
+                if sold > 0 {
+                    let list = if o.side == Side::Sell {
+                        &mut sells
+                    } else {
+                        &mut buys
+                    };
+                    list.push((o.price, o.id, sold));
+                }
+            }
+            sells.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            buys.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut j = 0;
+            let mut these = Vec::new();
+            for (sp, sid, mut left) in sells {
+                while left > 0 {
+                    if j >= buys.len() || buys[j].0 < sp {
+                        return None;
+                    }
+                    let e = left.min(buys[j].2);
+                    these.push(Trade {
+                        sell: sid,
+                        buy: buys[j].1,
+                        interval: t,
+                        energy: e,
+                        price: sp + (buys[j].0 - sp) / 2,
+                    });
+                    left -= e;
+                    buys[j].2 -= e;
+                    if buys[j].2 == 0 {
+                        j += 1;
+                    }
+                }
+            }
+            if j < buys.len() {
+                return None;
+            }
+            these.sort_by_key(|x| (x.sell, x.buy));
+            out.extend(these);
+        }
+        Some(out)
+    }
+
+    /// The constraints restated the slow, obvious way: loops over every offer, group, feeder
+    /// and interval, no maps shared with `verify`.
     fn feasible_by_definition(ctx: &SolutionContext<'_>, trades: &[Trade]) -> bool {
         for w in trades.windows(2) {
             if (w[0].interval, w[0].sell, w[0].buy) >= (w[1].interval, w[1].sell, w[1].buy) {
@@ -289,8 +498,7 @@ mod tests {
                 && s.price <= b.price
                 && s.intervals.contains(&t.interval)
                 && b.intervals.contains(&t.interval)
-                && s.price <= t.price
-                && t.price <= b.price;
+                && t.price == s.price + (b.price - s.price) / 2;
             if !ok {
                 return false;
             }
@@ -321,24 +529,53 @@ mod tests {
                 return false;
             }
         }
-        for g in ctx.groups.values() {
-            for interval in 0..INTERVALS {
-                let sold: u64 = trades
-                    .iter()
-                    .filter(|t| t.interval == interval && ctx.offers[&t.sell].group == g.id)
-                    .map(|t| t.energy)
-                    .sum();
-                let bought: u64 = trades
-                    .iter()
-                    .filter(|t| t.interval == interval && ctx.offers[&t.buy].group == g.id)
-                    .map(|t| t.energy)
-                    .sum();
+        let flow = |interval: u32, side: Side, group: GroupId| -> u64 {
+            trades
+                .iter()
+                .filter(|t| t.interval == interval)
+                .filter(|t| {
+                    let id = if side == Side::Sell { t.sell } else { t.buy };
+                    ctx.offers[&id].group == group
+                })
+                .map(|t| t.energy)
+                .sum()
+        };
+        for interval in 0..INTERVALS {
+            for g in ctx.groups.values() {
+                let (sold, bought) = (
+                    flow(interval, Side::Sell, g.id),
+                    flow(interval, Side::Buy, g.id),
+                );
                 if sold.max(bought) > g.c_int || sold.abs_diff(bought) > g.c_ext {
                     return false;
                 }
             }
+            for f in ctx.feeders.values() {
+                let containing: Vec<GroupId> = ctx
+                    .groups
+                    .values()
+                    .filter(|g| g.feeders.contains(&f.feeder))
+                    .map(|g| g.id)
+                    .collect();
+                let any = |side| {
+                    containing
+                        .iter()
+                        .map(|g| flow(interval, side, *g))
+                        .sum::<u64>()
+                };
+                let most_sold = any(Side::Sell).min(f.l_prod);
+                let most_bought = any(Side::Buy).min(f.l_cons);
+                let least_sold = flow(interval, Side::Sell, f.own_group);
+                let least_bought = flow(interval, Side::Buy, f.own_group);
+                if most_sold.max(most_bought) > f.c_int
+                    || most_sold.saturating_sub(least_bought) > f.c_ext
+                    || most_bought.saturating_sub(least_sold) > f.c_ext
+                {
+                    return false;
+                }
+            }
         }
-        true
+        reference_pairing(ctx, trades).as_deref() == Some(trades)
     }
 
     fn offers() -> impl Strategy<Value = Vec<Offer>> {
@@ -346,7 +583,7 @@ mod tests {
             (
                 0u8..3,
                 any::<bool>(),
-                0u32..2,
+                0u32..GROUPS,
                 1u64..40,
                 proptest::collection::btree_set(0u32..INTERVALS, 1..3),
                 0u64..20,
@@ -377,23 +614,38 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(3000))]
         #[test]
         fn verify_accepts_exactly_the_feasible_solutions(
             offers in offers(),
-            picks in proptest::collection::vec((0usize..8, 0usize..8, 0u32..INTERVALS, 1u64..30, 0u64..20), 0..6),
-            limits in proptest::collection::vec((0u64..60, 0u64..60), 2),
-            held in proptest::collection::vec(0u64..50, 3 * 2 * 2 * INTERVALS as usize),
+            picks in proptest::collection::vec((0usize..8, 0usize..8, 0u32..INTERVALS, 1u64..30, 0u64..4), 0..6),
+            limits in proptest::collection::vec((0u64..60, 0u64..60), GROUPS as usize),
+            prosumer_limits in proptest::collection::vec((0u64..80, 0u64..80), 2),
+            held in proptest::collection::vec(0u64..50, 3 * 2 * GROUPS as usize * INTERVALS as usize),
+            canonical in any::<bool>(),
         ) {
             let offers: BTreeMap<OfferId, Offer> = offers.into_iter().map(|o| (o.id, o)).collect();
             let groups: BTreeMap<GroupId, Group> = limits.iter().enumerate()
-                .map(|(i, (c_int, c_ext))| (i as u32, Group { id: i as u32, feeders: vec![i as u32], c_int: *c_int, c_ext: *c_ext }))
+                .map(|(i, (c_int, c_ext))| {
+                    let feeders = if i < 2 { vec![i as u32] } else { vec![0, 1] };
+                    (i as u32, Group { id: i as u32, feeders, c_int: *c_int, c_ext: *c_ext })
+                })
+                .collect();
+            let feeders: BTreeMap<FeederId, FeederLimits> = (0..2u32)
+                .map(|f| (f, FeederLimits {
+                    feeder: f,
+                    own_group: f,
+                    c_int: limits[f as usize].0,
+                    c_ext: limits[f as usize].1,
+                    l_prod: prosumer_limits[f as usize].0,
+                    l_cons: prosumer_limits[f as usize].1,
+                }))
                 .collect();
             let mut assets = BTreeMap::new();
             let mut k = 0;
             for acc in 0..3u8 {
                 for side in [Side::Sell, Side::Buy] {
-                    for group in 0..2u32 {
+                    for group in 0..GROUPS {
                         for t in 0..INTERVALS {
                             assets.insert((account(acc), side, group, t), held[k]);
                             k += 1;
@@ -402,17 +654,28 @@ mod tests {
                 }
             }
             let n = offers.len();
+            // Mostly the rule's price; sometimes one off it.
             let mut trades: Vec<Trade> = picks.into_iter()
-                .map(|(s, b, interval, energy, price)| Trade { sell: (s % n) as u64, buy: (b % n) as u64, interval, energy, price })
+                .map(|(s, b, interval, energy, off)| {
+                    let (sp, bp) = (offers[&((s % n) as u64)].price, offers[&((b % n) as u64)].price);
+                    let price = if sp <= bp { sp + (bp - sp) / 2 } else { sp };
+                    Trade { sell: (s % n) as u64, buy: (b % n) as u64, interval, energy, price: price + u64::from(off == 0) }
+                })
                 .collect();
             trades.sort();
             trades.dedup_by_key(|t| (t.interval, t.sell, t.buy));
             trades.sort_by_key(|t| (t.interval, t.sell, t.buy));
-            let ctx = SolutionContext { next_final: 0, offers: &offers, groups: &groups, assets: &assets };
+            let ctx = SolutionContext { next_final: 0, offers: &offers, groups: &groups, feeders: &feeders, assets: &assets };
+            if canonical {
+                let matchable = trades.iter().all(|t| offers[&t.sell].side == Side::Sell && offers[&t.buy].side == Side::Buy);
+                if let Some(paired) = reference_pairing(&ctx, &trades).filter(|_| matchable) {
+                    trades = paired;
+                }
+            }
             let result = verify(&ctx, &trades);
             prop_assert_eq!(result.is_ok(), feasible_by_definition(&ctx, &trades), "{:?}", result);
-            if let Ok(objective) = result {
-                prop_assert_eq!(objective, trades.iter().map(|t| t.energy).sum::<u64>());
+            if let Ok(score) = result {
+                prop_assert_eq!(score.energy, trades.iter().map(|t| t.energy).sum::<u64>());
             }
         }
     }

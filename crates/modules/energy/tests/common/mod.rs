@@ -1,0 +1,245 @@
+//! A chain that runs the bank and energy modules through the executor, block by block, as
+//! validators would; conservation of tokens is checked after every block.
+
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
+use agora_bank::Bank;
+use agora_energy::{DsoPrice, Energy, EnergyCall, MarketParams, Side, Trade};
+use agora_ledger::{Executor, ModuleGenesis, TxStatus};
+use agora_types::{Address, Block, Context, Keypair, Receipt, Transaction};
+use commonware_consensus::types::{Epoch, Round, View};
+use commonware_cryptography::{Hasher, Sha256, Signer};
+use std::collections::BTreeMap;
+
+pub const CHAIN: &str = "energy-test";
+pub const START: u64 = 1_000_000;
+pub const DELTA: u64 = 1_000;
+pub const FUNDS: u64 = 1_000_000_000;
+
+pub struct Chain {
+    pub exec: Executor,
+    pub height: u64,
+    pub now: u64,
+    pub nonces: BTreeMap<Address, u64>,
+}
+
+impl Chain {
+    pub fn new(keys: &[&Keypair]) -> Self {
+        let exec = Executor::in_memory(CHAIN)
+            .unwrap()
+            .with_module(Bank)
+            .with_module(Energy);
+        let balances: serde_json::Map<_, _> = keys
+            .iter()
+            .map(|k| (k.address().to_string(), FUNDS.into()))
+            .collect();
+        let mut genesis = ModuleGenesis::new();
+        genesis.insert("bank".into(), serde_json::json!({ "balances": balances }));
+        exec.init_genesis(&genesis, 0).unwrap();
+        Self {
+            exec,
+            height: 0,
+            now: START - 10 * DELTA,
+            nonces: BTreeMap::new(),
+        }
+    }
+
+    pub fn send(&mut self, key: &Keypair, call: EnergyCall) -> Receipt {
+        let nonce = self.nonces.entry(key.address()).or_default();
+        let tx = Transaction {
+            chain_id: CHAIN.into(),
+            sender: key.address(),
+            nonce: *nonce,
+            call: call.into_call(),
+        }
+        .sign(key);
+        *nonce += 1;
+        self.height += 1;
+        self.now += 1;
+        let context = Context {
+            round: Round::new(Epoch::zero(), View::new(self.height)),
+            leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
+            parent: (View::new(self.height - 1), Sha256::hash(b"p")),
+        };
+        let block = Block::new(context, Sha256::hash(b"p"), self.height, self.now, vec![tx]);
+        let applied = self.exec.apply_block(&block).unwrap().unwrap();
+        self.exec
+            .with_state(Bank::check_conservation)
+            .unwrap()
+            .unwrap();
+        applied.receipts.into_iter().next().unwrap()
+    }
+
+    pub fn ok(&mut self, key: &Keypair, call: EnergyCall) -> Receipt {
+        let r = self.send(key, call);
+        assert_eq!(r.status, TxStatus::Success, "{:?}", r.message);
+        r
+    }
+
+    pub fn refused(&mut self, key: &Keypair, call: EnergyCall) -> String {
+        let r = self.send(key, call);
+        assert_eq!(r.status, TxStatus::Failed);
+        format!("{}: {}", r.reason.unwrap(), r.message.unwrap())
+    }
+
+    pub fn query(&self, path: &str, params: serde_json::Value) -> serde_json::Value {
+        self.exec.query("energy", path, &params).unwrap()
+    }
+
+    pub fn balance(&self, a: &Keypair) -> u64 {
+        self.exec
+            .query(
+                "bank",
+                "balance",
+                &serde_json::json!({"address": a.address().to_string()}),
+            )
+            .unwrap()["balance"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+/// `dso` creates market 0: intervals of [`DELTA`] from [`START`], T_clear 1, `prices`.
+pub fn create_market(chain: &mut Chain, dso: &Keypair, prices: Vec<DsoPrice>) {
+    chain.ok(
+        dso,
+        EnergyCall::CreateMarket(MarketParams {
+            interval_ms: DELTA,
+            start_ms: START,
+            t_clear: 1,
+            prices,
+        }),
+    );
+}
+
+/// A market with feeder 1 (group 0) and feeder 2 (group 1); prosumers a, b on feeder 1 and c
+/// on feeder 2, each registered with limits of 100 Wh per interval.
+pub struct Setup {
+    pub chain: Chain,
+    pub dso: Keypair,
+    pub a: Keypair,
+    pub b: Keypair,
+    pub c: Keypair,
+}
+
+pub fn setup(f1: (u64, u64), f2: (u64, u64)) -> Setup {
+    let dso = Keypair::from_seed(1);
+    let (a, b, c) = (
+        Keypair::from_seed(2),
+        Keypair::from_seed(3),
+        Keypair::from_seed(4),
+    );
+    let mut chain = Chain::new(&[&dso, &a, &b, &c]);
+    create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
+    chain.ok(
+        &dso,
+        EnergyCall::DefineGroup {
+            market: 0,
+            feeders: vec![1],
+            c_int: f1.0,
+            c_ext: f1.1,
+        },
+    );
+    chain.ok(
+        &dso,
+        EnergyCall::DefineGroup {
+            market: 0,
+            feeders: vec![2],
+            c_int: f2.0,
+            c_ext: f2.1,
+        },
+    );
+    for (i, (p, feeder)) in [(&a, 1), (&b, 1), (&c, 2)].into_iter().enumerate() {
+        let meter = Keypair::from_seed(100 + i as u64).address();
+        chain.ok(
+            &dso,
+            EnergyCall::RegisterSmartMeter {
+                market: 0,
+                meter,
+                prosumer: p.address(),
+                feeder,
+                l_prod: 100,
+                l_cons: 100,
+            },
+        );
+        chain.ok(p, EnergyCall::RegisterProsumer { market: 0, meter });
+    }
+    Setup {
+        chain,
+        dso,
+        a,
+        b,
+        c,
+    }
+}
+
+pub fn withdraw(chain: &mut Chain, who: &Keypair, side: Side, group: u32, energy: u64) {
+    chain.ok(
+        who,
+        EnergyCall::WithdrawAssets {
+            market: 0,
+            side,
+            group,
+            energy,
+            first: 10,
+            last: 20,
+        },
+    );
+}
+
+pub fn offer(
+    chain: &mut Chain,
+    who: &Keypair,
+    side: Side,
+    group: u32,
+    energy: u64,
+    intervals: Vec<u32>,
+    price: u64,
+) -> u64 {
+    let r = chain.ok(
+        who,
+        EnergyCall::PostOffer {
+            market: 0,
+            side,
+            group,
+            energy,
+            intervals,
+            price,
+        },
+    );
+    r.events[r.events.len() - 1].data["offer"]["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Production and consumption assets held by `who` in `interval`, summed by side.
+pub fn total_assets(chain: &Chain, who: &[&Keypair], interval: u32) -> (u64, u64) {
+    let mut totals = (0, 0);
+    for k in who {
+        let held = chain.query("assets", serde_json::json!({"market": 0, "account": k.address().to_string(), "interval": interval}));
+        for x in held.as_array().unwrap() {
+            let e = x["energy"].as_u64().unwrap();
+            if x["side"] == "sell" {
+                totals.0 += e;
+            } else {
+                totals.1 += e;
+            }
+        }
+    }
+    totals
+}
+
+pub fn trade(sell: u64, buy: u64, interval: u32, energy: u64, price: u64) -> Trade {
+    Trade {
+        sell,
+        buy,
+        interval,
+        energy,
+        price,
+    }
+}
+
+pub fn solution(trades: Vec<Trade>) -> EnergyCall {
+    EnergyCall::PostSolution { market: 0, trades }
+}
