@@ -210,9 +210,11 @@ fn a_public_remainder_trades_the_public_optimum() {
 fn one_privacy_group_mixes_every_output_with_others() {
     let summary = sim_day(
         profiles_dir(),
+        // Rounds of a 102-home group take about 250 ms on 2 cores: intervals twice as long
+        // keep solutions from arriving after their interval closed.
         &[
             "--interval-ms",
-            "300",
+            "600",
             "--mix",
             "--privacy-group-size",
             "11",
