@@ -195,7 +195,7 @@ pub async fn shuffle(terms: &MixStatement, members: &[Keypair]) -> Result<Shuffl
         members: addresses,
         step_timeout: Duration::from_secs(5),
         statement_namespace: MIX_NAMESPACE.to_vec(),
-        // `levels` lets two homes share a level.
+        // The plan has sessions of two homes (see `deal`).
         min_members: 2,
     };
     let statement = |run: u32, inputs: &[Address], outputs: &[Address]| MixStatement {
