@@ -66,9 +66,13 @@ pub struct EnergyArgs {
     #[arg(long, default_value_t = 1)]
     privacy_group_size: u32,
     /// Offers come from anonymous accounts: the homes of each group first mix their assets
-    /// with CoinShuffle.
+    /// with CoinShuffle, split into standard denominations.
     #[arg(long)]
     mix: bool,
+    /// With --mix, homes offer what no other home's denominations could mix from their public
+    /// accounts, linked to them; by default they keep it private and do not offer it.
+    #[arg(long, requires = "mix")]
+    public_remainder: bool,
     /// Real milliseconds per simulated 15-minute interval.
     #[arg(long, global = true, default_value_t = 1000)]
     interval_ms: u64,
@@ -149,6 +153,7 @@ fn config(args: &EnergyArgs) -> EnergySimConfig {
         intervals: args.intervals,
         privacy_group_size: args.privacy_group_size,
         mix: args.mix,
+        public_remainder: args.public_remainder,
     }
 }
 
@@ -241,13 +246,16 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
         );
         if let Some(mix) = &summary.mix {
             text += &format!(
-                "\nmixing: {} sessions of {:.1} members on average (smallest {}), p50 {:.0} ms; {:.1} kWh per interval in anonymous accounts, {:.1} kWh left unmixed",
+                "\nmixing: {} sessions, p50 {:.0} ms; anonymity sets of {:.1} outputs on average (smallest {}); {:.1} kWh per interval in anonymous accounts, {:.1} kWh left public; offered {:.1} kWh anonymously, {:.1} kWh publicly, {:.1} kWh not offered",
                 mix.sessions,
-                mix.mean_members,
-                mix.min_members,
                 mix.session_p50_ms,
+                mix.mean_anonymity_set,
+                mix.min_anonymity_set,
                 mix.mixed_kwh_per_interval,
-                mix.unmixed_kwh_per_interval
+                mix.unmixed_kwh_per_interval,
+                mix.anonymous_offered_kwh,
+                mix.public_offered_kwh,
+                mix.unoffered_kwh
             );
         }
         text

@@ -40,17 +40,12 @@ pub use harness::run;
 pub use offline::{day_instance, offline_optimum, verify_timed};
 pub use summary::{EnergySimSummary, IntervalSummary, SolutionCounts, TradingGroup};
 
-use crate::{mixer::AnonAccount, profiles::Profile};
+use crate::profiles::Profile;
 use agora_client::Client;
-use agora_energy::{DsoPrice, EnergyCall, Interval, Market, MixStatement, Side};
+use agora_energy::{DsoPrice, EnergyCall, Interval, Market, Side};
 use agora_types::{Keypair, TxStatus};
-use home::Home;
 use serde::Serialize;
-use std::{
-    collections::BTreeMap,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
-use tracing::info;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Intervals the profiles cover: up to the last row's last interval.
 pub fn day_length(profiles: &[Profile]) -> u32 {
@@ -65,8 +60,6 @@ const FUNDING: u64 = 1_000_000_000;
 const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };
 /// Time for set-up and mixing before the market's first interval, when homes mix.
 const MIX_LEAD_MS: u64 = 15_000;
-/// Funds a buying anonymous account gets per Wh of its assets and interval: above any bid.
-const MIX_FUNDS_PER_WH: u64 = 30;
 
 #[derive(Clone, Debug)]
 pub struct EnergySimConfig {
@@ -96,27 +89,11 @@ pub struct EnergySimConfig {
     /// in their feeder's group.
     pub privacy_group_size: u32,
     /// Offers come from anonymous accounts: before trading, the homes of each group mix their
-    /// assets with CoinShuffle ([`crate::mixer`]).
+    /// assets by standard denominations with CoinShuffle ([`crate::mixing`]).
     pub mix: bool,
-}
-
-/// What mixing did and cost.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct MixSummary {
-    pub sessions: usize,
-    /// Members of the smallest and, on average, of a session: the anonymity sets.
-    pub min_members: usize,
-    pub mean_members: f64,
-    /// Runs beyond the first (after a blame).
-    pub reruns: u32,
-    pub session_p50_ms: f64,
-    pub session_max_ms: f64,
-    /// The whole mixing phase: withdrawals, every group's sessions and their transactions.
-    pub total_ms: f64,
-    /// Wh per interval, summed over homes, mixed into anonymous accounts and left unmixed
-    /// (capacity above a home's last shared level).
-    pub mixed_kwh_per_interval: f64,
-    pub unmixed_kwh_per_interval: f64,
+    /// With mixing, homes offer what their anonymous accounts cannot hold from their public
+    /// accounts (linked to them); without, they do not offer it.
+    pub public_remainder: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +114,7 @@ fn now_ms() -> u64 {
 }
 
 /// Submits many calls of one key and waits for all of them.
-async fn execute_all(
+pub(crate) async fn execute_all(
     client: &Client,
     key: &Keypair,
     calls: Vec<agora_types::Call>,
@@ -171,142 +148,4 @@ async fn market(client: &Client, id: u64) -> Result<Market, SimError> {
 /// Deterministic reservation price in [base, base + 10).
 fn price(base: u64, home: u32, row: usize) -> u64 {
     base + ((home as u64).wrapping_mul(2_654_435_761) ^ (row as u64).wrapping_mul(40_503)) % 10
-}
-
-/// Every home withdraws its full limits for the day; then the homes of each group mix them
-/// level by level (see [`crate::mixer`]), the groups at the same time.
-async fn mix_homes(
-    client: &Client,
-    m: u64,
-    homes: &mut [Home],
-    first: Interval,
-    day: u32,
-) -> Result<MixSummary, SimError> {
-    let started = std::time::Instant::now();
-    let last = day.saturating_sub(1);
-    futures::future::try_join_all(homes.iter().map(|h| {
-        let (l_prod, l_cons) = h.profile.limits();
-        let calls = [(Side::Sell, l_prod), (Side::Buy, l_cons)]
-            .into_iter()
-            .filter(|(_, l)| *l > 0)
-            .map(|(side, energy)| {
-                EnergyCall::WithdrawAssets {
-                    market: m,
-                    side,
-                    group: h.group,
-                    energy,
-                    first,
-                    last,
-                }
-                .into_call()
-            })
-            .collect();
-        execute_all(client, &h.key, calls, "withdrawal for mixing")
-    }))
-    .await?;
-    let mut by_group: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, h) in homes.iter_mut().enumerate() {
-        by_group.entry(h.group).or_default().push(i);
-        let (l_prod, l_cons) = h.profile.limits();
-        for t in first..day {
-            for (side, l) in [(Side::Sell, l_prod), (Side::Buy, l_cons)] {
-                if l > 0 {
-                    h.withdrawn.insert((side, t), l);
-                }
-            }
-        }
-    }
-    let homes_ref: &[Home] = homes;
-    let per_group =
-        futures::future::try_join_all(by_group.into_iter().map(|(g, idx)| async move {
-            let mut outputs = Vec::new();
-            let mut stats = Vec::new();
-            for side in [Side::Sell, Side::Buy] {
-                let limits: Vec<u64> = idx
-                    .iter()
-                    .map(|&i| {
-                        let (p, c) = homes_ref[i].profile.limits();
-                        if side == Side::Sell {
-                            p
-                        } else {
-                            c
-                        }
-                    })
-                    .collect();
-                for (level, (energy, members)) in
-                    crate::mixer::levels(&limits).into_iter().enumerate()
-                {
-                    let keys: Vec<Keypair> = members
-                        .iter()
-                        .map(|&j| homes_ref[idx[j]].key.clone())
-                        .collect();
-                    let terms = MixStatement {
-                        market: m,
-                        group: g,
-                        side,
-                        energy,
-                        first,
-                        last,
-                        funds: if side == Side::Buy {
-                            energy * MIX_FUNDS_PER_WH * (day - first) as u64
-                        } else {
-                            0
-                        },
-                        session: crate::mixer::session_id(m, &format!("{g}/{side:?}/{level}")),
-                        run: 0,
-                        inputs: Vec::new(),
-                        outputs: Vec::new(),
-                    };
-                    let (outs, st) = crate::mixer::mix_members(client, &terms, &keys).await?;
-                    for (&j, key) in members.iter().zip(&keys) {
-                        if let Some(out) = outs.get(&key.address()) {
-                            outputs.push((
-                                idx[j],
-                                AnonAccount {
-                                    key: out.clone(),
-                                    side,
-                                    energy,
-                                },
-                            ));
-                        }
-                    }
-                    stats.push(st);
-                }
-            }
-            Ok::<_, SimError>((outputs, stats))
-        }))
-        .await?;
-    let mut stats = Vec::new();
-    for (outputs, st) in per_group {
-        for (i, acc) in outputs {
-            homes[i].anon.push(acc);
-        }
-        stats.extend(st);
-    }
-    let mut times: Vec<f64> = stats.iter().map(|s| s.millis).collect();
-    times.sort_by(f64::total_cmp);
-    let mixed: u64 = homes
-        .iter()
-        .flat_map(|h| h.anon.iter().map(|a| a.energy))
-        .sum();
-    let capacity: u64 = homes
-        .iter()
-        .map(|h| {
-            let (p, c) = h.profile.limits();
-            p + c
-        })
-        .sum();
-    info!(sessions = stats.len(), "homes mixed their assets");
-    Ok(MixSummary {
-        sessions: stats.len(),
-        min_members: stats.iter().map(|s| s.members).min().unwrap_or(0),
-        mean_members: stats.iter().map(|s| s.members as f64).sum::<f64>()
-            / stats.len().max(1) as f64,
-        reruns: stats.iter().map(|s| s.runs - 1).sum(),
-        session_p50_ms: times.get(times.len() / 2).copied().unwrap_or(0.0),
-        session_max_ms: times.last().copied().unwrap_or(0.0),
-        total_ms: started.elapsed().as_secs_f64() * 1000.0,
-        mixed_kwh_per_interval: mixed as f64 / 1000.0,
-        unmixed_kwh_per_interval: (capacity - mixed) as f64 / 1000.0,
-    })
 }

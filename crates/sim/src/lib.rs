@@ -4,11 +4,13 @@
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
 //! - [`meter`]: the smart meter's deposits check and bills.
-//! - [`mixer`]: the mixer agent (CoinShuffle sessions and the mix transaction).
+//! - [`mixer`]: the mixer agent (denomination plan, CoinShuffle sessions, the mix transaction).
+//! - [`mixing`]: the homes' mixing in a simulated day (withdraw, mix, offer anonymously).
 //! - [`plot`]: SVG line charts of the results.
 
 pub mod energy;
 pub mod meter;
 pub mod mixer;
+pub mod mixing;
 pub mod plot;
 pub mod profiles;

@@ -57,9 +57,7 @@ pub async fn run(
             withdrawn: BTreeMap::new(),
             offered: BTreeMap::new(),
             requested: BTreeMap::new(),
-            anon: Vec::new(),
-            anon_used: BTreeMap::new(),
-            mixing: cfg.mix,
+            mix: None,
             stored: BTreeMap::new(),
             unconfirmed: Vec::new(),
         })
@@ -222,7 +220,10 @@ pub async fn run(
         total_billed: metered.billed,
         bills: metered.bills,
         trading_groups: market.trading_groups,
-        mix: market.mix,
+        mix: market.mix.map(|mut mix| {
+            mix.count_offers(homes.iter().filter_map(|h| h.mix.as_ref()));
+            mix
+        }),
     })
 }
 
@@ -317,14 +318,13 @@ async fn meter_and_bill(
         };
         // With mixing, the public account keeps only unmixed capacity, and every anonymous
         // account holds assets in every interval of the day.
-        let public = if h.mixing && !h.holds_unmixed() {
-            Vec::new()
-        } else {
-            deposits(&intervals)
+        let (public, anon) = match &h.mix {
+            Some(mix) if !mix.holds_remainder() => (Vec::new(), &mix.accounts[..]),
+            Some(mix) => (deposits(&intervals), &mix.accounts[..]),
+            None => (deposits(&intervals), &[][..]),
         };
         std::iter::once(execute_all(client, &h.key, public, "deposit")).chain(
-            h.anon
-                .iter()
+            anon.iter()
                 .map(move |a| execute_all(client, &a.key, deposits(&intervals), "deposit")),
         )
     });

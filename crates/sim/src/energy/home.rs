@@ -1,7 +1,7 @@
 //! The prosumer agent of a home, its smart meter's readings, and its predictions.
 
 use super::{price, SimError};
-use crate::{meter, mixer::AnonAccount, profiles::Profile};
+use crate::{meter, mixing::HomeMix, profiles::Profile};
 use agora_client::Client;
 use agora_energy::{EnergyCall, Interval, MeterReading, Side, Trade};
 use agora_types::Keypair;
@@ -23,11 +23,8 @@ pub(super) struct Home {
     pub(super) announced: BTreeMap<Interval, i64>,
     /// The transactions that posted the home's flexible (battery) offers.
     pub(super) flexible: Vec<agora_types::TxHash>,
-    /// With mixing: the anonymous accounts offers come from, and Wh offered from each per
-    /// interval. Empty without.
-    pub(super) anon: Vec<AnonAccount>,
-    pub(super) anon_used: BTreeMap<(usize, Interval), u64>,
-    pub(super) mixing: bool,
+    /// With mixing: the anonymous accounts offers come from. None without.
+    pub(super) mix: Option<HomeMix>,
     /// Wh its battery stored per interval: production that never reached the grid.
     pub(super) stored: BTreeMap<Interval, u64>,
     /// Withdrawals not yet known to have executed: transaction, side, intervals, Wh, and
@@ -36,13 +33,6 @@ pub(super) struct Home {
 }
 
 impl Home {
-    /// Whether the public account keeps assets after mixing: capacity above the shared levels.
-    pub(super) fn holds_unmixed(&self) -> bool {
-        let (p, c) = self.profile.limits();
-        let mixed: u64 = self.anon.iter().map(|a| a.energy).sum();
-        mixed < p + c
-    }
-
     /// Withdraws assets for and posts the offer of every row now within the window.
     pub(super) async fn post_due_rows(
         &mut self,
@@ -75,7 +65,7 @@ impl Home {
                 .map(|t| limit.saturating_sub(self.withdrawn.get(&(side, t)).copied().unwrap_or(0)))
                 .min()
                 .unwrap_or(0);
-            let energy = if self.mixing {
+            let energy = if self.mix.is_some() {
                 predicted.unsigned_abs()
             } else {
                 predicted.unsigned_abs().min(room)
@@ -93,32 +83,9 @@ impl Home {
                 intervals: intervals.clone(),
                 price: price(base, self.profile.home, i),
             };
-            let mut hashes = Vec::new();
-            let energy = if self.mixing {
-                // From the anonymous accounts of this side, as much as each has room for.
-                let mut left = energy;
-                for (a, acc) in self.anon.iter().enumerate() {
-                    let used = intervals
-                        .iter()
-                        .map(|t| self.anon_used.get(&(a, *t)).copied().unwrap_or(0))
-                        .max()
-                        .unwrap_or(0);
-                    let piece = left.min(acc.energy.saturating_sub(used));
-                    if acc.side != side || piece == 0 {
-                        continue;
-                    }
-                    hashes.push(
-                        client
-                            .send(&acc.key, offer(piece).into_call())
-                            .await?
-                            .hash(),
-                    );
-                    for t in &intervals {
-                        *self.anon_used.entry((a, *t)).or_default() += piece;
-                    }
-                    left -= piece;
-                }
-                energy - left
+            let (energy, hashes) = if let Some(mix) = &mut self.mix {
+                mix.post(client, &self.key, side, &intervals, energy, offer)
+                    .await?
             } else {
                 let withdraw = EnergyCall::WithdrawAssets {
                     market: m,
@@ -136,16 +103,14 @@ impl Home {
                     energy,
                     row.first == row.last,
                 ));
-                hashes.push(
-                    client
-                        .send(&self.key, offer(energy).into_call())
-                        .await?
-                        .hash(),
-                );
+                let hash = client
+                    .send(&self.key, offer(energy).into_call())
+                    .await?
+                    .hash();
                 for t in &intervals {
                     *self.withdrawn.entry((side, *t)).or_default() += energy;
                 }
-                energy
+                (energy, vec![hash])
             };
             if energy == 0 {
                 continue;

@@ -1,12 +1,13 @@
 //! Set-up before trading: funding, the market, its groups, and every prosumer's registration.
 
 use super::{
-    battery::Battery, execute_all, home::Home, mix_homes, now_ms, EnergySimConfig, MixSummary,
-    SimError, TradingGroup, FUNDING, MIX_LEAD_MS,
+    battery::Battery, execute_all, home::Home, now_ms, EnergySimConfig, SimError, TradingGroup,
+    FUNDING, MIX_LEAD_MS,
 };
+use crate::mixing::{mix_homes, MixSummary, MixingHome};
 use agora_bank::BankCall;
 use agora_client::Client;
-use agora_energy::{EnergyCall, Interval, MarketParams};
+use agora_energy::{EnergyCall, Interval, MarketParams, Side};
 use agora_types::Keypair;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -151,7 +152,27 @@ pub(super) async fn set_up(
     let mix = if cfg.mix {
         // Should mixing start late, it covers only intervals that cannot become final meanwhile.
         let first = agora_energy::intervals_due(&params, now_ms()) as Interval + 2;
-        let summary = mix_homes(client, m, homes, first, day).await?;
+        let mixing: Vec<MixingHome> = homes
+            .iter()
+            .map(|h| MixingHome {
+                key: &h.key,
+                group: h.group,
+                limits: h.profile.limits(),
+            })
+            .collect();
+        let (mixes, summary) =
+            mix_homes(client, m, &mixing, first, day, cfg.public_remainder).await?;
+        for (h, mix) in homes.iter_mut().zip(mixes) {
+            let (l_prod, l_cons) = h.profile.limits();
+            for t in first..day {
+                for (side, l) in [(Side::Sell, l_prod), (Side::Buy, l_cons)] {
+                    if l > 0 {
+                        h.withdrawn.insert((side, t), l);
+                    }
+                }
+            }
+            h.mix = Some(mix);
+        }
         if now_ms() > params.start_ms {
             warn!("mixing ended after the market started: the first intervals' offers are lost");
         }

@@ -1,6 +1,7 @@
 //! What a simulated day reports, and its charts.
 
-use super::{MixSummary, Serialize};
+use super::Serialize;
+use crate::mixing::MixSummary;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct IntervalSummary {
