@@ -435,3 +435,32 @@ async fn rewind_processed_height<E: Clock + Storage + Metrics>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_consensus::{
+        simplex::types::{Notarize, Proposal},
+        types::{Round, View},
+    };
+    use commonware_cryptography::{Hasher, Sha256, Signer};
+
+    #[test]
+    fn votes_signed_for_one_chain_do_not_verify_on_another() {
+        let keys: Vec<_> = (0..4).map(ed25519::PrivateKey::from_seed).collect();
+        let validators = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+        let scheme = |chain: &str| {
+            Scheme::signer(&consensus_namespace(chain), validators.clone(), keys[0].clone())
+                .unwrap()
+        };
+        let proposal = Proposal::new(
+            Round::new(EPOCH, View::new(5)),
+            View::new(4),
+            Sha256::hash(b"block"),
+        );
+        let vote = Notarize::sign(&scheme("chain-a"), proposal).unwrap();
+        let mut rng = rand::rngs::OsRng;
+        assert!(vote.verify(&mut rng, &scheme("chain-a"), &Sequential));
+        assert!(!vote.verify(&mut rng, &scheme("chain-b"), &Sequential));
+    }
+}
