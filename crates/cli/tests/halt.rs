@@ -19,7 +19,10 @@ async fn a_lost_state_store_is_rebuilt_from_the_block_archive() {
     } = single_node().await;
     let to = Keypair::from_seed(61).address();
     let tx = client
-        .send(&faucet(&home), BankCall::Transfer { to, amount: 7 }.into_call())
+        .send(
+            &faucet(&home),
+            BankCall::Transfer { to, amount: 7 }.into_call(),
+        )
         .await
         .unwrap();
     let receipt = client

@@ -160,18 +160,20 @@ where
     marshal: Marshal<E>,
     marshaled: Marshaled<E, A>,
     execution: Execution<L>,
-    consensus: simplex::Engine<
-        E,
-        Scheme,
-        RoundRobin,
-        B,
-        Digest,
-        Marshaled<E, A>,
-        Marshaled<E, A>,
-        MarshalMailbox<Scheme, Standard<Block>>,
-        Sequential,
-    >,
+    consensus: Simplex<E, B, A>,
 }
+
+type Simplex<E, B, A> = simplex::Engine<
+    E,
+    Scheme,
+    RoundRobin,
+    B,
+    Digest,
+    Marshaled<E, A>,
+    Marshaled<E, A>,
+    MarshalMailbox<Scheme, Standard<Block>>,
+    Sequential,
+>;
 
 /// Why a validator could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -261,12 +263,7 @@ where
         .await
         .map_err(|e| EngineError::Archive(e.to_string()))?;
 
-        rewind_processed_height(
-            &context,
-            &prefix,
-            cfg.execution.executed_height()?,
-        )
-        .await?;
+        rewind_processed_height(&context, &prefix, cfg.execution.executed_height()?).await?;
         let scheme = Scheme::signer(
             &consensus_namespace(&cfg.chain_id),
             cfg.validators.clone(),
@@ -450,8 +447,12 @@ mod tests {
         let keys: Vec<_> = (0..4).map(ed25519::PrivateKey::from_seed).collect();
         let validators = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
         let scheme = |chain: &str| {
-            Scheme::signer(&consensus_namespace(chain), validators.clone(), keys[0].clone())
-                .unwrap()
+            Scheme::signer(
+                &consensus_namespace(chain),
+                validators.clone(),
+                keys[0].clone(),
+            )
+            .unwrap()
         };
         let proposal = Proposal::new(
             Round::new(EPOCH, View::new(5)),

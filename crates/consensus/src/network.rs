@@ -92,10 +92,7 @@ pub async fn run_validator<T: TxPool, L: Ledger>(
     p2p.allowed_connection_rate_per_peer = RECONNECT_QUOTA;
     // A chain whose validators all sit on private or loopback addresses (a devnet) must be
     // allowed to dial them; a public chain keeps refusing private addresses.
-    p2p.allow_private_ips = network
-        .validators
-        .iter()
-        .all(|(_, addr)| !is_public(addr));
+    p2p.allow_private_ips = network.validators.iter().all(|(_, addr)| !is_public(addr));
     let (mut net, mut oracle) = lookup::Network::new(context.with_label("network"), p2p);
     let peers: Map<ValidatorKey, Address> = Map::from_iter_dedup(
         network
