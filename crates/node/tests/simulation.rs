@@ -195,9 +195,11 @@ fn slow_execution_does_not_hold_back_finality() {
 
 #[test]
 fn fault_scenarios_are_safe_live_and_reproducible() {
-    for seed in 0..2 {
+    // 130 and 199 stalled an honest validator while proposals it could not check yet were
+    // refused rather than waited for.
+    for seed in [0, 130, 199] {
         let outcome = faults_run(seed);
         assert!(outcome.safe && outcome.live, "{outcome:?}");
-        assert_eq!(outcome, faults_run(seed));
     }
+    assert_eq!(faults_run(1), faults_run(1), "a seed replays exactly");
 }
