@@ -64,6 +64,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         rounds: usize,
     },
+    /// Deterministic simulations of 4 validators with message loss, a partition, a crash and one
+    /// Byzantine validator, one per seed: safety and liveness violations.
+    Faults {
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+    },
+    /// Kills a validator of a 4-validator devnet with SIGKILL, under load, N times: finalized
+    /// blocks lost and transfers executed twice.
+    Crash {
+        #[arg(long, default_value_t = 20)]
+        restarts: usize,
+    },
     /// One CoinShuffle session among N members on loopback TCP: time and bytes.
     Mix {
         /// Session sizes to measure.
@@ -112,6 +124,8 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
             return energy(&profiles, prosumers, horizon, c_int, c_ext, runs, out);
         }
         BenchCommand::Mix { members, runs } => return mix(&members, runs, out),
+        BenchCommand::Faults { seeds } => return crate::reliability::faults(seeds, out),
+        BenchCommand::Crash { restarts } => return crate::reliability::crash(restarts, out),
         BenchCommand::Discovery { hosts, rounds } => return discovery(&hosts, rounds, out),
         BenchCommand::Transfers {
             validators,

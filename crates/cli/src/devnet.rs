@@ -70,27 +70,30 @@ struct Validators(Vec<Child>);
 
 impl Validators {
     fn spawn(homes: &[Home]) -> Result<Self> {
-        let exe = std::env::current_exe().context("cannot find the agora executable")?;
         let mut children = Validators(Vec::new());
         for home in homes {
-            let log_path = home.0.join("node.log");
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .with_context(|| format!("cannot open {}", log_path.display()))?;
-            let child = std::process::Command::new(&exe)
-                .arg("node")
-                .arg("--home")
-                .arg(&home.0)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("cannot start a validator process")?;
-            children.0.push(child);
+            children.0.push(Self::spawn_one(home)?);
         }
         Ok(children)
+    }
+
+    fn spawn_one(home: &Home) -> Result<Child> {
+        let exe = std::env::current_exe().context("cannot find the agora executable")?;
+        let log_path = home.0.join("node.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        std::process::Command::new(&exe)
+            .arg("node")
+            .arg("--home")
+            .arg(&home.0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start a validator process")
     }
 }
 
@@ -172,6 +175,29 @@ impl RunningDevnet {
     /// Process ids of the validators, in genesis order.
     pub fn pids(&self) -> Vec<u32> {
         self.validators.0.iter().map(Child::id).collect()
+    }
+
+    /// Kills validator `i` with SIGKILL (no chance to flush anything) and waits for it.
+    pub fn kill9(&mut self, i: usize) -> Result<()> {
+        let child = self
+            .validators
+            .0
+            .get_mut(i)
+            .with_context(|| format!("no validator {i}"))?;
+        child.kill().context("cannot kill the validator")?;
+        child.wait().context("cannot reap the validator")?;
+        Ok(())
+    }
+
+    /// Starts validator `i` again from its home.
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        let home = self
+            .devnet
+            .homes
+            .get(i)
+            .with_context(|| format!("no validator {i}"))?;
+        self.validators.0[i] = Validators::spawn_one(home)?;
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@ mod devnet;
 mod discovery;
 mod grouping;
 mod output;
+mod reliability;
 mod sim;
 
 use agora_bank::BankCall;

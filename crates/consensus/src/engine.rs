@@ -1,8 +1,11 @@
 //! Wires simplex, marshal and the block buffer into one validator, over any Commonware runtime
 //! (tokio for real nodes, the deterministic runtime for simulations).
 
-use crate::application::{Application, Ledger, TxPool, EPOCH};
-use agora_types::{Block, Digest, ValidatorKey};
+use crate::{
+    application::{Ledger, EPOCH},
+    execution::{Execution, ExecutionError},
+};
+use agora_types::{Block, Context, Digest, ValidatorKey};
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{
@@ -10,9 +13,11 @@ use commonware_consensus::{
         core::{Actor as MarshalActor, Mailbox as MarshalMailbox},
         resolver::handler,
         standard::{Deferred, Standard},
+        Update,
     },
     simplex::{self, elector::RoundRobin, scheme::ed25519::Scheme, types::Finalization},
-    types::{Epoch, FixedEpocher, ViewDelta},
+    types::{Epoch, FixedEpocher, Height, ViewDelta},
+    Reporter, VerifyingApplication,
 };
 use commonware_cryptography::{certificate::ConstantProvider, ed25519};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
@@ -22,15 +27,25 @@ use commonware_runtime::{
     buffer::paged::CacheRef, spawn_cell, BufferPooler, Clock, ContextCell, Handle, Metrics,
     Spawner, Storage,
 };
-use commonware_storage::archive::immutable;
-use commonware_utils::{channel::mpsc, ordered::Set, NZUsize, NZU16, NZU64};
-use futures::future::try_join_all;
+use commonware_storage::{
+    archive::immutable,
+    metadata::{self, Metadata},
+};
+use commonware_utils::{channel::mpsc, ordered::Set, sequence::U64, NZUsize, NZU16, NZU64};
+use futures::{future::try_join_all, FutureExt};
 use rand::{CryptoRng, Rng};
 use std::{num::NonZero, time::Duration};
 use tracing::{error, warn};
 
-/// Domain separation for consensus signatures.
-pub const CONSENSUS_NAMESPACE: &[u8] = b"agora-consensus-v1";
+/// Domain separation for consensus signatures, bound to the chain: validators that reuse their
+/// keys on another chain sign votes no validator of this one accepts.
+pub fn consensus_namespace(chain_id: &str) -> Vec<u8> {
+    [b"agora-consensus-v1/".as_slice(), chain_id.as_bytes()].concat()
+}
+
+/// Where marshal records the last height the application acknowledged, and its key.
+const PROCESSED_PARTITION: &str = "application-metadata";
+const PROCESSED_KEY: U64 = U64::new(0xFF);
 
 const PRUNABLE_ITEMS_PER_SECTION: NonZero<u64> = NZU64!(4_096);
 const IMMUTABLE_ITEMS_PER_SECTION: NonZero<u64> = NZU64!(262_144);
@@ -71,25 +86,47 @@ impl Default for Timeouts {
     }
 }
 
+/// What the engine needs from an application: Agora's [`crate::Application`], or in
+/// simulations a Byzantine variant of it.
+pub trait App<E>:
+    VerifyingApplication<E, SigningScheme = Scheme, Context = Context, Block = Block>
+    + Reporter<Activity = Update<Block>>
+where
+    E: Rng + Spawner + Metrics + Clock,
+{
+}
+
+impl<E, A> App<E> for A
+where
+    E: Rng + Spawner + Metrics + Clock,
+    A: VerifyingApplication<E, SigningScheme = Scheme, Context = Context, Block = Block>
+        + Reporter<Activity = Update<Block>>,
+{
+}
+
 /// One validator's configuration.
 pub struct Config<
     B: Blocker<PublicKey = ValidatorKey>,
     P: Provider<PublicKey = ValidatorKey>,
-    T: TxPool,
+    A,
     L: Ledger,
 > {
+    /// Binds consensus signatures to this chain ([`consensus_namespace`]).
+    pub chain_id: String,
     pub signer: ed25519::PrivateKey,
     pub validators: Set<ValidatorKey>,
     pub blocker: B,
     pub provider: P,
     /// Prefix of the storage partitions, so several validators can share one runtime's storage.
     pub partition_prefix: String,
-    pub application: Application<T, L>,
+    pub application: A,
+    /// The task executing what `application` finalizes (from [`crate::Application::new`]).
+    pub execution: Execution<L>,
     pub timeouts: Timeouts,
     pub mailbox_size: usize,
 }
 
-type Marshaled<E, T, L> = Deferred<E, Scheme, Application<T, L>, Block, FixedEpocher>;
+type Marshaled<E, A> = Deferred<E, Scheme, A, Block, FixedEpocher>;
 type Marshal<E> = MarshalActor<
     E,
     Standard<Block>,
@@ -100,8 +137,9 @@ type Marshal<E> = MarshalActor<
     Sequential,
 >;
 
-/// A validator: consensus, marshal and the block buffer, ready to be started on five channels.
-pub struct Engine<E, B, P, T, L>
+/// A validator: consensus, marshal, the block buffer and the execution task, ready to be
+/// started on five channels.
+pub struct Engine<E, B, P, A, L>
 where
     E: BufferPooler
         + Clock
@@ -113,26 +151,29 @@ where
         + Metrics,
     B: Blocker<PublicKey = ValidatorKey>,
     P: Provider<PublicKey = ValidatorKey>,
-    T: TxPool,
+    A: App<E>,
     L: Ledger,
 {
     context: ContextCell<E>,
     buffer: buffered::Engine<E, ValidatorKey, Block, P>,
     buffer_mailbox: buffered::Mailbox<ValidatorKey, Block>,
     marshal: Marshal<E>,
-    marshaled: Marshaled<E, T, L>,
-    consensus: simplex::Engine<
-        E,
-        Scheme,
-        RoundRobin,
-        B,
-        Digest,
-        Marshaled<E, T, L>,
-        Marshaled<E, T, L>,
-        MarshalMailbox<Scheme, Standard<Block>>,
-        Sequential,
-    >,
+    marshaled: Marshaled<E, A>,
+    execution: Execution<L>,
+    consensus: Simplex<E, B, A>,
 }
+
+type Simplex<E, B, A> = simplex::Engine<
+    E,
+    Scheme,
+    RoundRobin,
+    B,
+    Digest,
+    Marshaled<E, A>,
+    Marshaled<E, A>,
+    MarshalMailbox<Scheme, Standard<Block>>,
+    Sequential,
+>;
 
 /// Why a validator could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +182,10 @@ pub enum EngineError {
     NotAValidator,
     #[error("cannot open the block archive: {0}")]
     Archive(String),
+    #[error("this validator halted: {0}")]
+    Halted(#[from] ExecutionError),
+    #[error("a consensus actor stopped")]
+    Stopped,
 }
 
 fn archive_config<C>(
@@ -170,7 +215,7 @@ fn archive_config<C>(
     }
 }
 
-impl<E, B, P, T, L> Engine<E, B, P, T, L>
+impl<E, B, P, A, L> Engine<E, B, P, A, L>
 where
     E: BufferPooler
         + Clock
@@ -182,10 +227,10 @@ where
         + Metrics,
     B: Blocker<PublicKey = ValidatorKey>,
     P: Provider<PublicKey = ValidatorKey>,
-    T: TxPool,
+    A: App<E>,
     L: Ledger,
 {
-    pub async fn new(context: E, cfg: Config<B, P, T, L>) -> Result<Self, EngineError> {
+    pub async fn new(context: E, cfg: Config<B, P, A, L>) -> Result<Self, EngineError> {
         use commonware_cryptography::{certificate::Scheme as _, Signer};
         let prefix = cfg.partition_prefix.clone();
         let (buffer, buffer_mailbox) = buffered::Engine::new(
@@ -218,8 +263,9 @@ where
         .await
         .map_err(|e| EngineError::Archive(e.to_string()))?;
 
+        rewind_processed_height(&context, &prefix, cfg.execution.executed_height()?).await?;
         let scheme = Scheme::signer(
-            CONSENSUS_NAMESPACE,
+            &consensus_namespace(&cfg.chain_id),
             cfg.validators.clone(),
             cfg.signer.clone(),
         )
@@ -289,11 +335,13 @@ where
             buffer_mailbox,
             marshal,
             marshaled,
+            execution: cfg.execution,
             consensus,
         })
     }
 
-    /// Starts every actor; the handle resolves when any of them stops.
+    /// Starts every actor; the handle resolves when any of them stops, with the execution
+    /// task's error if that is what stopped.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         mut self,
@@ -317,19 +365,103 @@ where
             mpsc::Receiver<handler::Message<Digest>>,
             impl Resolver<Key = handler::Request<Digest>, PublicKey = ValidatorKey>,
         ),
-    ) -> Handle<()> {
+    ) -> Handle<Result<(), EngineError>> {
         spawn_cell!(self.context, {
+            let execution = self
+                .context
+                .with_label("execution")
+                .spawn(|_| self.execution.run());
             let buffer = self.buffer.start(broadcast);
             // Marshal starts before consensus so that consensus's replay on restart finds it.
             let marshal = self
                 .marshal
                 .start(self.marshaled, self.buffer_mailbox, backfill);
             let consensus = self.consensus.start(votes, certificates, resolver);
-            if let Err(e) = try_join_all(vec![buffer, marshal, consensus]).await {
-                error!(?e, "validator stopped");
-            } else {
-                warn!("validator stopped");
+            let actors = try_join_all(vec![buffer, marshal, consensus]);
+            futures::select! {
+                result = execution.fuse() => match result {
+                    Ok(Err(e)) => {
+                        error!(error = %e, "execution failed; halting this validator");
+                        Err(e.into())
+                    }
+                    _ => Err(EngineError::Stopped),
+                },
+                result = actors.fuse() => {
+                    if let Err(e) = result {
+                        error!(?e, "validator stopped");
+                    } else {
+                        warn!("validator stopped");
+                    }
+                    Err(EngineError::Stopped)
+                },
             }
         })
+    }
+}
+
+/// Makes marshal deliver again, from its archive, every finalized block above what the ledger
+/// executed: after the state store was lost or restored from an older copy, the state is rebuilt
+/// by re-execution rather than left behind consensus.
+async fn rewind_processed_height<E: Clock + Storage + Metrics>(
+    context: &E,
+    prefix: &str,
+    executed: u64,
+) -> Result<(), EngineError> {
+    let mut processed: Metadata<E, U64, Height> = Metadata::init(
+        context.with_label("processed_height_check"),
+        metadata::Config {
+            partition: format!("{prefix}-{PROCESSED_PARTITION}"),
+            codec_config: (),
+        },
+    )
+    .await
+    .map_err(|e| EngineError::Archive(e.to_string()))?;
+    let Some(marked) = processed.get(&PROCESSED_KEY).map(|h| h.get()) else {
+        return Ok(());
+    };
+    if marked > executed {
+        warn!(
+            executed,
+            finalized = marked,
+            "the state is behind the finalized blocks; executing them again from the archive"
+        );
+        processed
+            .put_sync(PROCESSED_KEY, Height::new(executed))
+            .await
+            .map_err(|e| EngineError::Archive(e.to_string()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_consensus::{
+        simplex::types::{Notarize, Proposal},
+        types::{Round, View},
+    };
+    use commonware_cryptography::{Hasher, Sha256, Signer};
+
+    #[test]
+    fn votes_signed_for_one_chain_do_not_verify_on_another() {
+        let keys: Vec<_> = (0..4).map(ed25519::PrivateKey::from_seed).collect();
+        let validators = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+        let scheme = |chain: &str| {
+            Scheme::signer(
+                &consensus_namespace(chain),
+                validators.clone(),
+                keys[0].clone(),
+            )
+            .unwrap()
+        };
+        let proposal = Proposal::new(
+            Round::new(EPOCH, View::new(5)),
+            View::new(4),
+            Sha256::hash(b"block"),
+        );
+        let vote = Notarize::sign(&scheme("chain-a"), proposal).unwrap();
+        let mut rng = rand::rngs::OsRng;
+        assert!(vote.verify(&mut rng, &scheme("chain-a"), &Sequential));
+        assert!(!vote.verify(&mut rng, &scheme("chain-b"), &Sequential));
     }
 }

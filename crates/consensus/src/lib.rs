@@ -29,7 +29,11 @@
 
 mod application;
 mod engine;
+mod execution;
 pub mod network;
 
-pub use application::{genesis_block, Application, BlockTiming, Ledger, TxPool, EPOCH};
-pub use engine::{Config, Engine, EngineError, Timeouts, CONSENSUS_NAMESPACE};
+pub use application::{
+    genesis_block, Application, BlockTiming, ChainGenesis, Ledger, TxPool, EPOCH,
+};
+pub use engine::{consensus_namespace, App, Config, Engine, EngineError, Timeouts};
+pub use execution::{Execution, ExecutionError};

@@ -8,8 +8,9 @@
 //! ```
 
 use agora_ledger::ModuleGenesis;
-use agora_types::{Address, Keypair, ValidatorKey};
+use agora_types::{Address, Digest, Keypair, ValidatorKey};
 use commonware_codec::DecodeExt;
+use commonware_cryptography::{Hasher, Sha256};
 use serde::{Deserialize, Serialize};
 use std::{
     net::SocketAddr,
@@ -93,6 +94,14 @@ impl Genesis {
             return Err("a validator key is not a valid ed25519 public key".into());
         }
         Ok(())
+    }
+
+    /// A hash of every field, over the canonical JSON (fields in declaration order, map keys
+    /// sorted): block 0 commits to it, so two nodes whose genesis files differ in anything
+    /// (a balance, a module parameter, a validator) are on different chains.
+    pub fn digest(&self) -> Digest {
+        // Plain data with string keys: serializing cannot fail.
+        Sha256::hash(&serde_json::to_vec(self).unwrap_or_default())
     }
 
     /// The validators' consensus keys, in genesis order.

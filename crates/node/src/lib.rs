@@ -6,10 +6,12 @@
 //! JSON-RPC server ([`rpc`]) through which clients submit, read and subscribe.
 //!
 //! [`node::run`] runs a validator from its home directory ([`genesis::Home`]);
-//! [`devnet::Devnet`] creates the homes of a local chain.
+//! [`devnet::Devnet`] creates the homes of a local chain; [`simulation`] runs whole chains on
+//! Commonware's deterministic runtime for the fault tests and `agora bench faults`.
 
 pub mod devnet;
 pub mod genesis;
 pub mod mempool;
 pub mod node;
 pub mod rpc;
+pub mod simulation;

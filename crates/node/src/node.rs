@@ -9,11 +9,11 @@ use agora_bank::Bank;
 use agora_client::AgoraApiServer;
 use agora_consensus::{
     network::{run_validator, NetworkConfig},
-    Application, BlockTiming, EngineError, Ledger, Timeouts,
+    Application, BlockTiming, ChainGenesis, EngineError, Ledger, Timeouts,
 };
 use agora_energy::Energy;
 use agora_ledger::{AppliedBlock, Executor, ExecutorError};
-use agora_types::Block;
+use agora_types::{Block, ExecutedState, StateRoot};
 use commonware_runtime::Runner as _;
 use std::{
     net::SocketAddr,
@@ -39,6 +39,8 @@ pub enum NodeError {
     State(#[from] ExecutorError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("cannot read the genesis state: {0}")]
+    GenesisState(String),
     #[error("cannot serve RPC on {addr}: {source}")]
     Rpc {
         addr: SocketAddr,
@@ -60,8 +62,9 @@ struct NodeLedger {
     tip: Arc<AtomicU64>,
 }
 
-impl Ledger for NodeLedger {
-    fn finalized(&self, block: &Block) -> Result<(), String> {
+impl NodeLedger {
+    /// Applies a block (blocking: redb writes and syncs).
+    fn apply(&self, block: &Block) -> Result<(), String> {
         let Some(applied) = self
             .executor
             .apply_block(block)
@@ -78,9 +81,49 @@ impl Ledger for NodeLedger {
         let _ = self.applied.send(Arc::new(applied));
         Ok(())
     }
+}
+
+/// Reads the executor's state root after `height`, if executed.
+pub fn executed_root(executor: &Executor, height: u64) -> Result<Option<StateRoot>, String> {
+    let Some(record) = executor.block(height).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 32] = hex::decode(&record.state_root)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("the record of block {height} holds a corrupt state root"))?;
+    Ok(Some(StateRoot::from(bytes)))
+}
+
+/// The latest executed height and its root.
+pub fn executed_state(executor: &Executor) -> Result<ExecutedState, String> {
+    let height = executor
+        .last_applied_height()
+        .map_err(|e| e.to_string())?
+        .unwrap_or(0);
+    let root = executed_root(executor, height)?
+        .ok_or_else(|| format!("no record of executed block {height}"))?;
+    Ok(ExecutedState { height, root })
+}
+
+impl Ledger for NodeLedger {
+    async fn finalized(&self, block: Block) -> Result<(), String> {
+        let ledger = self.clone();
+        tokio::task::spawn_blocking(move || ledger.apply(&block))
+            .await
+            .map_err(|e| format!("the execution thread failed: {e}"))?
+    }
 
     fn tip(&self, height: u64) {
         self.tip.fetch_max(height, Ordering::Relaxed);
+    }
+
+    fn executed(&self) -> Result<ExecutedState, String> {
+        executed_state(&self.executor)
+    }
+
+    fn state_root(&self, height: u64) -> Result<Option<StateRoot>, String> {
+        executed_root(&self.executor, height)
     }
 }
 
@@ -117,14 +160,16 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
     let first = genesis
         .first_validator()
         .ok_or_else(|| NodeError::NotAValidator(key.address()))?;
-    let application = Application::new(
-        &genesis.chain_id,
-        genesis.genesis_time,
-        first,
-        mempool.clone(),
-        ledger,
-        timing,
-    );
+    let chain = ChainGenesis {
+        chain_id: genesis.chain_id.clone(),
+        time: genesis.genesis_time,
+        digest: genesis.digest(),
+        root: executed_root(&executor, 0)
+            .and_then(|root| root.ok_or_else(|| "no genesis record".to_string()))
+            .map_err(NodeError::GenesisState)?,
+        first_validator: first,
+    };
+    let application = Application::new(&chain, mempool.clone(), ledger, timing);
     let rpc = RpcState {
         executor: executor.clone(),
         mempool,
@@ -137,6 +182,7 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
             .collect(),
     };
     let network = NetworkConfig {
+        chain_id: genesis.chain_id.clone(),
         signer: key.private_key().clone(),
         listen: me.p2p,
         validators: keys

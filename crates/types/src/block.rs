@@ -2,13 +2,14 @@
 //!
 //! ```text
 //! Block = context (simplex round, leader, parent view + digest) | parent (32) | height (u64 BE)
-//!       | timestamp (u64 BE, ms since the Unix epoch) | txs (varint count <= MAX_BLOCK_TXS, each a
-//!         SignedTransaction)
-//! digest = SHA-256(context | parent | height | timestamp | SHA-256(tx hash 0 | tx hash 1 | ...))
+//!       | timestamp (u64 BE, ms since the Unix epoch) | executed height (u64 BE) | state root (32)
+//!       | txs (varint count <= MAX_BLOCK_TXS, each a SignedTransaction)
+//! digest = SHA-256(context | parent | height | timestamp | executed height | state root
+//!                  | SHA-256(tx hash 0 | tx hash 1 | ...))
 //! ```
 //!
-//! The digest commits to the consensus context, as `CertifiableBlock` requires, and to every
-//! transaction through their hashes.
+//! The digest commits to the consensus context, as `CertifiableBlock` requires, to the state the
+//! proposer had executed ([`ExecutedState`]) and to every transaction through their hashes.
 
 use crate::{SignedTransaction, TxHash};
 use bytes::{Buf, BufMut};
@@ -16,7 +17,7 @@ use commonware_codec::{
     Encode, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
 };
 use commonware_consensus::{simplex::types::Context as SimplexContext, types::Height};
-use commonware_cryptography::{ed25519, sha256, Digestible, Hasher, Sha256};
+use commonware_cryptography::{blake3, ed25519, sha256, Digestible, Hasher, Sha256};
 
 /// The public key type validators sign consensus messages with.
 pub type ValidatorKey = ed25519::PublicKey;
@@ -24,6 +25,43 @@ pub type ValidatorKey = ed25519::PublicKey;
 pub type Digest = sha256::Digest;
 /// The consensus context a block was proposed in.
 pub type Context = SimplexContext<Digest, ValidatorKey>;
+
+/// The root of the executed state (the executor's lattice hash checksum).
+pub type StateRoot = blake3::Digest;
+
+/// What a block says about executed state: blocks are executed after finalization, so a
+/// proposal cannot carry the root after its own transactions; it carries the latest height its
+/// proposer had executed (at most the parent's height) and the state root after that height.
+/// Validators refuse a proposal whose root differs from their own at that height, and every
+/// node compares it again when it executes the finalized block, so a diverging state is noticed
+/// within a few blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecutedState {
+    pub height: u64,
+    pub root: StateRoot,
+}
+
+impl Write for ExecutedState {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.height.write(buf);
+        self.root.write(buf);
+    }
+}
+
+impl FixedSize for ExecutedState {
+    const SIZE: usize = u64::SIZE + StateRoot::SIZE;
+}
+
+impl Read for ExecutedState {
+    type Cfg = ();
+
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            height: u64::read(buf)?,
+            root: StateRoot::read(buf)?,
+        })
+    }
+}
 
 /// Most transactions in one block.
 pub const MAX_BLOCK_TXS: usize = 16_384;
@@ -37,6 +75,7 @@ pub struct Block {
     pub height: u64,
     /// Milliseconds since the Unix epoch by the proposer's clock: the chain's notion of time.
     pub timestamp: u64,
+    pub executed: ExecutedState,
     pub txs: Vec<SignedTransaction>,
     digest: Digest,
 }
@@ -56,36 +95,34 @@ impl Block {
         parent: Digest,
         height: u64,
         timestamp: u64,
+        executed: ExecutedState,
         txs: Vec<SignedTransaction>,
     ) -> Self {
-        let digest = Self::compute_digest(&context, &parent, height, timestamp, &txs);
-        Self {
+        let mut block = Self {
             context,
             parent,
             height,
             timestamp,
+            executed,
             txs,
-            digest,
-        }
+            digest: Digest::from([0; 32]),
+        };
+        block.digest = block.compute_digest();
+        block
     }
 
-    fn compute_digest(
-        context: &Context,
-        parent: &Digest,
-        height: u64,
-        timestamp: u64,
-        txs: &[SignedTransaction],
-    ) -> Digest {
+    fn compute_digest(&self) -> Digest {
         let mut tx_root = Sha256::new();
-        for tx in txs {
+        for tx in &self.txs {
             tx_root.update(&tx.hash().0);
         }
         let tx_root = tx_root.finalize();
         let mut hasher = Sha256::new();
-        hasher.update(&context.encode());
-        hasher.update(parent.as_ref());
-        hasher.update(&height.to_be_bytes());
-        hasher.update(&timestamp.to_be_bytes());
+        hasher.update(&self.context.encode());
+        hasher.update(self.parent.as_ref());
+        hasher.update(&self.height.to_be_bytes());
+        hasher.update(&self.timestamp.to_be_bytes());
+        hasher.update(&self.executed.encode());
         hasher.update(tx_root.as_ref());
         hasher.finalize()
     }
@@ -119,13 +156,19 @@ impl Write for Block {
         self.parent.write(buf);
         self.height.write(buf);
         self.timestamp.write(buf);
+        self.executed.write(buf);
         self.txs.write(buf);
     }
 }
 
 impl EncodeSize for Block {
     fn encode_size(&self) -> usize {
-        self.context.encode_size() + Digest::SIZE + u64::SIZE + u64::SIZE + self.txs.encode_size()
+        self.context.encode_size()
+            + Digest::SIZE
+            + u64::SIZE
+            + u64::SIZE
+            + ExecutedState::SIZE
+            + self.txs.encode_size()
     }
 }
 
@@ -137,8 +180,9 @@ impl Read for Block {
         let parent = Digest::read(buf)?;
         let height = u64::read(buf)?;
         let timestamp = u64::read(buf)?;
+        let executed = ExecutedState::read(buf)?;
         let txs = Vec::<SignedTransaction>::read_cfg(buf, &(RangeCfg::from(..=MAX_BLOCK_TXS), ()))?;
-        Ok(Self::new(context, parent, height, timestamp, txs))
+        Ok(Self::new(context, parent, height, timestamp, executed, txs))
     }
 }
 
@@ -203,7 +247,21 @@ mod tests {
                 .sign(&key)
             })
             .collect();
-        Block::new(context(), Sha256::hash(b"parent"), 7, 1_000, txs)
+        Block::new(
+            context(),
+            Sha256::hash(b"parent"),
+            7,
+            1_000,
+            executed(5),
+            txs,
+        )
+    }
+
+    fn executed(height: u64) -> ExecutedState {
+        ExecutedState {
+            height,
+            root: StateRoot::from([9; 32]),
+        }
     }
 
     #[test]
@@ -214,6 +272,28 @@ mod tests {
         assert_eq!(back, b);
         assert_ne!(block(2).digest(), b.digest());
         b.check_limits().unwrap();
+    }
+
+    #[test]
+    fn the_digest_commits_to_the_executed_state() {
+        let b = block(1);
+        let other = |executed| {
+            Block::new(
+                b.context.clone(),
+                b.parent,
+                b.height,
+                b.timestamp,
+                executed,
+                b.txs.clone(),
+            )
+        };
+        assert_eq!(other(executed(5)).digest(), b.digest());
+        assert_ne!(other(executed(4)).digest(), b.digest());
+        let root = ExecutedState {
+            height: 5,
+            root: StateRoot::from([8; 32]),
+        };
+        assert_ne!(other(root).digest(), b.digest());
     }
 
     proptest! {

@@ -17,7 +17,10 @@ mod receipt;
 mod tx;
 
 pub use account::{Address, AddressError, KeyFileError, Keypair};
-pub use block::{Block, BlockError, Context, Digest, ValidatorKey, MAX_BLOCK_BYTES, MAX_BLOCK_TXS};
+pub use block::{
+    Block, BlockError, Context, Digest, ExecutedState, StateRoot, ValidatorKey, MAX_BLOCK_BYTES,
+    MAX_BLOCK_TXS,
+};
 pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
 pub use tx::{
     Call, SignedTransaction, Transaction, TxError, TxHash, MAX_CHAIN_ID_LEN, MAX_MODULE_NAME_LEN,
