@@ -3,7 +3,7 @@
 use agora_ledger::TxContext;
 use agora_types::Address;
 use borsh::{BorshDeserialize, BorshSerialize};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
 /// A market's side of the hybrid-solver pattern: its problem's check and score, and what
@@ -102,7 +102,16 @@ pub fn finalize<M: HybridMarket>(ctx: &mut TxContext<'_>, market: &mut M) -> Res
 /// The candidate's bookkeeping for markets that keep it as one record: its score, who posted
 /// it, when, for which round, and which staged solution holds its items.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
 )]
 pub struct Candidate<S> {
     pub score: S,
