@@ -36,6 +36,7 @@
 
 mod market;
 pub mod params;
+pub mod reference;
 mod solution;
 mod store;
 pub mod types;

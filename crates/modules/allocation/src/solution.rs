@@ -330,13 +330,15 @@ fn pay(ctx: &mut TxContext<'_>, m: MarketId, assignments: &[Assignment]) -> Resu
     Ok(())
 }
 
+/// A stored solution: its record and its assignments.
+pub(crate) type StoredSolution = (Staged<SolutionMeta>, Vec<Assignment>);
+
 /// A market's solution by id, with its assignments (queries).
 pub(crate) fn read_solution(
     state: &dyn agora_ledger::StateRead,
     m: MarketId,
     s: SolutionId,
-) -> std::result::Result<Option<(Staged<SolutionMeta>, Vec<Assignment>)>, agora_hybrid::StoreError>
-{
+) -> std::result::Result<Option<StoredSolution>, agora_hybrid::StoreError> {
     let slot = solution_slot(m, s);
     let Some(staged) = slot.read::<SolutionMeta>(state)? else {
         return Ok(None);

@@ -171,3 +171,85 @@ pub fn verify(cx: &Context<'_>, assignments: &[Assignment]) -> Result<Score, Vio
     extend(cx, &mut Usage::new(), &mut score, assignments)?;
     Ok(score)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{params::scale, reference::by_definition};
+    use proptest::prelude::*;
+
+    fn offer(id: OfferId, side: Side, alts: Vec<(TypeId, u64, u64)>) -> Offer {
+        let mut alternatives: Vec<Alternative> = alts
+            .into_iter()
+            .map(|(rtype, quantity, value)| Alternative {
+                rtype,
+                quantity,
+                value,
+            })
+            .collect();
+        alternatives.sort_by_key(|a| a.rtype);
+        alternatives.dedup_by_key(|a| a.rtype);
+        Offer {
+            id,
+            cycle: 0,
+            owner: Address([id as u8; 32]),
+            side,
+            misc: 0,
+            scale: scale(&alternatives).unwrap(),
+            alternatives,
+            posted: true,
+            hold: None,
+        }
+    }
+
+    proptest! {
+        /// `verify` accepts exactly the solutions the definition accepts, with the same score,
+        /// on offers with unequal quantities (the exact-fraction path).
+        #[test]
+        fn verify_is_the_definition(
+            alts in prop::collection::vec(prop::collection::vec((0..2u64, 1..7u64, 0..4u64), 1..3), 2..6),
+            picks in prop::collection::vec((0..6usize, 0..6usize, 0..3usize, 0..4u64, 0..5u64), 0..8),
+            welfare in any::<bool>(),
+        ) {
+            // Even ids provide, odd ones consume; consumers value one more, so prices overlap.
+            let offers: BTreeMap<OfferId, Offer> = alts
+                .into_iter()
+                .enumerate()
+                .map(|(i, alts)| {
+                    let (side, bump) = if i % 2 == 0 { (Side::Provide, 0) } else { (Side::Consume, 1) };
+                    let alts = alts.into_iter().map(|(t, q, v)| (t, q, v + bump)).collect();
+                    (i as u64, offer(i as u64, side, alts))
+                })
+                .collect();
+            let n = offers.len();
+            let assignments: Vec<Assignment> = picks
+                .into_iter()
+                .map(|(p, c, a, quantity, price)| {
+                    let (provider, consumer) = ((2 * p % n) as u64, ((2 * c + 1) % n) as u64);
+                    let alts = &offers[&provider].alternatives;
+                    let rtype = alts[a % alts.len()].rtype;
+                    Assignment { provider, consumer, rtype, quantity, price }
+                })
+                .collect();
+            let mut params = crate::types::MarketParams {
+                receive_ms: 1,
+                solve_ms: 1,
+                max_quantity: 10,
+                max_types_per_offer: 4,
+                objective: Objective::Quantity,
+                default_bound: None,
+                price_bounds: vec![],
+                pairs: PairRule::Any,
+                settle: false,
+                max_offers_per_cycle: 10,
+                max_solutions_per_cycle: 10,
+            };
+            if welfare {
+                params.objective = Objective::Welfare;
+            }
+            let zones = BTreeMap::new();
+            let cx = Context { params: &params, cycle: 0, offers: &offers, zones: &zones };
+            prop_assert_eq!(verify(&cx, &assignments).ok(), by_definition(&cx, &assignments));
+        }
+    }
+}
