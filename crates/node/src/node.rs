@@ -5,6 +5,7 @@ use crate::{
     mempool::{Mempool, MempoolLimits},
     rpc::RpcState,
 };
+use agora_allocation::Allocation;
 use agora_bank::Bank;
 use agora_client::AgoraApiServer;
 use agora_consensus::{
@@ -50,7 +51,10 @@ pub enum NodeError {
 
 /// The modules every Agora node runs, in one place so nodes and tools agree.
 pub fn executor_with_modules(executor: Executor) -> Executor {
-    executor.with_module(Bank).with_module(Energy)
+    executor
+        .with_module(Bank)
+        .with_module(Energy)
+        .with_module(Allocation)
 }
 
 /// Executes finalized blocks for consensus and tells the mempool and subscribers.

@@ -17,7 +17,6 @@
 use crate::types::{Interval, OfferId, Trade};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
 
 /// The price of a trade between a seller at `sell` and a buyer at `buy` (`sell <= buy`).
 pub fn price(sell: u64, buy: u64) -> u64 {
@@ -120,21 +119,6 @@ pub struct Score {
     pub energy: u64,
     /// Σ ε·(R_b - R_s) over the trades (micro-tokens).
     pub gains: u128,
-}
-
-/// Whether a solution scored `new` with trades `new_trades` replaces the candidate. The
-/// candidate's trades are read only on a tie of scores.
-pub fn replaces<'a>(
-    new: Score,
-    new_trades: &[Trade],
-    candidate: Score,
-    candidate_trades: impl FnOnce() -> &'a [Trade],
-) -> bool {
-    match new.cmp(&candidate) {
-        Ordering::Greater => true,
-        Ordering::Less => false,
-        Ordering::Equal => new.energy > 0 && new_trades < candidate_trades(),
-    }
 }
 
 #[cfg(test)]

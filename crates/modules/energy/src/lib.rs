@@ -83,6 +83,7 @@ pub use types::*;
 pub use verify::{verify, SolutionContext, Violation};
 
 use agora_bank::BankError;
+use agora_hybrid::{StageError, StoreError};
 use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
 use agora_types::Address;
 use serde_json::json;
@@ -183,6 +184,30 @@ pub enum EnergyError {
     State(#[from] StateError),
 }
 
+impl From<StoreError> for EnergyError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt => Self::Corrupt,
+            StoreError::State(e) => Self::State(e),
+        }
+    }
+}
+
+/// Staging refusals keep the energy market's reason code, `invalid_call`.
+impl From<StageError> for EnergyError {
+    fn from(e: StageError) -> Self {
+        Self::Invalid(match e {
+            StageError::Nothing => "nothing staged",
+            StageError::OutOfOrder { .. } => "staged parts must come in order, from part 0",
+            StageError::TooManyParts { .. } => "a staged solution has at most 64 parts",
+            StageError::EmptyPart => "a staged part needs trades",
+            StageError::NotCreator | StageError::OtherRound { .. } => {
+                "not this solver's staged solution"
+            }
+        })
+    }
+}
+
 impl ReasonCode for EnergyError {
     fn reason(&self) -> &'static str {
         match self {
@@ -246,8 +271,8 @@ pub(crate) fn answer<T: serde::Serialize>(
     serde_json::to_value(value).map_err(|e| QueryError::BadParams(e.to_string()))
 }
 
-pub(crate) fn corrupt(e: EnergyError) -> QueryError {
-    match e {
+pub(crate) fn corrupt(e: impl Into<EnergyError>) -> QueryError {
+    match e.into() {
         EnergyError::State(e) => QueryError::State(e),
         other => QueryError::NotFound(other.to_string()),
     }
@@ -257,7 +282,7 @@ pub(crate) fn corrupt(e: EnergyError) -> QueryError {
 fn open_offers(state: &dyn StateRead, m: MarketId) -> Result<Vec<Offer>, EnergyError> {
     let mut offers = Vec::new();
     for (key, _) in state.scan_prefix(&open_offers_prefix(m))? {
-        let id = parse_open_offer_key(&key)?;
+        let id = parse_u64_suffix(&key)?;
         offers.push(read(state, &offer_key(m, id))?.ok_or(EnergyError::Corrupt)?);
     }
     Ok(offers)

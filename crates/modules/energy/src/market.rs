@@ -532,21 +532,24 @@ fn finalize_interval(ctx: &mut TxContext<'_>, market: &mut Market) -> Result<(),
     Ok(())
 }
 
+/// Finalizes the due intervals, at most [`MAX_FINALIZE_PER_CALL`] per call; the time guard is
+/// `agora_hybrid::finalize`'s.
 pub fn finalize(ctx: &mut TxContext<'_>, m: MarketId) -> Result<(), EnergyError> {
-    let mut market = load_market(ctx, m)?;
+    let market = load_market(ctx, m)?;
+    agora_hybrid::finalize(ctx, &mut solution::Hybrid { market })
+}
+
+pub(crate) fn finalize_due(
+    ctx: &mut TxContext<'_>,
+    market: &mut Market,
+) -> Result<(), EnergyError> {
     let due = intervals_due(&market.params, ctx.timestamp());
-    if (market.next_final as u64) >= due {
-        return Err(EnergyError::NotDue {
-            interval: market.next_final,
-            due_at: due_at(&market.params, market.next_final),
-        });
-    }
     let mut done = 0;
     while (market.next_final as u64) < due && done < MAX_FINALIZE_PER_CALL {
-        finalize_interval(ctx, &mut market)?;
+        finalize_interval(ctx, market)?;
         done += 1;
     }
-    ctx.store(market_key(m), &market);
+    ctx.store(market_key(market.id), market);
     Ok(())
 }
 

@@ -9,28 +9,31 @@
 //! [`MAX_STAGED_PARTS`] parts; a new part 0 replaces it, and an empty part 0 discards it.
 
 use crate::{
-    clearing::{self, Score},
-    market::{load_group, load_market},
+    clearing::Score,
+    market::{due_at, finalize_due, load_group, load_market},
     store::*,
     types::*,
     verify::{verify, SolutionContext},
     EnergyError, NAME,
 };
+use agora_hybrid::{
+    max_items_per_call, split, submit, HybridMarket, Slot, Split, StageError, Staged,
+};
 use agora_ledger::TxContext;
 use agora_types::Address;
-use borsh::{BorshDeserialize, BorshSerialize};
 use serde_json::json;
 use std::collections::{btree_map::Entry, BTreeMap};
 
 /// Most parts of one staged solution (each at most one transaction, 1 MiB).
 pub const MAX_STAGED_PARTS: u32 = 64;
 
-/// The sender's staged solution so far.
-#[derive(Clone, Debug, Default, BorshSerialize, BorshDeserialize)]
-struct Staged {
-    parts: u32,
-    /// The sort key of its last trade: the next part continues after it.
-    last: Option<(Interval, OfferId, OfferId)>,
+/// A staged solution's running state: the sort key of its last trade, which the next part
+/// continues after.
+type Cursor = Option<(Interval, OfferId, OfferId)>;
+
+/// The sender's staging slot.
+fn slot(m: MarketId, solver: &Address) -> Slot {
+    Slot::new(NAME, m, &solver.0)
 }
 
 /// The limits the feeder check needs, for every feeder of `groups`.
@@ -169,49 +172,85 @@ pub(crate) fn take_candidate_interval(
     Ok(trades)
 }
 
+/// The energy market as a [`HybridMarket`]: its check is [`verify`], its score
+/// [`clearing::Score`], ties go to the canonical (smaller) trade list, and its settlement is the
+/// finalization of the due intervals.
+pub(crate) struct Hybrid {
+    pub market: Market,
+}
+
+impl HybridMarket for Hybrid {
+    type Item = Trade;
+    type Score = Score;
+    type Error = EnergyError;
+
+    fn candidate(&self) -> Score {
+        self.market.candidate
+    }
+
+    fn verify(&mut self, ctx: &mut TxContext<'_>, trades: &[Trade]) -> Result<Score, EnergyError> {
+        check_solution(ctx, &self.market, trades)
+    }
+
+    fn wins_tie(
+        &mut self,
+        ctx: &mut TxContext<'_>,
+        score: Score,
+        trades: &[Trade],
+    ) -> Result<bool, EnergyError> {
+        Ok(score.energy > 0 && trades < load_candidate(ctx, self.market.id)?.as_slice())
+    }
+
+    fn adopt(
+        &mut self,
+        ctx: &mut TxContext<'_>,
+        trades: Vec<Trade>,
+        score: Score,
+    ) -> Result<(), EnergyError> {
+        let m = self.market.id;
+        self.market.candidate = score;
+        store_candidate(ctx, m, &trades)?;
+        ctx.store(market_key(m), &self.market);
+        ctx.emit(
+            NAME,
+            "SolutionAccepted",
+            &json!({"market": m, "solver": ctx.sender(), "energy": score.energy, "gains": score.gains, "trades": trades.len()}),
+        );
+        Ok(())
+    }
+
+    fn not_better(&self, score: Score) -> EnergyError {
+        EnergyError::NotBetter {
+            energy: score.energy,
+            gains: score.gains,
+            candidate: self.market.candidate,
+        }
+    }
+
+    fn due_at(&self) -> i128 {
+        due_at(&self.market.params, self.market.next_final)
+    }
+
+    fn not_due(&self, due_at: i128) -> EnergyError {
+        EnergyError::NotDue {
+            interval: self.market.next_final,
+            due_at,
+        }
+    }
+
+    fn settle(&mut self, ctx: &mut TxContext<'_>) -> Result<(), EnergyError> {
+        finalize_due(ctx, &mut self.market)
+    }
+}
+
 /// Checks `trades`, and makes them the candidate if they rank above it.
 pub fn post_solution(
     ctx: &mut TxContext<'_>,
     m: MarketId,
     trades: Vec<Trade>,
 ) -> Result<(), EnergyError> {
-    let mut market = load_market(ctx, m)?;
-    let score = check_solution(ctx, &market, &trades)?;
-    let candidate = if score == market.candidate {
-        Some(load_candidate(ctx, m)?)
-    } else {
-        None
-    };
-    if !clearing::replaces(score, &trades, market.candidate, || {
-        candidate.as_deref().unwrap_or_default()
-    }) {
-        return Err(EnergyError::NotBetter {
-            energy: score.energy,
-            gains: score.gains,
-            candidate: market.candidate,
-        });
-    }
-    market.candidate = score;
-    store_candidate(ctx, m, &trades)?;
-    ctx.store(market_key(m), &market);
-    ctx.emit(
-        NAME,
-        "SolutionAccepted",
-        &json!({"market": m, "solver": ctx.sender(), "energy": score.energy, "gains": score.gains, "trades": trades.len()}),
-    );
-    Ok(())
-}
-
-fn discard_staged(
-    ctx: &mut TxContext<'_>,
-    m: MarketId,
-    solver: &Address,
-) -> Result<(), EnergyError> {
-    let staged: Staged = ctx.load(&staged_key(m, solver))?.unwrap_or_default();
-    for part in 0..staged.parts {
-        ctx.delete(staged_part_key(m, solver, part));
-    }
-    ctx.delete(staged_key(m, solver));
+    let market = load_market(ctx, m)?;
+    submit(ctx, &mut Hybrid { market }, trades)?;
     Ok(())
 }
 
@@ -223,28 +262,22 @@ pub fn stage_solution(
 ) -> Result<(), EnergyError> {
     load_market(ctx, m)?;
     let solver = ctx.sender();
-    if part == 0 {
-        discard_staged(ctx, m, &solver)?;
-        if trades.is_empty() {
-            return Ok(());
+    let slot = slot(m, &solver);
+    let old: Option<Staged<Cursor>> = slot.load(ctx)?;
+    let mut staged = match old {
+        Some(old) if part == 0 => {
+            slot.discard(ctx, &old);
+            Staged::new(solver, 0, None)
         }
+        Some(staged) => staged,
+        None => Staged::new(solver, 0, None),
+    };
+    if part == 0 && trades.is_empty() {
+        return Ok(());
     }
-    let mut staged: Staged = ctx.load(&staged_key(m, &solver))?.unwrap_or_default();
-    if part != staged.parts {
-        return Err(EnergyError::Invalid(
-            "staged parts must come in order, from part 0",
-        ));
-    }
-    if part >= MAX_STAGED_PARTS {
-        return Err(EnergyError::Invalid(
-            "a staged solution has at most 64 parts",
-        ));
-    }
-    if trades.is_empty() {
-        return Err(EnergyError::Invalid("a staged part needs trades"));
-    }
+    staged.check_part(part, trades.len(), MAX_STAGED_PARTS)?;
     // The order check of `verify` runs on the whole; this one fails early and cheaply.
-    let mut previous = staged.last;
+    let mut previous = staged.meta;
     for t in &trades {
         let key = (t.interval, t.sell, t.buy);
         if previous.is_some_and(|p| p >= key) {
@@ -254,26 +287,17 @@ pub fn stage_solution(
         }
         previous = Some(key);
     }
-    staged.last = previous;
-    staged.parts = part + 1;
-    ctx.store(staged_part_key(m, &solver, part), &trades);
-    ctx.store(staged_key(m, &solver), &staged);
+    staged.meta = previous;
+    slot.push(ctx, &mut staged, &trades)?;
     Ok(())
 }
 
 pub fn post_staged_solution(ctx: &mut TxContext<'_>, m: MarketId) -> Result<(), EnergyError> {
     let solver = ctx.sender();
-    let staged: Staged = ctx
-        .load(&staged_key(m, &solver))?
-        .ok_or(EnergyError::Invalid("nothing staged"))?;
-    let mut trades = Vec::new();
-    for part in 0..staged.parts {
-        let chunk: Vec<Trade> = ctx
-            .load(&staged_part_key(m, &solver, part))?
-            .ok_or(EnergyError::Corrupt)?;
-        trades.extend(chunk);
-    }
-    discard_staged(ctx, m, &solver)?;
+    let slot = slot(m, &solver);
+    let staged: Staged<Cursor> = slot.load(ctx)?.ok_or(StageError::Nothing)?;
+    let trades: Vec<Trade> = slot.items(ctx, &staged)?;
+    slot.discard(ctx, &staged);
     let count = trades.len();
     post_solution(ctx, m, trades)?;
     ctx.emit(
@@ -284,28 +308,29 @@ pub fn post_staged_solution(ctx: &mut TxContext<'_>, m: MarketId) -> Result<(), 
     Ok(())
 }
 
-/// Most trades in one transaction's call: a trade is 36 bytes encoded, and the rest of a
-/// transaction (envelope, signature) fits in the remaining 16 KiB of [`agora_types::MAX_TX_BYTES`].
-pub const MAX_TRADES_PER_CALL: usize = (agora_types::MAX_TX_BYTES - 16 * 1024) / 36;
+/// Most trades in one transaction's call: a trade is 36 bytes encoded.
+pub const MAX_TRADES_PER_CALL: usize = max_items_per_call(36);
 
 /// The calls that post `trades`: one [`EnergyCall::PostSolution`] when they fit in one
 /// transaction, else the parts of a staged solution and its [`EnergyCall::PostStagedSolution`],
 /// to be sent in this order by one account.
 pub fn solution_calls(market: MarketId, trades: Vec<Trade>) -> Vec<EnergyCall> {
-    if trades.len() <= MAX_TRADES_PER_CALL {
-        return vec![EnergyCall::PostSolution { market, trades }];
+    match split(trades, MAX_TRADES_PER_CALL) {
+        Split::Whole(trades) => vec![EnergyCall::PostSolution { market, trades }],
+        Split::Parts(parts) => {
+            let mut calls: Vec<EnergyCall> = parts
+                .into_iter()
+                .enumerate()
+                .map(|(part, trades)| EnergyCall::StageSolution {
+                    market,
+                    part: part as u32,
+                    trades,
+                })
+                .collect();
+            calls.push(EnergyCall::PostStagedSolution { market });
+            calls
+        }
     }
-    let mut calls: Vec<EnergyCall> = trades
-        .chunks(MAX_TRADES_PER_CALL)
-        .enumerate()
-        .map(|(part, chunk)| EnergyCall::StageSolution {
-            market,
-            part: part as u32,
-            trades: chunk.to_vec(),
-        })
-        .collect();
-    calls.push(EnergyCall::PostStagedSolution { market });
-    calls
 }
 
 #[cfg(test)]

@@ -1,25 +1,17 @@
-//! Where the energy market keeps its state: keys and typed access.
-//!
-//! Every key is `energy:` + a tag + the market id (8 bytes BE) + fixed-width fields, so prefix
-//! scans return entries in a meaningful order (e.g. an account's assets by interval).
+//! Where the energy market keeps its state. Keys and typed access are `agora_hybrid::store`'s:
+//! `energy:` + a tag + the market id (8 bytes BE) + fixed-width fields, so prefix scans return
+//! entries in a meaningful order (e.g. an account's assets by interval).
 
 use crate::{
     types::{FeederId, GroupId, Interval, MarketId, OfferId, Side},
     EnergyError, NAME,
 };
-use agora_ledger::{StateRead, TxContext};
+pub(crate) use agora_hybrid::store::{decode, encode, parse_u64_suffix, read, Store};
+use agora_ledger::TxContext;
 use agora_types::Address;
-use borsh::{BorshDeserialize, BorshSerialize};
 
 pub(crate) fn key(tag: &str, market: MarketId, rest: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(tag.len() + 9 + rest.iter().map(|r| r.len()).sum::<usize>());
-    k.extend_from_slice(tag.as_bytes());
-    k.push(b'/');
-    k.extend_from_slice(&market.to_be_bytes());
-    for part in rest {
-        k.extend_from_slice(part);
-    }
-    TxContext::module_key(NAME, &k)
+    agora_hybrid::store::key(NAME, tag, market, rest)
 }
 
 pub(crate) fn side_byte(side: Side) -> u8 {
@@ -140,27 +132,12 @@ pub(crate) fn candidate_key(m: MarketId, t: Interval) -> Vec<u8> {
 pub(crate) fn candidate_index_key(m: MarketId) -> Vec<u8> {
     key("candidate_in", m, &[])
 }
-/// A solver's staged solution: its progress, and its parts.
-pub(crate) fn staged_key(m: MarketId, solver: &Address) -> Vec<u8> {
-    key("staged", m, &[&solver.0])
-}
-pub(crate) fn staged_part_key(m: MarketId, solver: &Address, part: u32) -> Vec<u8> {
-    key("staged_part", m, &[&solver.0, &part.to_be_bytes()])
-}
 /// Open offers, so the open problem never scans closed ones.
 pub(crate) fn open_offer_key(m: MarketId, o: OfferId) -> Vec<u8> {
     key("open", m, &[&o.to_be_bytes()])
 }
 pub(crate) fn open_offers_prefix(m: MarketId) -> Vec<u8> {
     key("open", m, &[])
-}
-/// The offer id an open-offer key ends with.
-pub(crate) fn parse_open_offer_key(key: &[u8]) -> Result<OfferId, EnergyError> {
-    let tail: [u8; 8] = key
-        .get(key.len().saturating_sub(8)..)
-        .and_then(|t| t.try_into().ok())
-        .ok_or(EnergyError::Corrupt)?;
-    Ok(OfferId::from_be_bytes(tail))
 }
 pub(crate) fn finalized_key(m: MarketId, t: Interval) -> Vec<u8> {
     key("finalized", m, &[&t.to_be_bytes()])
@@ -177,49 +154,6 @@ pub(crate) fn billing_key(m: MarketId, meter: &Address) -> Vec<u8> {
     key("billing", m, &[&meter.0])
 }
 
-pub(crate) fn decode<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, EnergyError> {
-    borsh::from_slice(bytes).map_err(|_| EnergyError::Corrupt)
-}
-
-pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    // Writing to a Vec cannot fail.
-    borsh::to_vec(value).unwrap_or_default()
-}
-
-/// Typed reads and writes within a transaction.
-pub(crate) trait Store {
-    fn load<T: BorshDeserialize>(&mut self, key: &[u8]) -> Result<Option<T>, EnergyError>;
-    fn store<T: BorshSerialize>(&mut self, key: Vec<u8>, value: &T);
-    fn load_u64(&mut self, key: &[u8]) -> Result<u64, EnergyError> {
-        Ok(self.load::<u64>(key)?.unwrap_or(0))
-    }
-    /// Stores a counter, deleting it at zero so absent and zero are one state.
-    fn store_u64(&mut self, key: Vec<u8>, value: u64);
-}
-
-impl Store for TxContext<'_> {
-    fn load<T: BorshDeserialize>(&mut self, key: &[u8]) -> Result<Option<T>, EnergyError> {
-        self.get(key)?.map(|b| decode(&b)).transpose()
-    }
-    fn store<T: BorshSerialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.put(key, encode(value));
-    }
-    fn store_u64(&mut self, key: Vec<u8>, value: u64) {
-        if value == 0 {
-            self.delete(key);
-        } else {
-            self.put(key, encode(&value));
-        }
-    }
-}
-
-/// Typed reads of committed state, for queries.
-pub(crate) fn read<T: BorshDeserialize>(
-    state: &dyn StateRead,
-    key: &[u8],
-) -> Result<Option<T>, EnergyError> {
-    state.read(key)?.map(|b| decode(&b)).transpose()
-}
 /// A mixing session that executed.
 pub(crate) fn mix_key(m: MarketId, session: &[u8; 32]) -> Vec<u8> {
     key("mix", m, &[session])
