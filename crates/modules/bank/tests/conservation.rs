@@ -28,7 +28,14 @@ fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
         leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
         parent: (View::new(height - 1), Sha256::hash(b"p")),
     };
-    Block::new(context, Sha256::hash(b"p"), height, height * 1000, unchecked_state(), txs)
+    Block::new(
+        context,
+        Sha256::hash(b"p"),
+        height,
+        height * 1000,
+        agora_types::ExecutedState::unchecked(),
+        txs,
+    )
 }
 
 fn sign(key: &Keypair, nonce: u64, call: BankCall) -> SignedTransaction {
@@ -256,13 +263,5 @@ proptest! {
         prop_assert_eq!(exec.recompute_state_root().unwrap(), exec.state_root());
         let supply = exec.query("bank", "supply", &serde_json::Value::Null).unwrap()["supply"].as_u64().unwrap();
         prop_assert_eq!(supply, 4 * START);
-    }
-}
-
-/// The executor does not read a block's claimed state (consensus checks it).
-fn unchecked_state() -> agora_types::ExecutedState {
-    agora_types::ExecutedState {
-        height: 0,
-        root: [0; 32].into(),
     }
 }

@@ -62,7 +62,14 @@ impl Chain {
             leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
             parent: (View::new(self.height - 1), Sha256::hash(b"p")),
         };
-        let block = Block::new(context, Sha256::hash(b"p"), self.height, self.now, vec![tx]);
+        let block = Block::new(
+            context,
+            Sha256::hash(b"p"),
+            self.height,
+            self.now,
+            agora_types::ExecutedState::unchecked(),
+            vec![tx],
+        );
         let applied = self.exec.apply_block(&block).unwrap().unwrap();
         self.exec
             .with_state(Bank::check_conservation)

@@ -62,7 +62,14 @@ impl Chain {
             leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
             parent: (View::new(self.height - 1), Sha256::hash(b"p")),
         };
-        let block = Block::new(context, Sha256::hash(b"p"), self.height, self.now, unchecked_state(), vec![tx]);
+        let block = Block::new(
+            context,
+            Sha256::hash(b"p"),
+            self.height,
+            self.now,
+            agora_types::ExecutedState::unchecked(),
+            vec![tx],
+        );
         let applied = self.exec.apply_block(&block).unwrap().unwrap();
         self.exec
             .with_state(Bank::check_conservation)
@@ -242,12 +249,4 @@ pub fn trade(sell: u64, buy: u64, interval: u32, energy: u64, price: u64) -> Tra
 
 pub fn solution(trades: Vec<Trade>) -> EnergyCall {
     EnergyCall::PostSolution { market: 0, trades }
-}
-
-/// The executor does not read a block's claimed state (consensus checks it).
-fn unchecked_state() -> agora_types::ExecutedState {
-    agora_types::ExecutedState {
-        height: 0,
-        root: [0; 32].into(),
-    }
 }
