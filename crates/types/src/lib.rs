@@ -10,13 +10,16 @@
 //!   signed by the sender under [`TX_NAMESPACE`].
 //! - [`Block`]: the consensus context, parent digest, height, the proposer's timestamp and the
 //!   ordered transactions. Blocks are ordered first and executed after finalization.
+//! - [`FeeSchedule`]: what a transaction costs, stated in the genesis file.
 
 mod account;
 mod block;
+mod fee;
 mod receipt;
 mod tx;
 
 pub use account::{Address, AddressError, KeyFileError, Keypair};
+pub use fee::FeeSchedule;
 pub use block::{Block, BlockError, Context, Digest, ValidatorKey, MAX_BLOCK_BYTES, MAX_BLOCK_TXS};
 pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
 pub use tx::{
