@@ -6,10 +6,13 @@
 //! JSON-RPC server ([`rpc`]) through which clients submit, read and subscribe.
 //!
 //! [`node::run`] runs a validator from its home directory ([`genesis::Home`]);
-//! [`devnet::Devnet`] creates the homes of a local chain.
+//! [`devnet::Devnet`] creates the homes of a local chain; [`limits::NodeLimits`] holds every
+//! admission limit of the mempool and the RPC server.
 
 pub mod devnet;
 pub mod genesis;
+pub mod limits;
 pub mod mempool;
 pub mod node;
+pub mod ratelimit;
 pub mod rpc;
