@@ -25,12 +25,13 @@ pub struct MempoolLimits {
     pub max_txs: usize,
     /// Bytes in the pool: 256 MiB.
     pub max_bytes: usize,
-    /// Transactions of one sender: 1,024.
+    /// Transactions of one sender: 4,096 (a DSO registers every meter of a large grid at once).
     pub max_per_sender: usize,
     /// Bytes of one sender: 72 MiB, enough for a solver's largest staged solution (64 parts of
     /// 1 MiB and the post) in flight at once.
     pub max_bytes_per_sender: usize,
-    /// How far beyond a sender's next nonce a transaction may be: 256.
+    /// How far beyond a sender's next nonce a transaction may be: 4,096, the most it may
+    /// have waiting.
     pub max_nonce_gap: u64,
     /// Gapped transactions of one sender: 16.
     pub max_gapped_per_sender: usize,
@@ -50,9 +51,9 @@ impl Default for MempoolLimits {
         Self {
             max_txs: 200_000,
             max_bytes: 256 * 1024 * 1024,
-            max_per_sender: 1_024,
+            max_per_sender: 4_096,
             max_bytes_per_sender: 72 * 1024 * 1024,
-            max_nonce_gap: 256,
+            max_nonce_gap: 4_096,
             max_gapped_per_sender: 16,
             max_gapped_txs: 4_096,
             max_gapped_bytes: 16 * 1024 * 1024,
@@ -125,7 +126,7 @@ mod tests {
         assert_eq!(limits.rpc.max_batch, 4);
         assert_eq!(limits.rpc.burst, RpcLimits::default().burst);
         assert_eq!(limits.mempool.max_txs, 10);
-        assert_eq!(limits.mempool.max_nonce_gap, 256);
+        assert_eq!(limits.mempool.max_nonce_gap, 4_096);
         assert!(serde_json::from_str::<NodeLimits>(r#"{"rpc": {"max_bach": 4}}"#).is_err());
     }
 }

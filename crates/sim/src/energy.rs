@@ -67,6 +67,15 @@ const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };
 const MIX_LEAD_MS: u64 = 15_000;
 /// Funds a buying anonymous account gets per Wh of its assets and interval: above any bid.
 const MIX_FUNDS_PER_WH: u64 = 30;
+/// Funds every anonymous account gets through the mix for its transaction fees: a fresh key
+/// holds nothing, and a seller's account would otherwise have nothing to post offers and
+/// deposit with. Every output of a mix gets the same, so fees link nobody; 10^7 pays for
+/// thousands of offers and deposits at the default fee schedule.
+const MIX_FEE_ALLOWANCE: u64 = 10_000_000;
+/// Funds each solver daemon gets: staging a solution costs about 2 micro-tokens per byte
+/// (its transactions and what they store), so a large grid's solutions need more than an
+/// agent's funding over a day.
+const SOLVER_FUNDING: u64 = 10 * FUNDING;
 
 #[derive(Clone, Debug)]
 pub struct EnergySimConfig {
@@ -247,11 +256,12 @@ async fn mix_homes(
                         energy,
                         first,
                         last,
-                        funds: if side == Side::Buy {
-                            energy * MIX_FUNDS_PER_WH * (day - first) as u64
-                        } else {
-                            0
-                        },
+                        funds: MIX_FEE_ALLOWANCE
+                            + if side == Side::Buy {
+                                energy * MIX_FUNDS_PER_WH * (day - first) as u64
+                            } else {
+                                0
+                            },
                         session: crate::mixer::session_id(m, &format!("{g}/{side:?}/{level}")),
                         run: 0,
                         inputs: Vec::new(),
