@@ -302,7 +302,11 @@ impl Mempool {
             received: Instant::now(),
             proposed: None,
         };
-        pool.change(sender, |q| (q.insert(nonce, entry), Vec::new()));
+        // The first `change` dropped the queue if it was empty: it may be a new one.
+        pool.change(sender, |q| {
+            q.next = q.next.max(next);
+            (q.insert(nonce, entry), Vec::new())
+        });
         pool.bytes += size;
         pool.hashes.insert(hash, (sender, nonce));
         Ok(hash)

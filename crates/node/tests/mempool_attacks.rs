@@ -93,9 +93,15 @@ fn blocks_drop_what_cannot_execute() {
     pool.submit(first.clone()).unwrap();
     pool.submit(transfer(&a, 1, 1)).unwrap();
     assert_eq!((pool.len(), pool.gapped()), (3, 1));
-    exec.apply_block(&block(1, vec![first])).unwrap().unwrap();
-    pool.on_block_applied([a.address()]);
+    let b_first = transfer(&b, 0, 1);
+    exec.apply_block(&block(1, vec![first, b_first])).unwrap().unwrap();
+    pool.on_block_applied([a.address(), b.address()]);
     assert_eq!(pool.len(), 0, "stale, unpayable and expired transactions stay");
+    // A sender's next transaction after executed ones is proposed.
+    let next = transfer(&b, 1, 1);
+    pool.submit(next.clone()).unwrap();
+    assert_eq!(pool.gapped(), 0);
+    assert_eq!(nonces(&pool.select(10, 1 << 20)), nonces(&[next]));
 }
 
 /// Fees are reserved per pending transaction; unknown modules and malformed payloads are
