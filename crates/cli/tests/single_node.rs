@@ -85,7 +85,10 @@ async fn transfer_is_finalized_and_visible_everywhere() {
         .as_u64()
         .unwrap();
     let fee = 1234 - left;
-    assert!(fee >= FeeSchedule::default().per_call && fee < 1234, "fee {fee}");
+    assert!(
+        fee >= FeeSchedule::default().per_call && fee < 1234,
+        "fee {fee}"
+    );
 }
 
 /// A funded hostile key floods well-formed, nearly-1 MiB transactions that wait for a nonce

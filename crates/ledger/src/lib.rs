@@ -33,8 +33,8 @@ mod executor;
 mod module;
 mod state;
 
-pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use admission::{CallError, FeeCollector, INSUFFICIENT_FEE};
+pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use executor::{AppliedBlock, Executor, ExecutorError, ModuleGenesis};
 pub use module::{query_param, Module, QueryError, ReasonCode, TxContext};
 pub use state::{StateError, StateRead};

@@ -41,7 +41,11 @@ pub enum SubmitError {
     #[error("another transaction with nonce {0} is already pending for this sender")]
     NonceTaken(u64),
     #[error("insufficient balance for the fee: {balance} cannot pay {fee} on top of {pending} for the sender's pending transactions")]
-    InsufficientFee { fee: u64, pending: u64, balance: u64 },
+    InsufficientFee {
+        fee: u64,
+        pending: u64,
+        balance: u64,
+    },
     #[error("the sender already has {txs} transactions ({bytes} bytes) waiting")]
     SenderFull { txs: usize, bytes: usize },
     #[error("nonce {got} waits for nonce {missing}, and no more transactions may wait for a gap")]
@@ -380,7 +384,10 @@ impl Mempool {
                     .filter(|(_, e)| now.duration_since(e.received) >= ttl)
                     .map(|(n, _)| *n)
                     .collect();
-                ((), old.into_iter().filter_map(|n| queue.remove(n)).collect())
+                (
+                    (),
+                    old.into_iter().filter_map(|n| queue.remove(n)).collect(),
+                )
             });
         }
     }

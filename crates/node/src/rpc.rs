@@ -3,22 +3,21 @@
 //! client IP, and a bounded buffer per WebSocket subscriber.
 
 use crate::mempool::{Mempool, SubmitError};
+use crate::{
+    limits::RpcLimits,
+    ratelimit::{ClientIp, ClientLimiter, RateLimited},
+};
 use agora_client::{
     AgoraApiServer, EventNotification, Status, NODE_ERROR, QUERY_FAILED, SUBMIT_REJECTED,
 };
 use agora_ledger::{AppliedBlock, Executor};
 use agora_types::{Address, BlockRecord, Receipt, SignedTransaction, TxError, TxHash};
-use crate::{
-    limits::RpcLimits,
-    ratelimit::{ClientIp, ClientLimiter, RateLimited},
-};
 use hyper::body::Incoming;
 use jsonrpsee::{
     core::{async_trait, server::TrySendError, RpcResult, SubscriptionResult},
     server::{
         middleware::rpc::RpcServiceBuilder, serve_with_graceful_shutdown, stop_channel,
-        BatchRequestConfig,
-        Server, ServerConfig, ServerHandle,
+        BatchRequestConfig, Server, ServerConfig, ServerHandle,
     },
     types::ErrorObjectOwned,
     Methods, PendingSubscriptionSink, SubscriptionMessage,
@@ -92,7 +91,10 @@ impl RpcState {
                     Err(TrySendError::Closed(_)) => return Ok(()),
                     Err(TrySendError::Full(_)) => {
                         let unread = sink.max_capacity();
-                        warn!(unread, "a subscriber stopped reading; closing its subscription");
+                        warn!(
+                            unread,
+                            "a subscriber stopped reading; closing its subscription"
+                        );
                         return Err(format!("{BEHIND}: {unread} notifications unread").into());
                     }
                 }
@@ -127,10 +129,12 @@ pub async fn serve(
         .build();
     let services = Server::builder()
         .set_config(config)
-        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(move |service| RateLimited {
-            service,
-            limiter: limiter.clone(),
-        }))
+        .set_rpc_middleware(
+            RpcServiceBuilder::new().layer_fn(move |service| RateLimited {
+                service,
+                limiter: limiter.clone(),
+            }),
+        )
         .to_service_builder();
     tokio::spawn(async move {
         loop {

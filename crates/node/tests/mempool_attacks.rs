@@ -94,9 +94,15 @@ fn blocks_drop_what_cannot_execute() {
     pool.submit(transfer(&a, 1, 1)).unwrap();
     assert_eq!((pool.len(), pool.gapped()), (3, 1));
     let b_first = transfer(&b, 0, 1);
-    exec.apply_block(&block(1, vec![first, b_first])).unwrap().unwrap();
+    exec.apply_block(&block(1, vec![first, b_first]))
+        .unwrap()
+        .unwrap();
     pool.on_block_applied([a.address(), b.address()]);
-    assert_eq!(pool.len(), 0, "stale, unpayable and expired transactions stay");
+    assert_eq!(
+        pool.len(),
+        0,
+        "stale, unpayable and expired transactions stay"
+    );
     // A sender's next transaction after executed ones is proposed.
     let next = transfer(&b, 1, 1);
     pool.submit(next.clone()).unwrap();
@@ -111,8 +117,13 @@ fn submissions_must_pay_and_be_well_formed() {
     let (rich, poor) = (Keypair::from_seed(1), Keypair::from_seed(2));
     let pool = mempool(&[&rich], MempoolLimits::default());
     let refusal = pool.submit(transfer(&poor, 0, 1)).unwrap_err();
-    assert!(matches!(refusal, SubmitError::InsufficientFee { balance: 0, .. }));
-    assert!(refusal.to_string().contains("insufficient balance for the fee"));
+    assert!(matches!(
+        refusal,
+        SubmitError::InsufficientFee { balance: 0, .. }
+    ));
+    assert!(refusal
+        .to_string()
+        .contains("insufficient balance for the fee"));
 
     let unknown = sign(
         &rich,
@@ -123,7 +134,10 @@ fn submissions_must_pay_and_be_well_formed() {
         },
     );
     let refusal = pool.submit(unknown).unwrap_err();
-    assert!(matches!(refusal, SubmitError::Call(CallError::UnknownModule { .. })));
+    assert!(matches!(
+        refusal,
+        SubmitError::Call(CallError::UnknownModule { .. })
+    ));
     assert!(refusal.to_string().contains("bank, energy"), "{refusal}");
     let malformed = sign(
         &rich,
@@ -148,7 +162,10 @@ fn cheap_checks_come_before_the_signature() {
     let (rich, poor) = (Keypair::from_seed(1), Keypair::from_seed(2));
     let pool = mempool(&[&rich], MempoolLimits::default());
     let forge = |tx: SignedTransaction| {
-        SignedTransaction::new(tx.tx, Keypair::from_seed(3).sign(agora_types::TX_NAMESPACE, b"x"))
+        SignedTransaction::new(
+            tx.tx,
+            Keypair::from_seed(3).sign(agora_types::TX_NAMESPACE, b"x"),
+        )
     };
     let mut other_chain = transfer(&rich, 0, 1).tx;
     other_chain.chain_id = "other".into();

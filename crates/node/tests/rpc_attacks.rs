@@ -188,7 +188,11 @@ async fn stalled_subscriber(addr: SocketAddr) -> TcpStream {
     while !head.ends_with(b"\r\n\r\n") {
         head.push(stream.read_u8().await.unwrap());
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     let request = br#"{"jsonrpc":"2.0","id":1,"method":"agora_subscribeBlocks","params":[]}"#;
     // A final text frame, masked with zeros as clients must mask.
     let mut frame = vec![0x81, 0x80 | request.len() as u8, 0, 0, 0, 0];

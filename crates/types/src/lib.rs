@@ -19,8 +19,8 @@ mod receipt;
 mod tx;
 
 pub use account::{Address, AddressError, KeyFileError, Keypair};
-pub use fee::FeeSchedule;
 pub use block::{Block, BlockError, Context, Digest, ValidatorKey, MAX_BLOCK_BYTES, MAX_BLOCK_TXS};
+pub use fee::FeeSchedule;
 pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
 pub use tx::{
     Call, SignedTransaction, Transaction, TxError, TxHash, MAX_CHAIN_ID_LEN, MAX_MODULE_NAME_LEN,

@@ -301,7 +301,10 @@ fn unfunded_senders_pay_or_get_nothing_done() {
     );
     let applied = exec.apply_block(&block(1, vec![hold])).unwrap().unwrap();
     let receipt = &applied.receipts[0];
-    assert_eq!(receipt.reason.as_deref(), Some(agora_ledger::INSUFFICIENT_FEE));
+    assert_eq!(
+        receipt.reason.as_deref(),
+        Some(agora_ledger::INSUFFICIENT_FEE)
+    );
     assert_eq!((receipt.fee, receipt.events.len()), (0, 0));
     let after = exec.dump_state().unwrap();
     let added: Vec<_> = after.iter().filter(|e| !before.contains(e)).collect();
@@ -373,7 +376,10 @@ fn fees_are_burned_per_call_byte_and_written_byte() {
         .unwrap()
         .unwrap();
     let receipt = &applied.receipts[0];
-    assert_eq!(receipt.reason.as_deref(), Some(agora_ledger::INSUFFICIENT_FEE));
+    assert_eq!(
+        receipt.reason.as_deref(),
+        Some(agora_ledger::INSUFFICIENT_FEE)
+    );
     assert!(receipt.events.is_empty());
     assert_eq!(receipt.fee, hold_fee);
     assert_eq!(balance(&exec, &a.address()), left - hold_fee);

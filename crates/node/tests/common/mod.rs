@@ -5,9 +5,7 @@ use agora_bank::BankCall;
 use agora_energy::{solution::MAX_TRADES_PER_CALL, EnergyCall, Trade};
 use agora_ledger::{Executor, ModuleGenesis};
 use agora_node::{limits::MempoolLimits, mempool::Mempool, node::executor_with_modules};
-use agora_types::{
-    Block, Call, Context, FeeSchedule, Keypair, SignedTransaction, Transaction,
-};
+use agora_types::{Block, Call, Context, FeeSchedule, Keypair, SignedTransaction, Transaction};
 use commonware_consensus::types::{Epoch, Round, View};
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::sync::Arc;
@@ -18,10 +16,7 @@ pub const FUNDS: u64 = 1_000_000_000_000;
 
 /// An executor with the node's modules and fees in which `funded` hold `FUNDS` each.
 pub fn executor(funded: &[&Keypair]) -> Arc<Executor> {
-    let exec = executor_with_modules(
-        Executor::in_memory(CHAIN).unwrap(),
-        FeeSchedule::default(),
-    );
+    let exec = executor_with_modules(Executor::in_memory(CHAIN).unwrap(), FeeSchedule::default());
     let balances: serde_json::Map<String, serde_json::Value> = funded
         .iter()
         .map(|k| (k.address().to_string(), FUNDS.into()))

@@ -12,9 +12,7 @@
 //!    standard deviation of the daily difference between the residual load the DSO supplies
 //!    and the one it anticipated from the final trades, signed (no clipping).
 
-use super::{
-    execute_all, run, BatterySpec, EnergySimConfig, EnergySimSummary, SimError, FUNDING,
-};
+use super::{execute_all, run, BatterySpec, EnergySimConfig, EnergySimSummary, SimError, FUNDING};
 use crate::{
     plot::{line_chart, Series},
     profiles::Profile,

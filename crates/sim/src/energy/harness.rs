@@ -12,11 +12,11 @@ use super::{
     solver::{run_solver, SolverStats},
     EnergySimConfig, EnergySimSummary, IntervalSummary, SimError, SolutionCounts, SOLVER_FUNDING,
 };
-use agora_bank::BankCall;
 use crate::{
     meter::{self, HomeBill},
     profiles::Profile,
 };
+use agora_bank::BankCall;
 use agora_client::Client;
 use agora_energy::{EnergyCall, Interval, Trade};
 use agora_types::Keypair;
