@@ -3,7 +3,10 @@
 mod common;
 
 use agora_bank::BankCall;
-use agora_types::{Call, Keypair, SignedTransaction, Transaction, TxStatus, MAX_TX_BYTES};
+use agora_energy::{solution::MAX_TRADES_PER_CALL, EnergyCall, Trade};
+use agora_types::{
+    Call, FeeSchedule, Keypair, SignedTransaction, Transaction, TxStatus, MAX_TX_BYTES,
+};
 use common::*;
 use commonware_codec::Encode;
 use std::time::Duration;
@@ -77,10 +80,96 @@ async fn transfer_is_finalized_and_visible_everywhere() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("insufficient_funds"));
-    assert_eq!(
-        agora_json(&["--rpc", &rpc, "query", "balance", &bob])["balance"],
-        1234
+    // The failed transfer still paid its admission fee, and only that.
+    let left = agora_json(&["--rpc", &rpc, "query", "balance", &bob])["balance"]
+        .as_u64()
+        .unwrap();
+    let fee = 1234 - left;
+    assert!(
+        fee >= FeeSchedule::default().per_call && fee < 1234,
+        "fee {fee}"
     );
+}
+
+/// A funded hostile key floods well-formed, nearly-1 MiB transactions that wait for a nonce
+/// it never sends (the pool used to take them all); an unfunded key and a call to no module
+/// are refused at the door; an honest transfer is still finalized.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_flood_does_not_stop_an_honest_transfer() {
+    let SingleNode {
+        dir: _dir,
+        home,
+        node: _node,
+        client,
+        ..
+    } = single_node().await;
+    let faucet = faucet(&home);
+    let chain_id = client.status().await.unwrap().chain_id;
+    let hostile = Keypair::from_seed(77);
+    let funding = BankCall::Transfer {
+        to: hostile.address(),
+        amount: 1_000_000_000_000,
+    };
+    let funded = client.send(&faucet, funding.into_call()).await.unwrap();
+    client
+        .wait_for_receipt(&funded.hash(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let trade = Trade {
+        sell: 0,
+        buy: 1,
+        interval: 0,
+        energy: 1,
+        price: 1,
+    };
+    let part = |nonce| {
+        let call = EnergyCall::StageSolution {
+            market: 0,
+            part: 0,
+            trades: vec![trade.clone(); MAX_TRADES_PER_CALL],
+        };
+        Transaction {
+            chain_id: chain_id.clone(),
+            sender: hostile.address(),
+            nonce,
+            call: call.into_call(),
+        }
+        .sign(&hostile)
+    };
+    let mut refused = Vec::new();
+    for nonce in 1..=20 {
+        if let Err(e) = client.submit(&part(nonce)).await {
+            refused.push(e.to_string());
+        }
+    }
+    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert!(refused.iter().all(|e| e.contains("waits for nonce 0")));
+
+    let stranger = Keypair::from_seed(78);
+    let transfer = |amount| BankCall::Transfer {
+        to: stranger.address(),
+        amount,
+    };
+    let unfunded = client.send(&stranger, transfer(1).into_call()).await;
+    assert!(unfunded
+        .unwrap_err()
+        .to_string()
+        .contains("insufficient balance for the fee"));
+    let nowhere = Call {
+        module: "nosuch".into(),
+        payload: vec![0].into(),
+    };
+    let unknown = client.send(&faucet, nowhere).await.unwrap_err();
+    assert!(unknown.to_string().contains("no module named"), "{unknown}");
+
+    let honest = client.send(&faucet, transfer(5).into_call()).await.unwrap();
+    let receipt = client
+        .wait_for_receipt(&honest.hash(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, TxStatus::Success);
+    assert!(receipt.fee > 0);
+    assert_eq!(client.balance(&stranger.address()).await.unwrap(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]

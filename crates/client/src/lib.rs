@@ -14,7 +14,9 @@
 //! | `agora_subscribeBlocks` | | a [`BlockRecord`] per applied block (WebSocket) |
 //! | `agora_subscribeEvents` | module or `null`, event name or `null` | [`EventNotification`]s (WebSocket) |
 //!
-//! Submission errors carry code [`SUBMIT_REJECTED`] and a message saying what was wrong.
+//! Submission errors carry code [`SUBMIT_REJECTED`] and a message saying what was wrong; a
+//! client over its rate gets [`RATE_LIMITED`]. A subscriber that stops reading is dropped with
+//! an error notification saying so (the client's [`Subscribed::next`] then ends).
 
 use agora_types::{
     Address, BlockRecord, Call, Event, Keypair, Receipt, SignedTransaction, Transaction, TxHash,
@@ -35,6 +37,8 @@ pub const SUBMIT_REJECTED: i32 = -32001;
 pub const QUERY_FAILED: i32 = -32002;
 /// JSON-RPC error code of a node-side failure (storage).
 pub const NODE_ERROR: i32 = -32003;
+/// JSON-RPC error code of a call refused because its client exceeded its rate.
+pub const RATE_LIMITED: i32 = -32005;
 
 /// A node's view of its chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

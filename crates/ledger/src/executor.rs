@@ -1,7 +1,8 @@
 //! Applies finalized blocks to the state, one redb write transaction per block.
 
 use crate::{
-    module::{DynModule, TxContext, Writes},
+    admission::{CallError, FeeCollector, INSUFFICIENT_FEE},
+    module::{DynModule, Failure, TxContext, Writes},
     state::{
         entry_element, scan, Snapshot, StateError, BLOCKS, META, META_CHAIN_ID, META_HEIGHT,
         META_LTHASH, RECEIPTS, STATE,
@@ -9,7 +10,8 @@ use crate::{
     Module, QueryError, StateRead,
 };
 use agora_types::{
-    Address, Block, BlockRecord, Event, Receipt, SignedTransaction, TxHash, TxStatus, TxSummary,
+    Address, Block, BlockRecord, Call, FeeSchedule, Receipt, SignedTransaction, TxHash, TxStatus,
+    TxSummary,
 };
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{lthash::LtHash, Digestible};
@@ -53,6 +55,9 @@ pub struct Executor {
     modules: BTreeMap<&'static str, Box<dyn DynModule>>,
     /// The state hash, kept in memory between blocks and persisted with each one.
     lthash: Mutex<LtHash>,
+    /// Fees are charged only with a collector (see [`Self::with_fees`]).
+    fees: FeeSchedule,
+    collector: Option<Box<dyn FeeCollector>>,
 }
 
 const AUTH: &str = "auth";
@@ -126,7 +131,55 @@ impl Executor {
             chain_id: chain_id.to_string(),
             modules: BTreeMap::new(),
             lthash: Mutex::new(lthash),
+            fees: FeeSchedule::FREE,
+            collector: None,
         })
+    }
+
+    /// Charges `schedule`'s fees through `collector` (the bank). Without this call nothing is
+    /// charged: modules tested alone run free.
+    pub fn with_fees(mut self, schedule: FeeSchedule, collector: impl FeeCollector) -> Self {
+        self.fees = schedule;
+        self.collector = Some(Box::new(collector));
+        self
+    }
+
+    /// The fees this executor charges.
+    pub fn fee_schedule(&self) -> FeeSchedule {
+        self.fees
+    }
+
+    /// What `address` can spend on fees in the committed state (unlimited without fees).
+    pub fn spendable(&self, address: &Address) -> Result<u64, ExecutorError> {
+        let Some(collector) = &self.collector else {
+            return Ok(u64::MAX);
+        };
+        let txn = self.db.begin_read().map_err(StateError::from)?;
+        let snapshot = Snapshot(txn.open_table(STATE).map_err(StateError::from)?);
+        Ok(collector.spendable(&snapshot, address)?)
+    }
+
+    /// Whether `module` is registered: a check that costs a map lookup.
+    pub fn check_module(&self, module: &str) -> Result<(), CallError> {
+        if self.modules.contains_key(module) {
+            return Ok(());
+        }
+        Err(CallError::UnknownModule {
+            module: module.to_string(),
+            known: self.module_names().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Whether `call` names a registered module and its payload decodes, without running it.
+    pub fn check_call(&self, call: &Call) -> Result<(), CallError> {
+        self.check_module(&call.module)?;
+        let module = &self.modules[call.module.as_str()];
+        module
+            .check_payload(&call.payload)
+            .map_err(|f| CallError::Malformed {
+                module: call.module.clone(),
+                message: f.message,
+            })
     }
 
     /// Registers a module; its name must be unique.
@@ -309,43 +362,79 @@ impl Executor {
             index: index as u32,
             sender,
             nonce: tx.tx.nonce,
-            module: module_name.clone(),
+            module: module_name,
             status: TxStatus::Success,
             reason: None,
             message: None,
             events: Vec::new(),
+            fee: 0,
         };
-        let (result, mut writes, events) = match self.modules.get(module_name.as_str()) {
-            None => (
-                Err(("unknown_module", format!("no module named {module_name:?}"))),
-                BTreeMap::new(),
-                Vec::new(),
-            ),
-            Some(module) => {
-                let mut ctx =
-                    TxContext::new(state, sender, block.height, block.timestamp, tx.hash());
-                let result = module.execute_payload(&mut ctx, &tx.tx.call.payload);
-                let (writes, events, fatal) = ctx.into_parts();
-                if let Some(fatal) = fatal {
-                    return Err(StateError(fatal).into());
+        let mut writes = {
+            let mut ctx = TxContext::new(state, sender, block.height, block.timestamp, tx.hash());
+            let outcome = self.run_paid(&mut ctx, tx);
+            let (writes, events, fatal) = ctx.into_parts();
+            if let Some(fatal) = fatal {
+                return Err(StateError(fatal).into());
+            }
+            let (result, fee) = outcome?;
+            receipt.fee = fee;
+            match result {
+                Ok(()) => receipt.events = events,
+                Err(failure) => {
+                    receipt.status = TxStatus::Failed;
+                    receipt.reason = Some(failure.reason.to_string());
+                    receipt.message = Some(failure.message);
                 }
-                (result.map_err(|f| (f.reason, f.message)), writes, events)
             }
+            writes
         };
-        let events: Vec<Event> = match result {
-            Ok(()) => events,
-            Err((reason, message)) => {
-                writes.clear();
-                receipt.status = TxStatus::Failed;
-                receipt.reason = Some(reason.to_string());
-                receipt.message = Some(message);
-                Vec::new()
-            }
-        };
-        receipt.events = events;
         writes.insert(key, Some((expected + 1).to_be_bytes().to_vec()));
         write_all(&mut state.0, lthash, writes)?;
         Ok(Some(receipt))
+    }
+
+    /// Runs a transaction's call with its fees: the admission fee first (a sender who cannot
+    /// pay it gets nothing else done), then the call, then the fee for what the call put into
+    /// the state. A call that fails, or whose sender cannot pay for its writes, is rolled back
+    /// to just after the admission fee. Returns the outcome and the fee paid.
+    fn run_paid(
+        &self,
+        ctx: &mut TxContext<'_>,
+        tx: &SignedTransaction,
+    ) -> Result<(Result<(), Failure>, u64), StateError> {
+        let admission = self.fees.admission_fee(tx.size());
+        if !self.burn(ctx, admission)? {
+            return Ok((Err(insufficient_fee(admission, "this transaction")), 0));
+        }
+        let paid = ctx.checkpoint();
+        let call = &tx.tx.call;
+        let mut result = match self.modules.get(call.module.as_str()) {
+            None => Err(Failure {
+                reason: "unknown_module",
+                message: format!("no module named {:?}", call.module),
+            }),
+            Some(module) => module.execute_payload(ctx, &call.payload),
+        };
+        let mut fee = admission;
+        if result.is_ok() {
+            let writes = self.fees.write_fee(ctx.put_bytes());
+            if self.burn(ctx, writes)? {
+                fee = fee.saturating_add(writes);
+            } else {
+                result = Err(insufficient_fee(writes, "the state this call writes"));
+            }
+        }
+        if result.is_err() {
+            ctx.rollback(paid);
+        }
+        Ok((result, fee))
+    }
+
+    fn burn(&self, ctx: &mut TxContext<'_>, amount: u64) -> Result<bool, StateError> {
+        match &self.collector {
+            Some(collector) if amount > 0 => collector.burn(ctx, &ctx.sender(), amount),
+            _ => Ok(true),
+        }
     }
 
     pub fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, ExecutorError> {
@@ -423,6 +512,13 @@ impl Executor {
             lthash.add(&entry_element(&k, &v));
         }
         Ok(hex::encode(lthash.checksum().as_ref()))
+    }
+}
+
+fn insufficient_fee(amount: u64, what: &str) -> Failure {
+    Failure {
+        reason: INSUFFICIENT_FEE,
+        message: format!("the sender cannot pay the fee of {amount} for {what}"),
     }
 }
 

@@ -17,16 +17,23 @@
 //! - **State root.** Every state entry `(key, value)` is folded into an [`LtHash`] (a lattice
 //!   hash: adding and removing entries is O(1)); the state root after a block is its checksum.
 //!   Replicas that applied the same blocks have equal roots whatever order they wrote in.
+//! - **Fees** ([`Executor::with_fees`]): before its call runs, a transaction's sender pays
+//!   the admission fee (per call and per byte of the transaction); after a successful call,
+//!   the fee for the bytes it put into the state. Fees are burned. A sender that cannot pay
+//!   the admission fee gets a failed receipt (`insufficient_fee`) and only its nonce is
+//!   consumed; a call that fails or cannot pay for its writes keeps only the admission fee.
 //! - **Storage failures are not transaction failures.** If reading state fails mid-block, the
 //!   block's write transaction is dropped and [`Executor::apply_block`] returns an error: the
 //!   node stops rather than commit a result computed from a failed read.
 //!
 //! [`LtHash`]: commonware_cryptography::lthash::LtHash
 
+mod admission;
 mod executor;
 mod module;
 mod state;
 
+pub use admission::{CallError, FeeCollector, INSUFFICIENT_FEE};
 pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use executor::{AppliedBlock, Executor, ExecutorError, ModuleGenesis};
 pub use module::{query_param, Module, QueryError, ReasonCode, TxContext};

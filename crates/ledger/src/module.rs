@@ -73,6 +73,8 @@ pub trait Module: Send + Sync + 'static {
 
 /// The executor's object-safe view of a [`Module`].
 pub(crate) trait DynModule: Send + Sync {
+    /// Decodes a payload without executing it: the shape check made at submission.
+    fn check_payload(&self, payload: &[u8]) -> Result<(), Failure>;
     fn execute_payload(&self, ctx: &mut TxContext<'_>, payload: &[u8]) -> Result<(), Failure>;
     fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), Failure>;
     fn query(
@@ -97,6 +99,10 @@ fn failure<E: std::error::Error + ReasonCode>(e: E) -> Failure {
 }
 
 impl<M: Module> DynModule for M {
+    fn check_payload(&self, payload: &[u8]) -> Result<(), Failure> {
+        self.decode_call(payload).map(|_| ()).map_err(failure)
+    }
+
     fn execute_payload(&self, ctx: &mut TxContext<'_>, payload: &[u8]) -> Result<(), Failure> {
         let call = self.decode_call(payload).map_err(failure)?;
         self.execute(ctx, call).map_err(failure)
@@ -129,6 +135,9 @@ pub struct TxContext<'a> {
     tx_hash: TxHash,
     writes: Writes,
     events: Vec<Event>,
+    /// Bytes (key and value) put since the last [`Self::checkpoint`]: what the state-write
+    /// fee charges for.
+    put_bytes: u64,
     /// A storage failure seen by a read; the executor aborts the block when set.
     fatal: Option<String>,
 }
@@ -149,6 +158,7 @@ impl<'a> TxContext<'a> {
             tx_hash,
             writes: BTreeMap::new(),
             events: Vec::new(),
+            put_bytes: 0,
             fatal: None,
         }
     }
@@ -183,6 +193,9 @@ impl<'a> TxContext<'a> {
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put_bytes = self
+            .put_bytes
+            .saturating_add((key.len() + value.len()) as u64);
         self.writes.insert(key, Some(value));
     }
 
@@ -197,6 +210,23 @@ impl<'a> TxContext<'a> {
             // Module events are plain data; serialization to a JSON value cannot fail for them.
             data: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
         });
+    }
+
+    /// The writes so far (the fee's), to return to with [`Self::rollback`]; restarts the
+    /// count of put bytes.
+    pub(crate) fn checkpoint(&mut self) -> Writes {
+        self.put_bytes = 0;
+        self.writes.clone()
+    }
+
+    /// Drops every write and event since `checkpoint`.
+    pub(crate) fn rollback(&mut self, checkpoint: Writes) {
+        self.writes = checkpoint;
+        self.events.clear();
+    }
+
+    pub(crate) fn put_bytes(&self) -> u64 {
+        self.put_bytes
     }
 
     pub(crate) fn into_parts(self) -> (Writes, Vec<Event>, Option<String>) {

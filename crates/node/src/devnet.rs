@@ -7,7 +7,7 @@
 //! With one validator and no `validator-0` folder requested, the node's home is `DIR` itself.
 
 use crate::genesis::{Genesis, GenesisError, Home, ValidatorEntry};
-use agora_types::Keypair;
+use agora_types::{FeeSchedule, Keypair};
 use std::{
     net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
@@ -124,6 +124,7 @@ impl Devnet {
             )]
             .into_iter()
             .collect(),
+            fees: FeeSchedule::default(),
         };
         for (home, key) in homes.iter().zip(&keys) {
             std::fs::create_dir_all(&home.0).map_err(io(&home.0))?;

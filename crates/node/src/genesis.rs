@@ -1,14 +1,15 @@
 //! The genesis file and a node's home directory.
 //!
 //! ```text
-//! HOME/genesis.json   chain id, genesis time, validators (key, p2p and RPC addresses), module sections
+//! HOME/genesis.json   chain id, genesis time, validators (key, p2p and RPC addresses), module
+//!                     sections, fee schedule
 //! HOME/node.key       this validator's key (key-file format of `agora keys new`)
 //! HOME/state.redb     executed state, receipts, block records
 //! HOME/consensus/     Commonware's storage: consensus journal, finalized blocks, certificates
 //! ```
 
 use agora_ledger::ModuleGenesis;
-use agora_types::{Address, Digest, Keypair, ValidatorKey};
+use agora_types::{Address, Digest, FeeSchedule, Keypair, ValidatorKey};
 use commonware_codec::DecodeExt;
 use commonware_cryptography::{Hasher, Sha256};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,9 @@ pub struct Genesis {
     /// Each module's initial state, by module name.
     #[serde(default)]
     pub modules: ModuleGenesis,
+    /// What transactions cost; a genesis without this section gets the default schedule.
+    #[serde(default)]
+    pub fees: FeeSchedule,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,11 +7,14 @@
 //!
 //! [`node::run`] runs a validator from its home directory ([`genesis::Home`]);
 //! [`devnet::Devnet`] creates the homes of a local chain; [`simulation`] runs whole chains on
-//! Commonware's deterministic runtime for the fault tests and `agora bench faults`.
+//! Commonware's deterministic runtime for the fault tests and `agora bench faults`;
+//! [`limits::NodeLimits`] holds every admission limit of the mempool and the RPC server.
 
 pub mod devnet;
 pub mod genesis;
+pub mod limits;
 pub mod mempool;
 pub mod node;
+pub mod ratelimit;
 pub mod rpc;
 pub mod simulation;

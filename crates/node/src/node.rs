@@ -2,19 +2,19 @@
 
 use crate::{
     genesis::{Genesis, GenesisError, Home},
-    mempool::{Mempool, MempoolLimits},
+    limits::NodeLimits,
+    mempool::Mempool,
     rpc::RpcState,
 };
 use agora_allocation::Allocation;
 use agora_bank::Bank;
-use agora_client::AgoraApiServer;
 use agora_consensus::{
     network::{run_validator, NetworkConfig},
     Application, BlockTiming, ChainGenesis, EngineError, Ledger, Timeouts,
 };
 use agora_energy::Energy;
 use agora_ledger::{AppliedBlock, Executor, ExecutorError};
-use agora_types::{Block, ExecutedState, StateRoot};
+use agora_types::{Block, ExecutedState, FeeSchedule, StateRoot};
 use commonware_runtime::Runner as _;
 use std::{
     net::SocketAddr,
@@ -49,12 +49,14 @@ pub enum NodeError {
     },
 }
 
-/// The modules every Agora node runs, in one place so nodes and tools agree.
-pub fn executor_with_modules(executor: Executor) -> Executor {
+/// The modules every Agora node runs and the fees it charges through the bank, in one place
+/// so nodes and tools agree.
+pub fn executor_with_modules(executor: Executor, fees: FeeSchedule) -> Executor {
     executor
         .with_module(Bank)
         .with_module(Energy)
         .with_module(Allocation)
+        .with_fees(fees, Bank)
 }
 
 /// Executes finalized blocks for consensus and tells the mempool and subscribers.
@@ -144,12 +146,13 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
         .find(|v| v.key == key.address())
         .cloned()
         .ok_or(NodeError::NotAValidator(key.address()))?;
-    let executor = Arc::new(executor_with_modules(Executor::open(
-        &home.state(),
-        &genesis.chain_id,
-    )?));
+    let executor = Arc::new(executor_with_modules(
+        Executor::open(&home.state(), &genesis.chain_id)?,
+        genesis.fees,
+    ));
     executor.init_genesis(&genesis.modules, genesis.genesis_time)?;
-    let mempool = Mempool::new(executor.clone(), MempoolLimits::default());
+    let limits = NodeLimits::default();
+    let mempool = Mempool::new(executor.clone(), limits.mempool);
     let (applied, _) = broadcast::channel(4096);
     let tip = Arc::new(AtomicU64::new(0));
     let ledger = NodeLedger {
@@ -199,11 +202,9 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
         .with_tcp_nodelay(Some(true))
         .with_catch_panics(false);
     commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
-        let server = jsonrpsee::server::Server::builder()
-            .build(me.rpc)
+        let (_, _rpc) = crate::rpc::serve(me.rpc, rpc, &limits.rpc)
             .await
             .map_err(|source| NodeError::Rpc { addr: me.rpc, source })?;
-        let _rpc = server.start(rpc.into_rpc());
         info!(rpc = %me.rpc, p2p = %me.p2p, chain = %genesis.chain_id, height = executor.last_applied_height()?.unwrap_or(0), "validator started");
         tokio::spawn(stop_on_signal());
         run_validator(context, network, application, timeouts).await?;

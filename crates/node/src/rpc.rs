@@ -1,22 +1,38 @@
-//! The node's JSON-RPC server: [`agora_client::AgoraApiServer`] over the executor and mempool.
+//! The node's JSON-RPC server: [`agora_client::AgoraApiServer`] over the executor and mempool,
+//! served by [`serve`] within [`RpcLimits`]: request size, batch size, connections, a rate per
+//! client IP, and a bounded buffer per WebSocket subscriber.
 
 use crate::mempool::{Mempool, SubmitError};
+use crate::{
+    limits::RpcLimits,
+    ratelimit::{ClientIp, ClientLimiter, RateLimited},
+};
 use agora_client::{
     AgoraApiServer, EventNotification, Status, NODE_ERROR, QUERY_FAILED, SUBMIT_REJECTED,
 };
 use agora_ledger::{AppliedBlock, Executor};
 use agora_types::{Address, BlockRecord, Receipt, SignedTransaction, TxError, TxHash};
+use hyper::body::Incoming;
 use jsonrpsee::{
-    core::{async_trait, RpcResult, SubscriptionResult},
+    core::{async_trait, server::TrySendError, RpcResult, SubscriptionResult},
+    server::{
+        middleware::rpc::RpcServiceBuilder, serve_with_graceful_shutdown, stop_channel,
+        BatchRequestConfig, Server, ServerConfig, ServerHandle,
+    },
     types::ErrorObjectOwned,
-    PendingSubscriptionSink, SubscriptionMessage,
+    Methods, PendingSubscriptionSink, SubscriptionMessage,
 };
 use serde::Serialize;
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
 };
-use tokio::sync::broadcast;
+use tokio::{net::TcpListener, sync::broadcast};
+use tower::Service;
 use tracing::warn;
 
 /// Everything the RPC reads; shared with the consensus side.
@@ -44,39 +60,110 @@ fn json_message(value: &impl Serialize) -> Option<SubscriptionMessage> {
 }
 
 impl RpcState {
-    /// Forwards what `pick` makes of each applied block until the subscriber leaves.
+    /// Forwards what `pick` makes of each applied block until the subscriber leaves. A
+    /// subscriber that does not read fills its connection's bounded buffer; it is then
+    /// dropped with an error notification rather than have the node queue blocks for it.
     async fn forward<T: Serialize + Send + 'static>(
         &self,
         pending: PendingSubscriptionSink,
         pick: impl Fn(&AppliedBlock) -> Vec<T> + Send + 'static,
     ) -> SubscriptionResult {
         let mut rx = self.applied.subscribe();
-        let sink = pending.accept().await?;
-        tokio::spawn(async move {
-            loop {
-                let applied = tokio::select! {
-                    _ = sink.closed() => break,
-                    next = rx.recv() => match next {
-                        Ok(applied) => applied,
-                        Err(broadcast::error::RecvError::Lagged(missed)) => {
-                            warn!(missed, "a subscriber fell behind; closing its subscription");
-                            break;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    },
+        let mut sink = pending.accept().await?;
+        loop {
+            let applied = tokio::select! {
+                _ = sink.closed() => return Ok(()),
+                next = rx.recv() => match next {
+                    Ok(applied) => applied,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        warn!(missed, "a subscriber fell behind; closing its subscription");
+                        return Err(format!("{BEHIND}: {missed} blocks missed").into());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            };
+            for item in pick(&applied) {
+                let Some(message) = json_message(&item) else {
+                    continue;
                 };
-                for item in pick(&applied) {
-                    let Some(message) = json_message(&item) else {
-                        continue;
-                    };
-                    if sink.send(message).await.is_err() {
-                        return;
+                match sink.try_send(message) {
+                    Ok(()) => {}
+                    Err(TrySendError::Closed(_)) => return Ok(()),
+                    Err(TrySendError::Full(_)) => {
+                        let unread = sink.max_capacity();
+                        warn!(
+                            unread,
+                            "a subscriber stopped reading; closing its subscription"
+                        );
+                        return Err(format!("{BEHIND}: {unread} notifications unread").into());
                     }
                 }
             }
-        });
-        Ok(())
+        }
     }
+}
+
+/// The start of the error notification that closes a subscription whose subscriber fell
+/// behind.
+pub const BEHIND: &str = "subscriber fell behind, subscription closed";
+
+/// Serves `state` on `addr` within `limits` until the returned handle is stopped; returns the
+/// bound address too (`addr` may ask for any port). Each connection's client IP goes into
+/// its requests' extensions for the rate limiter ([`crate::ratelimit`]).
+pub async fn serve(
+    addr: SocketAddr,
+    state: RpcState,
+    limits: &RpcLimits,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let (stop, handle) = stop_channel();
+    let methods: Methods = state.into_rpc().into();
+    let limiter = Arc::new(ClientLimiter::new(limits));
+    let config = ServerConfig::builder()
+        .max_request_body_size(limits.max_request_bytes)
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+        .set_message_buffer_capacity(limits.subscriber_buffer)
+        .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)
+        .max_connections(limits.max_connections)
+        .build();
+    let services = Server::builder()
+        .set_config(config)
+        .set_rpc_middleware(
+            RpcServiceBuilder::new().layer_fn(move |service| RateLimited {
+                service,
+                limiter: limiter.clone(),
+            }),
+        )
+        .to_service_builder();
+    tokio::spawn(async move {
+        loop {
+            let (socket, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: let connections close.
+                        warn!(%e, "cannot accept an RPC connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop.clone().shutdown() => break,
+            };
+            let (services, methods, conn_stop) = (services.clone(), methods.clone(), stop.clone());
+            let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ClientIp(remote.ip()));
+                let mut service = services.clone().build(methods.clone(), conn_stop.clone());
+                async move { service.call(request).await }
+            });
+            tokio::spawn(serve_with_graceful_shutdown(
+                socket,
+                service,
+                stop.clone().shutdown(),
+            ));
+        }
+    });
+    Ok((local, handle))
 }
 
 #[async_trait]

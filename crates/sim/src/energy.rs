@@ -60,6 +60,10 @@ const FUNDING: u64 = 1_000_000_000;
 const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };
 /// Time for set-up and mixing before the market's first interval, when homes mix.
 const MIX_LEAD_MS: u64 = 15_000;
+/// Funds each solver daemon gets: staging a solution costs about 2 micro-tokens per byte
+/// (its transactions and what they store), so a large grid's solutions need more than an
+/// agent's funding over a day.
+const SOLVER_FUNDING: u64 = 10 * FUNDING;
 
 #[derive(Clone, Debug)]
 pub struct EnergySimConfig {

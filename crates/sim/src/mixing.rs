@@ -32,6 +32,12 @@ use tracing::info;
 /// Funds a buying anonymous account gets per Wh of its assets and interval: above any bid.
 pub const MIX_FUNDS_PER_WH: u64 = 30;
 
+/// Funds every anonymous account gets through the mix for its transaction fees: a fresh key
+/// holds nothing, and a seller's account would otherwise have nothing to post offers and
+/// deposit with. Every output of a mix gets the same, so fees link nobody; 10^7 pays for
+/// thousands of offers and deposits at the default fee schedule.
+pub const MIX_FEE_ALLOWANCE: u64 = 10_000_000;
+
 /// Sessions running at once: they overlap the ledger's round trips, and few enough that every
 /// step stays far within the members' step timeout on two cores.
 pub const CONCURRENT_SESSIONS: usize = 4;
@@ -216,14 +222,16 @@ pub async fn mix_homes(
             }
             for (n, session) in planned.sessions.into_iter().enumerate() {
                 let energy = session.denomination;
-                let funds = if side == Side::Buy {
+                let purchases = if side == Side::Buy {
                     energy
                         .checked_mul(MIX_FUNDS_PER_WH)
                         .and_then(|f| f.checked_mul(u64::from(day - first)))
-                        .ok_or_else(|| SimError::Unexpected("mix funds overflow".into()))?
                 } else {
-                    0
+                    Some(0)
                 };
+                let funds = purchases
+                    .and_then(|f| f.checked_add(MIX_FEE_ALLOWANCE))
+                    .ok_or_else(|| SimError::Unexpected("mix funds overflow".into()))?;
                 let terms = MixStatement {
                     market: m,
                     group: g,

@@ -10,9 +10,11 @@
 //!   signed by the sender under [`TX_NAMESPACE`].
 //! - [`Block`]: the consensus context, parent digest, height, the proposer's timestamp and the
 //!   ordered transactions. Blocks are ordered first and executed after finalization.
+//! - [`FeeSchedule`]: what a transaction costs, stated in the genesis file.
 
 mod account;
 mod block;
+mod fee;
 mod receipt;
 mod tx;
 
@@ -21,6 +23,7 @@ pub use block::{
     Block, BlockError, Context, Digest, ExecutedState, StateRoot, ValidatorKey, MAX_BLOCK_BYTES,
     MAX_BLOCK_TXS,
 };
+pub use fee::FeeSchedule;
 pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
 pub use tx::{
     Call, SignedTransaction, Transaction, TxError, TxHash, MAX_CHAIN_ID_LEN, MAX_MODULE_NAME_LEN,

@@ -35,6 +35,9 @@ pub struct Receipt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub events: Vec<Event>,
+    /// What the sender paid (burned) for this transaction, also when it failed.
+    #[serde(default)]
+    pub fee: u64,
 }
 
 /// What the chain keeps about a block, for the RPC and explorers.

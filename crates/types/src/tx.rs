@@ -192,6 +192,13 @@ impl SignedTransaction {
 
     /// Checks everything that needs no state: size, chain and signature.
     pub fn check(&self, chain_id: &str) -> Result<(), TxError> {
+        self.check_envelope(chain_id)?;
+        self.verify_signature()
+    }
+
+    /// The stateless checks that cost next to nothing: size and chain. Made before anything
+    /// that reads state or verifies a signature.
+    pub fn check_envelope(&self, chain_id: &str) -> Result<(), TxError> {
         if self.size > MAX_TX_BYTES {
             return Err(TxError::TooLarge {
                 size: self.size,
@@ -204,6 +211,12 @@ impl SignedTransaction {
                 got: self.tx.chain_id.clone(),
             });
         }
+        Ok(())
+    }
+
+    /// The sender's signature: the costliest stateless check (it hashes the whole
+    /// transaction), so admission makes it last.
+    pub fn verify_signature(&self) -> Result<(), TxError> {
         let key = self.tx.sender.public_key().ok_or(TxError::InvalidSender)?;
         if !key.verify(TX_NAMESPACE, &self.tx.encode(), &self.signature) {
             return Err(TxError::BadSignature);

@@ -16,6 +16,10 @@
 //! Every amount is an integer `u64` of the smallest unit. Conservation: the sum of all balances
 //! and of all holds equals the supply after every transaction ([`Bank::check_conservation`]).
 //!
+//! **Fees.** The bank is the ledger's [`FeeCollector`]: a transaction's fee is debited from
+//! its sender's balance (never from a hold) and burned, so the supply shrinks by exactly the
+//! fees paid and conservation keeps holding.
+//!
 //! # Encoding of calls
 //!
 //! ```text
@@ -25,7 +29,9 @@
 //! 3 Slash:    hold id (u64 BE) | amount (u64 BE) | beneficiary (32)
 //! ```
 
-use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
+use agora_ledger::{
+    query_param, FeeCollector, Module, QueryError, ReasonCode, StateError, StateRead, TxContext,
+};
 use agora_types::Address;
 use bytes::{Buf, BufMut};
 use commonware_codec::{DecodeExt, EncodeSize, Error as CodecError, Read, ReadExt, Write};
@@ -425,6 +431,39 @@ impl Bank {
 
 fn read_u64(state: &dyn StateRead, key: &[u8]) -> Result<u64, BankError> {
     decode_u64(state.read(key)?)
+}
+
+/// A corrupt balance or supply is a storage fault to the executor, like a failed read.
+fn storage(e: BankError) -> StateError {
+    match e {
+        BankError::State(e) => e,
+        other => StateError(other.to_string()),
+    }
+}
+
+impl FeeCollector for Bank {
+    fn spendable(&self, state: &dyn StateRead, payer: &Address) -> Result<u64, StateError> {
+        read_u64(state, &balance_key(payer)).map_err(storage)
+    }
+
+    fn burn(
+        &self,
+        ctx: &mut TxContext<'_>,
+        payer: &Address,
+        amount: u64,
+    ) -> Result<bool, StateError> {
+        match Self::debit(ctx, payer, amount) {
+            Ok(()) => {}
+            Err(BankError::InsufficientFunds { .. }) => return Ok(false),
+            Err(e) => return Err(storage(e)),
+        }
+        let supply = decode_u64(ctx.get(&supply_key())?).map_err(storage)?;
+        let rest = supply
+            .checked_sub(amount)
+            .ok_or_else(|| StateError("bank supply below a balance".into()))?;
+        ctx.put(supply_key(), rest.to_be_bytes().to_vec());
+        Ok(true)
+    }
 }
 
 impl Module for Bank {

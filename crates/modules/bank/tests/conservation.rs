@@ -2,7 +2,9 @@
 
 use agora_bank::{module_account, Bank, BankCall};
 use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{Address, Block, Context, Keypair, SignedTransaction, Transaction};
+use agora_types::{
+    Address, Block, Call, Context, FeeSchedule, Keypair, SignedTransaction, Transaction,
+};
 use commonware_consensus::types::{Epoch, Round, View};
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use proptest::prelude::*;
@@ -11,10 +13,18 @@ const CHAIN: &str = "bank-test";
 const START: u64 = 1_000_000;
 
 fn executor(keys: &[Keypair]) -> Executor {
-    let exec = Executor::in_memory(CHAIN).unwrap().with_module(Bank);
+    funded(keys, START, FeeSchedule::FREE)
+}
+
+/// An executor charging `fees` in which each of `keys` holds `balance`.
+fn funded(keys: &[Keypair], balance: u64, fees: FeeSchedule) -> Executor {
+    let exec = Executor::in_memory(CHAIN)
+        .unwrap()
+        .with_module(Bank)
+        .with_fees(fees, Bank);
     let balances: serde_json::Map<String, serde_json::Value> = keys
         .iter()
-        .map(|k| (k.address().to_string(), START.into()))
+        .map(|k| (k.address().to_string(), balance.into()))
         .collect();
     let mut genesis = ModuleGenesis::new();
     genesis.insert("bank".into(), serde_json::json!({ "balances": balances }));
@@ -39,13 +49,24 @@ fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
 }
 
 fn sign(key: &Keypair, nonce: u64, call: BankCall) -> SignedTransaction {
+    sign_call(key, nonce, call.into_call())
+}
+
+fn sign_call(key: &Keypair, nonce: u64, call: Call) -> SignedTransaction {
     Transaction {
         chain_id: CHAIN.into(),
         sender: key.address(),
         nonce,
-        call: call.into_call(),
+        call,
     }
     .sign(key)
+}
+
+fn supply(exec: &Executor) -> u64 {
+    exec.query("bank", "supply", &serde_json::Value::Null)
+        .unwrap()["supply"]
+        .as_u64()
+        .unwrap()
 }
 
 fn balance(exec: &Executor, a: &Address) -> u64 {
@@ -244,7 +265,8 @@ proptest! {
     #[test]
     fn total_supply_is_conserved(ops in proptest::collection::vec(op(), 1..40), per_block in 1usize..8) {
         let keys: Vec<_> = (0..4).map(Keypair::from_seed).collect();
-        let exec = executor(&keys);
+        let exec = funded(&keys, START, FeeSchedule::default());
+        let mut burned = 0;
         let mut nonces = [0u64; 4];
         let txs: Vec<_> = ops.into_iter().map(|op| {
             let (who, call) = match op {
@@ -257,11 +279,120 @@ proptest! {
             sign(&keys[who], nonces[who] - 1, call)
         }).collect();
         for (i, chunk) in txs.chunks(per_block).enumerate() {
-            exec.apply_block(&block(i as u64 + 1, chunk.to_vec())).unwrap();
+            let applied = exec.apply_block(&block(i as u64 + 1, chunk.to_vec())).unwrap().unwrap();
+            burned += applied.receipts.iter().map(|r| r.fee).sum::<u64>();
             exec.with_state(Bank::check_conservation).unwrap().map_err(TestCaseError::fail)?;
         }
         prop_assert_eq!(exec.recompute_state_root().unwrap(), exec.state_root());
-        let supply = exec.query("bank", "supply", &serde_json::Value::Null).unwrap()["supply"].as_u64().unwrap();
-        prop_assert_eq!(supply, 4 * START);
+        // Fees are burned: the supply shrinks by exactly what the receipts say was paid.
+        prop_assert!(burned > 0);
+        prop_assert_eq!(supply(&exec), 4 * START - burned);
     }
+}
+
+/// An unfunded key's transaction fails for its fee: it consumes the nonce and writes nothing
+/// else, where it used to get a receipt and write like any other.
+#[test]
+fn unfunded_senders_pay_or_get_nothing_done() {
+    let rich = Keypair::from_seed(0);
+    let poor = Keypair::from_seed(7);
+    let exec = funded(std::slice::from_ref(&rich), START, FeeSchedule::default());
+    let before = exec.dump_state().unwrap();
+    let hold = sign(
+        &poor,
+        0,
+        BankCall::Hold {
+            amount: 0,
+            controller: rich.address(),
+        },
+    );
+    let applied = exec.apply_block(&block(1, vec![hold])).unwrap().unwrap();
+    let receipt = &applied.receipts[0];
+    assert_eq!(
+        receipt.reason.as_deref(),
+        Some(agora_ledger::INSUFFICIENT_FEE)
+    );
+    assert_eq!((receipt.fee, receipt.events.len()), (0, 0));
+    let after = exec.dump_state().unwrap();
+    let added: Vec<_> = after.iter().filter(|e| !before.contains(e)).collect();
+    assert_eq!(added.len(), 1, "only the nonce: {added:?}");
+    assert_eq!(exec.nonce(&poor.address()).unwrap(), 1);
+    assert_eq!(supply(&exec), START);
+}
+
+/// The admission fee is paid by every executed transaction, the write fee only by calls that
+/// succeed; a call that cannot pay for its writes is rolled back to after its admission fee.
+#[test]
+fn fees_are_burned_per_call_byte_and_written_byte() {
+    let fees = FeeSchedule {
+        per_call: 100,
+        per_tx_byte: 2,
+        per_state_byte: 3,
+    };
+    let (a, b) = (Keypair::from_seed(1), Keypair::from_seed(2));
+    let transfer = sign(
+        &a,
+        0,
+        BankCall::Transfer {
+            to: b.address(),
+            amount: 10,
+        },
+    );
+    let admission = 100 + 2 * transfer.size() as u64;
+    // Enough for the transfer's admission and writes, then for one more admission only.
+    let exec = funded(std::slice::from_ref(&a), 20_000, fees);
+    let unknown = sign_call(
+        &a,
+        1,
+        Call {
+            module: "nosuch".into(),
+            payload: vec![1, 2, 3].into(),
+        },
+    );
+    let unknown_fee = 100 + 2 * unknown.size() as u64;
+    let applied = exec
+        .apply_block(&block(1, vec![transfer, unknown]))
+        .unwrap()
+        .unwrap();
+    let [ok, failed] = &applied.receipts[..] else {
+        panic!("two receipts: {:?}", applied.receipts)
+    };
+    // The transfer put two balances (key and value bytes each).
+    let written = 2 * ("bank:bal:".len() as u64 + 32 + 8);
+    assert_eq!(ok.fee, admission + 3 * written);
+    assert_eq!(failed.reason.as_deref(), Some("unknown_module"));
+    assert_eq!(failed.fee, unknown_fee);
+    let left = 20_000 - 10 - ok.fee - failed.fee;
+    assert_eq!(balance(&exec, &a.address()), left);
+    assert_eq!(supply(&exec), 20_000 - ok.fee - failed.fee);
+
+    // A hold of everything but the admission fee leaves nothing for its writes.
+    let hold = |nonce, amount| {
+        sign(
+            &a,
+            nonce,
+            BankCall::Hold {
+                amount,
+                controller: b.address(),
+            },
+        )
+    };
+    let hold_fee = 100 + 2 * hold(2, 1).size() as u64;
+    let applied = exec
+        .apply_block(&block(2, vec![hold(2, left - hold_fee)]))
+        .unwrap()
+        .unwrap();
+    let receipt = &applied.receipts[0];
+    assert_eq!(
+        receipt.reason.as_deref(),
+        Some(agora_ledger::INSUFFICIENT_FEE)
+    );
+    assert!(receipt.events.is_empty());
+    assert_eq!(receipt.fee, hold_fee);
+    assert_eq!(balance(&exec, &a.address()), left - hold_fee);
+    assert!(exec
+        .query("bank", "hold", &serde_json::json!({"id": 0}))
+        .is_err());
+    exec.with_state(Bank::check_conservation).unwrap().unwrap();
+    assert_eq!(exec.recompute_state_root().unwrap(), exec.state_root());
 }

@@ -217,7 +217,10 @@ fn module_genesis(bump: u64) -> ModuleGenesis {
 }
 
 fn new_executor(genesis: &ModuleGenesis) -> Result<Arc<Executor>, String> {
-    let executor = executor_with_modules(Executor::in_memory(CHAIN).map_err(|e| e.to_string())?);
+    let executor = executor_with_modules(
+        Executor::in_memory(CHAIN).map_err(|e| e.to_string())?,
+        agora_types::FeeSchedule::default(),
+    );
     executor
         .init_genesis(genesis, 0)
         .map_err(|e| e.to_string())?;

@@ -286,8 +286,8 @@ async fn prediction_error(
     let funders: Vec<Keypair> = (0..opts.errors.len())
         .map(|_| Keypair::generate(&mut rand::rngs::OsRng))
         .collect();
-    // A home, its meter and perhaps a battery; the DSO.
-    let accounts = 3 * profiles.len() as u64 + 1;
+    // A home, its meter and perhaps a battery; the DSO; the solvers, funded ten times over.
+    let accounts = 3 * profiles.len() as u64 + 1 + 10 * opts.base.solvers as u64;
     let per_funder = FUNDING
         .checked_mul(accounts * opts.days as u64 + 1)
         .ok_or_else(|| SimError::Unexpected("funding overflows".into()))?;

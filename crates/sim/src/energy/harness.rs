@@ -10,12 +10,13 @@ use super::{
     now_ms,
     setup::set_up,
     solver::{run_solver, SolverStats},
-    EnergySimConfig, EnergySimSummary, IntervalSummary, SimError, SolutionCounts,
+    EnergySimConfig, EnergySimSummary, IntervalSummary, SimError, SolutionCounts, SOLVER_FUNDING,
 };
 use crate::{
     meter::{self, HomeBill},
     profiles::Profile,
 };
+use agora_bank::BankCall;
 use agora_client::Client;
 use agora_energy::{EnergyCall, Interval, Trade};
 use agora_types::Keypair;
@@ -76,12 +77,29 @@ pub async fn run(
     .await?;
     let (m, params) = (market.id, market.params.clone());
 
+    // Solvers pay fees for their solutions like everyone else.
+    let solver_keys: Vec<Keypair> = (0..cfg.solvers)
+        .map(|_| Keypair::generate(&mut OsRng))
+        .collect();
+    let funding = solver_keys
+        .iter()
+        .map(|k| {
+            BankCall::Transfer {
+                to: k.address(),
+                amount: SOLVER_FUNDING,
+            }
+            .into_call()
+        })
+        .collect();
+    execute_all(client, faucet, funding, "solver funding").await?;
     let stats = Arc::new(SolverStats::default());
-    let solvers: Vec<_> = (0..cfg.solvers)
-        .map(|i| {
+    let solvers: Vec<_> = solver_keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| {
             tokio::spawn(run_solver(
                 client.clone(),
-                Keypair::generate(&mut OsRng),
+                key,
                 m,
                 cfg.clone(),
                 i,
