@@ -117,26 +117,33 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Submits many calls of one key and waits for all of them.
+/// Transactions one key has waiting at most: the node's pool caps each sender (4,096 by
+/// default), and the faucet funds every agent of 10,000 homes.
+const MAX_PENDING_PER_KEY: usize = 1_024;
+
+/// Submits many calls of one key and waits for all of them, [`MAX_PENDING_PER_KEY`] at a time.
 pub(crate) async fn execute_all(
     client: &Client,
     key: &Keypair,
     calls: Vec<agora_types::Call>,
     what: &str,
 ) -> Result<(), SimError> {
-    let mut hashes = Vec::new();
-    for call in calls {
-        hashes.push(client.send(key, call).await?.hash());
-    }
-    for hash in hashes {
-        let receipt = client
-            .wait_for_receipt(&hash, Duration::from_secs(60))
-            .await?;
-        if receipt.status != TxStatus::Success {
-            return Err(SimError::Failed {
-                what: what.into(),
-                reason: receipt.message.unwrap_or_default(),
-            });
+    let mut calls = calls.into_iter().peekable();
+    while calls.peek().is_some() {
+        let mut hashes = Vec::new();
+        for call in calls.by_ref().take(MAX_PENDING_PER_KEY) {
+            hashes.push(client.send(key, call).await?.hash());
+        }
+        for hash in hashes {
+            let receipt = client
+                .wait_for_receipt(&hash, Duration::from_secs(60))
+                .await?;
+            if receipt.status != TxStatus::Success {
+                return Err(SimError::Failed {
+                    what: what.into(),
+                    reason: receipt.message.unwrap_or_default(),
+                });
+            }
         }
     }
     Ok(())
