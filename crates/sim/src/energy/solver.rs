@@ -1,16 +1,12 @@
 //! The solver daemon: solves the open problem and posts better solutions.
 
-use super::{market, now_ms, offline::verify_timed, EnergySimConfig, SimError};
+use super::{market, offline::verify_timed, EnergySimConfig, SimError};
 use agora_client::Client;
 use agora_energy::solution::solution_calls;
-use agora_energy::Interval;
 use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
 use agora_types::{Keypair, TxStatus};
 use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 use tracing::{debug, warn};
@@ -63,8 +59,6 @@ pub(super) async fn run_solver(
     day: u32,
 ) -> Result<(), SimError> {
     let period = Duration::from_millis((cfg.interval_ms / 4).max(50));
-    // From reading the problem to the receipt, in the last round that got one (ms).
-    let latency = Arc::new(AtomicU64::new(0));
     loop {
         let round = Instant::now();
         let market = market(&client, m).await?;
@@ -78,16 +72,8 @@ pub(super) async fn run_solver(
         let value = client
             .query("energy", "open_problem", serde_json::json!({"market": m}))
             .await?;
-        let mut instance: EnergyInstance =
+        let instance: EnergyInstance =
             serde_json::from_value(value).map_err(|e| SimError::Unexpected(e.to_string()))?;
-        // A solution that trades in an interval final by the time it lands is refused whole:
-        // on a slow chain, trade only from the first interval still open then (with a margin
-        // of half the last round's latency).
-        let lands_at = now_ms().saturating_add(latency.load(Ordering::Relaxed) * 3 / 2);
-        let open_then = agora_energy::intervals_due(&market.params, lands_at);
-        instance.next_final = instance
-            .next_final
-            .max(Interval::try_from(open_then).unwrap_or(Interval::MAX));
         let options = SolveOptions {
             horizon: Some(cfg.horizon),
             time_limit: Duration::from_millis(cfg.interval_ms.max(1000)),
@@ -150,14 +136,10 @@ pub(super) async fn run_solver(
                 });
                 let client = client.clone();
                 let stats = stats.clone();
-                let latency = latency.clone();
                 tokio::spawn(async move {
                     let receipt = client
                         .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
                         .await;
-                    if receipt.is_ok() {
-                        latency.store(round.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    }
                     stats.update(|s| match receipt {
                         Ok(r) if r.status == TxStatus::Success => {
                             s.rounds_ms.push(round.elapsed().as_secs_f64() * 1e3);
