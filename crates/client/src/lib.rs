@@ -125,6 +125,7 @@ impl Client {
     pub fn new(url: &str) -> Result<Self, ClientError> {
         let http = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(30))
+            .max_response_size(agora_types::MAX_RPC_RESPONSE_BYTES)
             .build(url)
             .map_err(|source| ClientError::Rpc {
                 url: url.to_string(),

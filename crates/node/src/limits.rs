@@ -80,6 +80,9 @@ pub struct RpcLimits {
     /// Bytes of one HTTP request or WebSocket message: 2 MiB + 64 KiB, the hex of the largest
     /// transaction and its JSON envelope.
     pub max_request_bytes: u32,
+    /// Bytes of one response: 64 MiB. A market's open problem at 10,000 homes is larger than
+    /// jsonrpsee's default of 10 MiB; queries are read-only and each client's rate is limited.
+    pub max_response_bytes: u32,
     /// Calls in one JSON-RPC batch: 16.
     pub max_batch: u32,
     /// Calls one client IP may make per minute, on average: 12,000 (200 a second).
@@ -103,6 +106,7 @@ impl Default for RpcLimits {
     fn default() -> Self {
         Self {
             max_request_bytes: (2 * agora_types::MAX_TX_BYTES + 64 * 1024) as u32,
+            max_response_bytes: agora_types::MAX_RPC_RESPONSE_BYTES,
             max_batch: 16,
             requests_per_minute: 12_000,
             burst: 1_000,

@@ -122,6 +122,7 @@ pub async fn serve(
     let limiter = Arc::new(ClientLimiter::new(limits));
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
+        .max_response_body_size(limits.max_response_bytes)
         .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
         .set_message_buffer_capacity(limits.subscriber_buffer)
         .max_subscriptions_per_connection(limits.max_subscriptions_per_connection)

@@ -27,5 +27,5 @@ pub use fee::FeeSchedule;
 pub use receipt::{BlockRecord, Event, Receipt, TxStatus, TxSummary};
 pub use tx::{
     Call, SignedTransaction, Transaction, TxError, TxHash, MAX_CHAIN_ID_LEN, MAX_MODULE_NAME_LEN,
-    MAX_TX_BYTES, TX_NAMESPACE,
+    MAX_RPC_RESPONSE_BYTES, MAX_TX_BYTES, TX_NAMESPACE,
 };
