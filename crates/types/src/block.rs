@@ -41,17 +41,6 @@ pub struct ExecutedState {
     pub root: StateRoot,
 }
 
-impl ExecutedState {
-    /// A claim nobody checks: for blocks executed outside consensus (module tests, tools), since
-    /// the executor itself does not read it.
-    pub fn unchecked() -> Self {
-        Self {
-            height: 0,
-            root: [0; 32].into(),
-        }
-    }
-}
-
 impl Write for ExecutedState {
     fn write(&self, buf: &mut impl BufMut) {
         self.height.write(buf);
@@ -101,6 +90,31 @@ pub enum BlockError {
 }
 
 impl Block {
+    /// Block `height` at `timestamp` with `txs`, as if consensus had finalized it (view =
+    /// height, a fixed leader and parent, an executed-state claim nobody checks): for executing
+    /// blocks outside consensus (module tests, tools), since the executor reads none of these.
+    pub fn outside_consensus(height: u64, timestamp: u64, txs: Vec<SignedTransaction>) -> Self {
+        use commonware_consensus::types::{Epoch, Round, View};
+        use commonware_cryptography::{Hasher, Sha256, Signer};
+        let context = Context {
+            round: Round::new(Epoch::zero(), View::new(height)),
+            leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
+            parent: (View::new(height.saturating_sub(1)), Sha256::hash(b"p")),
+        };
+        let executed = ExecutedState {
+            height: 0,
+            root: [0; 32].into(),
+        };
+        Self::new(
+            context,
+            Sha256::hash(b"p"),
+            height,
+            timestamp,
+            executed,
+            txs,
+        )
+    }
+
     pub fn new(
         context: Context,
         parent: Digest,

@@ -2,11 +2,7 @@
 
 use agora_bank::{module_account, Bank, BankCall};
 use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{
-    Address, Block, Call, Context, FeeSchedule, Keypair, SignedTransaction, Transaction,
-};
-use commonware_consensus::types::{Epoch, Round, View};
-use commonware_cryptography::{Hasher, Sha256, Signer};
+use agora_types::{Address, Block, Call, FeeSchedule, Keypair, SignedTransaction, Transaction};
 use proptest::prelude::*;
 
 const CHAIN: &str = "bank-test";
@@ -33,19 +29,7 @@ fn funded(keys: &[Keypair], balance: u64, fees: FeeSchedule) -> Executor {
 }
 
 fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
-    let context = Context {
-        round: Round::new(Epoch::zero(), View::new(height)),
-        leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
-        parent: (View::new(height - 1), Sha256::hash(b"p")),
-    };
-    Block::new(
-        context,
-        Sha256::hash(b"p"),
-        height,
-        height * 1000,
-        agora_types::ExecutedState::unchecked(),
-        txs,
-    )
+    Block::outside_consensus(height, height * 1000, txs)
 }
 
 fn sign(key: &Keypair, nonce: u64, call: BankCall) -> SignedTransaction {

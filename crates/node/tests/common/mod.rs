@@ -5,9 +5,7 @@ use agora_bank::BankCall;
 use agora_energy::{solution::MAX_TRADES_PER_CALL, EnergyCall, Trade};
 use agora_ledger::{Executor, ModuleGenesis};
 use agora_node::{limits::MempoolLimits, mempool::Mempool, node::executor_with_modules};
-use agora_types::{Block, Call, Context, FeeSchedule, Keypair, SignedTransaction, Transaction};
-use commonware_consensus::types::{Epoch, Round, View};
-use commonware_cryptography::{Hasher, Sha256, Signer};
+use agora_types::{Block, Call, FeeSchedule, Keypair, SignedTransaction, Transaction};
 use std::sync::Arc;
 
 pub const CHAIN: &str = "admission-test";
@@ -65,17 +63,5 @@ pub fn staged_part(key: &Keypair, nonce: u64) -> SignedTransaction {
 
 /// Block `height` with `txs`, as consensus would finalize it.
 pub fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
-    let context = Context {
-        round: Round::new(Epoch::zero(), View::new(height)),
-        leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
-        parent: (View::new(height - 1), Sha256::hash(b"p")),
-    };
-    Block::new(
-        context,
-        Sha256::hash(b"p"),
-        height,
-        height * 1000,
-        agora_types::ExecutedState::unchecked(),
-        txs,
-    )
+    Block::outside_consensus(height, height * 1000, txs)
 }

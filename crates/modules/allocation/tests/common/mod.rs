@@ -7,9 +7,7 @@
 use agora_allocation::*;
 use agora_bank::Bank;
 use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{Address, Block, Context, Keypair, Receipt, Transaction};
-use commonware_consensus::types::{Epoch, Round, View};
-use commonware_cryptography::{Hasher, Sha256, Signer};
+use agora_types::{Address, Block, Keypair, Receipt, Transaction};
 use std::collections::BTreeMap;
 
 pub const CHAIN: &str = "allocation-test";
@@ -57,19 +55,7 @@ impl Chain {
         .sign(key);
         *nonce += 1;
         self.height += 1;
-        let context = Context {
-            round: Round::new(Epoch::zero(), View::new(self.height)),
-            leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
-            parent: (View::new(self.height - 1), Sha256::hash(b"p")),
-        };
-        let block = Block::new(
-            context,
-            Sha256::hash(b"p"),
-            self.height,
-            self.now,
-            agora_types::ExecutedState::unchecked(),
-            vec![tx],
-        );
+        let block = Block::outside_consensus(self.height, self.now, vec![tx]);
         let applied = self.exec.apply_block(&block).unwrap().unwrap();
         self.exec
             .with_state(Bank::check_conservation)
