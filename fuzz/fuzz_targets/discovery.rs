@@ -1,9 +1,7 @@
-//! Discovery's wire formats (UDP datagrams: beacons and pushes; DHT values: signed records):
-//! decoding arbitrary bytes never panics, whatever decodes is canonical, and verifying it
-//! never panics. The property lives in `agora_discovery::fuzzing`, which the crate's tests
-//! also run for a bounded number of mutations.
+//! libFuzzer on the `discovery` property of `agora-fuzzing` (its docs state the property; the same
+//! check runs bounded in the test suite and for a time budget in `agora bench fuzz`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| agora_discovery::fuzzing::check(data));
+fuzz_target!(|data: &[u8]| agora_fuzzing::discovery::check(data));

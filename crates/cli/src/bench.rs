@@ -76,6 +76,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         restarts: usize,
     },
+    /// Every fuzz target (transactions and blocks, module calls, mixer messages, discovery's
+    /// wire formats) for a fixed time each: inputs tried and crashes found.
+    Fuzz {
+        /// Budget per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seed of the mutations (the run is the same for the same seed and input count).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// One CoinShuffle session among N members on loopback TCP: time and bytes.
     Mix {
         /// Session sizes to measure.
@@ -125,6 +138,11 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
         }
         BenchCommand::Mix { members, runs } => return mix(&members, runs, out),
         BenchCommand::Faults { seeds } => return crate::reliability::faults(seeds, out),
+        BenchCommand::Fuzz {
+            seconds,
+            seed,
+            target,
+        } => return crate::fuzz::fuzz(seconds, seed, target, out),
         BenchCommand::Crash { restarts } => return crate::reliability::crash(restarts, out),
         BenchCommand::Discovery { hosts, rounds } => return discovery(&hosts, rounds, out),
         BenchCommand::Transfers {

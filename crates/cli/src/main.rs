@@ -3,6 +3,7 @@
 mod bench;
 mod devnet;
 mod discovery;
+mod fuzz;
 mod grouping;
 mod output;
 mod reliability;

@@ -1,14 +1,18 @@
 //! The property the fuzz target `fuzz/fuzz_targets/discovery.rs` checks on the wire formats
 //! (datagrams, and DHT values: signed records), kept here so the bounded run in this crate's
 //! tests checks the very same: decoding any bytes never panics, whatever decodes is canonical
-//! (encodes back to the same bytes), and verifying it never panics.
+//! (encodes back to the same bytes), and verifying it never panics. `agora-fuzzing` runs it,
+//! with [`seeds`], in its tests and in `agora bench fuzz`.
 
+use crate::record::{Kind, Service, Topic};
 use crate::{
     policy::Publishers,
     record::{RecordBody, SignedRecord},
     wire::Datagram,
 };
 use borsh::BorshDeserialize;
+use libp2p::identity::Keypair;
+use std::net::Ipv4Addr;
 
 /// Panics if `data` breaks the property.
 pub fn check(data: &[u8]) {
@@ -32,95 +36,37 @@ fn check_record(record: &SignedRecord) {
     let _ = Publishers::default().admit(record);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::{Kind, Service, Topic};
-    use libp2p::identity::Keypair;
-    use std::net::Ipv4Addr;
-
-    /// A small deterministic generator (xorshift64*): the run is the same every time.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
-
-    fn seeds() -> Vec<Vec<u8>> {
-        let key = Keypair::generate_ed25519();
-        let topic = Topic {
-            app: "traffic".into(),
-            msg: "density".into(),
+/// Valid wire inputs to mutate from: a beacon, a push, a DHT value, and nothing. The host key
+/// is fixed so the seeds are the same on every run.
+pub fn seeds() -> Vec<Vec<u8>> {
+    let Ok(key) = Keypair::ed25519_from_bytes([7; 32]) else {
+        return vec![Vec::new()];
+    };
+    let topic = Topic {
+        app: "traffic".into(),
+        msg: "density".into(),
+        kind: Kind::Pub,
+    };
+    let body = RecordBody {
+        topic: topic.clone(),
+        host: key.public().to_peer_id().to_bytes(),
+        seq: 7,
+        ttl_ms: 30_000,
+        services: vec![Service {
+            app: topic.app.clone(),
+            msg: topic.msg.clone(),
             kind: Kind::Pub,
-        };
-        let body = RecordBody {
-            topic: topic.clone(),
-            host: key.public().to_peer_id().to_bytes(),
-            seq: 7,
-            ttl_ms: 30_000,
-            services: vec![Service {
-                app: topic.app.clone(),
-                msg: topic.msg.clone(),
-                kind: Kind::Pub,
-                address: "tcp://10.0.0.5:4000".into(),
-            }],
-        };
-        let record = SignedRecord::sign(&key, &body).unwrap();
-        vec![
-            Datagram::beacon(&key, Ipv4Addr::new(10, 0, 0, 1), 9939, 3)
-                .unwrap()
-                .encode(),
-            Datagram::Push(record.clone()).encode(),
-            record.encode(),
-            Vec::new(),
-        ]
+            address: "tcp://10.0.0.5:4000".into(),
+        }],
+    };
+    let mut seeds = Vec::new();
+    if let Some(beacon) = Datagram::beacon(&key, Ipv4Addr::new(10, 0, 0, 1), 9939, 3) {
+        seeds.push(beacon.encode());
     }
-
-    /// A bounded fuzz run: 20,000 mutations (bit flips, byte changes, cuts, splices, length
-    /// fields) of valid datagrams and DHT values, and random bytes.
-    #[test]
-    fn mutated_wire_formats_never_panic_and_decode_canonically() {
-        let seeds = seeds();
-        let mut rng = Rng(0x5eed_d15c_0fe2);
-        for seed in &seeds {
-            check(seed);
-        }
-        for _ in 0..20_000 {
-            let mut data = seeds[rng.below(seeds.len())].clone();
-            for _ in 0..1 + rng.below(4) {
-                match rng.below(6) {
-                    0 if !data.is_empty() => {
-                        let i = rng.below(data.len());
-                        data[i] ^= 1 << rng.below(8);
-                    }
-                    1 if !data.is_empty() => {
-                        let i = rng.below(data.len());
-                        data[i] = rng.next() as u8;
-                    }
-                    2 => data.truncate(rng.below(data.len() + 1)),
-                    3 => {
-                        let other = &seeds[rng.below(seeds.len())];
-                        let at = rng.below(data.len() + 1);
-                        let from = rng.below(other.len() + 1);
-                        data.splice(at..at, other[from..].iter().copied());
-                    }
-                    4 if data.len() >= 4 => {
-                        // A length prefix set to something extreme.
-                        let i = rng.below(data.len() - 3);
-                        let v = [0u32, 1, u32::MAX, 0x8000_0000][rng.below(4)];
-                        data[i..i + 4].copy_from_slice(&v.to_le_bytes());
-                    }
-                    _ => data = (0..rng.below(256)).map(|_| rng.next() as u8).collect(),
-                }
-            }
-            check(&data);
-        }
+    if let Some(record) = SignedRecord::sign(&key, &body) {
+        seeds.push(Datagram::Push(record.clone()).encode());
+        seeds.push(record.encode());
     }
+    seeds.push(Vec::new());
+    seeds
 }

@@ -85,8 +85,8 @@ mod net;
 pub mod onion;
 mod session;
 
-pub use judge::{judge, Evidence, Fault, Verdict};
-pub use message::{Accusation, Body, Signed, MESSAGE_NAMESPACE};
+pub use judge::{confirm_digest, judge, Evidence, Fault, Verdict};
+pub use message::{Accusation, Body, Signed, MAX_MESSAGE_BYTES, MESSAGE_NAMESPACE};
 pub use net::{loopback_links, Net, TcpNet};
 pub use session::{
     mix, Exclusion, MixConfig, MixFailure, MixOutcome, SignedRun, DEFAULT_MIN_MEMBERS,

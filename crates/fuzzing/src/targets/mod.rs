@@ -1,0 +1,7 @@
+//! The properties, one module per target.
+
+pub mod mixer;
+pub mod modules;
+pub mod transaction;
+
+pub use agora_discovery::fuzzing as discovery;
