@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
     time::{Duration, Instant},
@@ -23,29 +23,42 @@ struct FaultsReport {
     liveness_violations: u64,
 }
 
-/// Runs the deterministic fault scenario of every seed in `0..seeds`.
+/// Runs the deterministic fault scenario of every seed in `0..seeds`, one seed at a time per
+/// core (each scenario is single-threaded and independent of the others).
 pub fn faults(seeds: u64, out: &Output) -> Result<()> {
-    let mut report = FaultsReport {
-        seeds,
-        safety_violations: 0,
-        liveness_violations: 0,
-    };
     let start = Instant::now();
-    for seed in 0..seeds {
-        let outcome = faults_run(seed);
-        report.safety_violations += u64::from(!outcome.safe);
-        report.liveness_violations += u64::from(!outcome.live);
-        if let Some(detail) = &outcome.detail {
-            warn!(seed, fault = ?outcome.fault, detail, "fault scenario failed");
+    let next = AtomicU64::new(0);
+    let outcomes = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds {
+                    return;
+                }
+                let outcome = faults_run(seed);
+                if let Some(detail) = &outcome.detail {
+                    warn!(seed, fault = ?outcome.fault, detail, "fault scenario failed");
+                }
+                let mut done = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+                done.push((outcome.safe, outcome.live));
+                if done.len() % 50 == 0 {
+                    info!(
+                        done = done.len(),
+                        seconds = start.elapsed().as_secs(),
+                        "fault scenarios"
+                    );
+                }
+            });
         }
-        if (seed + 1) % 50 == 0 {
-            info!(
-                done = seed + 1,
-                seconds = start.elapsed().as_secs(),
-                "fault scenarios"
-            );
-        }
-    }
+    });
+    let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+    let report = FaultsReport {
+        seeds,
+        safety_violations: outcomes.iter().filter(|(safe, _)| !safe).count() as u64,
+        liveness_violations: outcomes.iter().filter(|(_, live)| !live).count() as u64,
+    };
     out.print(&report, || {
         format!(
             "{} seeds: {} safety violations, {} liveness violations ({:.0} s)",
