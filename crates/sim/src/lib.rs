@@ -1,6 +1,7 @@
 //! Simulations of Agora's markets: agents that act for each stakeholder, driven by real data,
 //! against a real chain over RPC.
 //!
+//! - [`compute_game`]: the MODiCuM game (Theorem 3, eq. 3.4, 3.5, Table 3.4) for `agora compute calc`.
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
 //! - [`meter`]: the smart meter's deposits check and bills.
@@ -8,6 +9,7 @@
 //! - [`mixing`]: the homes' mixing in a simulated day (withdraw, mix, offer anonymously).
 //! - [`plot`]: SVG line charts of the results.
 
+pub mod compute_game;
 pub mod energy;
 pub mod meter;
 pub mod mixer;

@@ -1,0 +1,435 @@
+//! A chain running the bank and compute modules through the executor, one transaction per
+//! block at a time the test chooses. After every block it checks that the token supply is
+//! conserved and that no hold outlives its offer or match.
+
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
+use agora_bank::Bank;
+use agora_compute::{ComputeCall as C, *};
+use agora_ledger::{Executor, ModuleGenesis, TxStatus};
+use agora_types::{Address, Block, Keypair, Receipt, Transaction};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const CHAIN: &str = "compute-test";
+pub const FUNDS: u64 = 1_000_000;
+pub const M: MarketId = 0;
+pub const RUNTIME: RuntimeId = [7; 32];
+
+/// The actors of spec §9 G4: job creator, resource provider, mediator, directory, solver and
+/// an outsider holding no role.
+pub struct Actors {
+    pub jc: Keypair,
+    pub rp: Keypair,
+    pub med: Keypair,
+    pub dir: Keypair,
+    pub solver: Keypair,
+    pub other: Keypair,
+}
+
+impl Actors {
+    pub fn new() -> Self {
+        let k = Keypair::from_seed;
+        Self {
+            jc: k(1),
+            rp: k(2),
+            med: k(3),
+            dir: k(4),
+            solver: k(5),
+            other: k(6),
+        }
+    }
+    pub fn all(&self) -> [&Keypair; 6] {
+        [
+            &self.jc,
+            &self.rp,
+            &self.med,
+            &self.dir,
+            &self.solver,
+            &self.other,
+        ]
+    }
+}
+
+pub struct Chain {
+    pub exec: Executor,
+    pub height: u64,
+    pub now: u64,
+    pub nonces: BTreeMap<Address, u64>,
+}
+
+impl Chain {
+    pub fn new(keys: &[&Keypair]) -> Self {
+        let exec = Executor::in_memory(CHAIN)
+            .unwrap()
+            .with_module(Bank)
+            .with_module(Compute);
+        let balances: serde_json::Map<_, _> = keys
+            .iter()
+            .map(|k| (k.address().to_string(), FUNDS.into()))
+            .collect();
+        let mut genesis = ModuleGenesis::new();
+        genesis.insert("bank".into(), json!({ "balances": balances }));
+        exec.init_genesis(&genesis, 0).unwrap();
+        Self {
+            exec,
+            height: 0,
+            now: 0,
+            nonces: BTreeMap::new(),
+        }
+    }
+
+    /// Sends `call` in a block at time `at` (ms; must not go back).
+    pub fn at(&mut self, at: u64, key: &Keypair, call: ComputeCall) -> Receipt {
+        assert!(at >= self.now, "the block clock never goes back");
+        self.now = at;
+        let nonce = self.nonces.entry(key.address()).or_default();
+        let tx = Transaction {
+            chain_id: CHAIN.into(),
+            sender: key.address(),
+            nonce: *nonce,
+            call: call.into_call(),
+        }
+        .sign(key);
+        *nonce += 1;
+        self.height += 1;
+        let block = Block::outside_consensus(self.height, self.now, vec![tx]);
+        let applied = self.exec.apply_block(&block).unwrap().unwrap();
+        self.exec
+            .with_state(Bank::check_conservation)
+            .unwrap()
+            .unwrap();
+        self.check_holds();
+        applied.receipts.into_iter().next().unwrap()
+    }
+
+    pub fn send(&mut self, key: &Keypair, call: ComputeCall) -> Receipt {
+        self.at(self.now + 1, key, call)
+    }
+
+    pub fn ok_at(&mut self, at: u64, key: &Keypair, call: ComputeCall) -> Receipt {
+        let r = self.at(at, key, call);
+        assert_eq!(r.status, TxStatus::Success, "{:?}", r.message);
+        r
+    }
+
+    pub fn ok(&mut self, key: &Keypair, call: ComputeCall) -> Receipt {
+        self.ok_at(self.now + 1, key, call)
+    }
+
+    /// The reason code of a refused call.
+    pub fn refused_at(&mut self, at: u64, key: &Keypair, call: ComputeCall) -> String {
+        let r = self.at(at, key, call);
+        assert_eq!(r.status, TxStatus::Failed, "expected a refusal");
+        r.reason.unwrap()
+    }
+
+    pub fn refused(&mut self, key: &Keypair, call: ComputeCall) -> String {
+        self.refused_at(self.now + 1, key, call)
+    }
+
+    pub fn query(&self, path: &str, params: serde_json::Value) -> Option<serde_json::Value> {
+        self.exec.query("compute", path, &params).ok()
+    }
+
+    pub fn balance_of(&self, a: &Address) -> u64 {
+        self.exec
+            .query("bank", "balance", &json!({"address": a.to_string()}))
+            .unwrap()["balance"]
+            .as_u64()
+            .unwrap()
+    }
+
+    pub fn balance(&self, k: &Keypair) -> u64 {
+        self.balance_of(&k.address())
+    }
+
+    pub fn hold_exists(&self, id: u64) -> bool {
+        self.exec.query("bank", "hold", &json!({"id": id})).is_ok()
+    }
+
+    pub fn market(&self) -> Option<Market> {
+        self.query("market", json!({"market": M}))
+            .map(|v| serde_json::from_value(v).unwrap())
+    }
+
+    pub fn job_offer(&self, o: OfferId) -> Option<JobOffer> {
+        self.query("job_offer", json!({"market": M, "offer": o}))
+            .map(|v| serde_json::from_value(v).unwrap())
+    }
+
+    pub fn resource_offer(&self, o: OfferId) -> Option<ResourceOffer> {
+        self.query("resource_offer", json!({"market": M, "offer": o}))
+            .map(|v| serde_json::from_value(v).unwrap())
+    }
+
+    pub fn the_match(&self, id: MatchId) -> Option<Match> {
+        self.query("match", json!({"market": M, "match": id}))
+            .map(|v| serde_json::from_value(v).unwrap())
+    }
+
+    /// A canceled or expired offer and a closed match hold nothing; an open offer holds its
+    /// deposit.
+    pub fn check_holds(&self) {
+        let Some(market) = self.market() else {
+            return;
+        };
+        for o in 0..market.next_offer {
+            let (state, hold) = match (self.job_offer(o), self.resource_offer(o)) {
+                (Some(j), _) => (j.state, j.hold),
+                (_, Some(r)) => (r.state, r.hold),
+                _ => panic!("offer {o} missing"),
+            };
+            match state {
+                OfferState::Open => assert!(self.hold_exists(hold), "open offer {o} lost its hold"),
+                OfferState::Canceled | OfferState::Expired => {
+                    assert!(!self.hold_exists(hold), "hold of ended offer {o} dangles")
+                }
+                OfferState::Matched(_) => {}
+            }
+        }
+        for id in 0..market.next_match {
+            let mt = self.the_match(id).unwrap();
+            if matches!(mt.state, MatchState::Closed(_)) {
+                assert!(
+                    !self.hold_exists(mt.jc_hold),
+                    "JC hold of match {id} dangles"
+                );
+                assert!(
+                    !self.hold_exists(mt.rp_hold),
+                    "RP hold of match {id} dangles"
+                );
+            }
+        }
+    }
+}
+
+/// Spec G4's market: θ = 50, n = 2, windows of 1,000 ms, incentive floor 10.
+pub fn params() -> MarketParams {
+    MarketParams {
+        penalty_rate: 50,
+        verification_count: 2,
+        reaction_window_ms: 1_000,
+        mediation_window_ms: 1_000,
+        min_match_incentive: 10,
+    }
+}
+
+pub const JOB_BYTES: u64 = 200;
+pub const DEADLINE: u64 = 100_000;
+
+/// G4's job offer: L_I = 1,000, L_B = 500, P_I = 4, P_B = 2, i_J = 10, deposit = dmin_J.
+pub fn job_offer(dir: &Keypair) -> ComputeCall {
+    C::PostJobOffer {
+        market: M,
+        job: JobSpec {
+            module: [1; 32],
+            input: [2; 32],
+            module_bytes: 120,
+            input_bytes: JOB_BYTES - 120,
+            runtime: RUNTIME,
+            directory: dir.address(),
+        },
+        limits: Resources {
+            instructions: 1_000,
+            memory: 65_536,
+            storage: 200,
+            bandwidth: 500,
+        },
+        max_prices: Prices {
+            instruction: 4,
+            bandwidth: 2,
+        },
+        completion_deadline_ms: DEADLINE,
+        match_incentive: 10,
+        deposit: 260_060,
+    }
+}
+
+/// G4's resource offer: p_I = 3, p_B = 1, caps above the limits, i_R = 10, deposit 300,000.
+pub fn resource_offer() -> ComputeCall {
+    C::PostResourceOffer {
+        market: M,
+        caps: Resources {
+            instructions: 10_000,
+            memory: 1 << 20,
+            storage: 1_000,
+            bandwidth: 1_000,
+        },
+        prices: Prices {
+            instruction: 3,
+            bandwidth: 1,
+        },
+        match_incentive: 10,
+        deposit: 300_000,
+    }
+}
+
+/// The market with every role registered, trusting each other, and the runtime supported.
+pub fn registered(a: &Actors) -> Chain {
+    let mut chain = Chain::new(&a.all());
+    chain.ok(&a.other, C::CreateMarket(params()));
+    chain.ok(&a.jc, C::RegisterJobCreator { market: M });
+    chain.ok(
+        &a.rp,
+        C::RegisterResourceProvider {
+            market: M,
+            instructions_per_sec: 1_000_000,
+        },
+    );
+    chain.ok(
+        &a.med,
+        C::RegisterMediator {
+            market: M,
+            prices: Prices {
+                instruction: 3,
+                bandwidth: 2,
+            },
+            availability_fee: 30,
+        },
+    );
+    chain.ok(
+        &a.dir,
+        C::RegisterDirectory {
+            market: M,
+            availability_fee: 20,
+            endpoint: "http://127.0.0.1:7000".into(),
+        },
+    );
+    for k in [&a.jc, &a.rp] {
+        chain.ok(k, trust(TrustKind::Mediator, &a.med, true));
+    }
+    for k in [&a.jc, &a.rp, &a.med] {
+        chain.ok(k, trust(TrustKind::Directory, &a.dir, true));
+    }
+    for k in [&a.rp, &a.med] {
+        chain.ok(k, runtime(true));
+    }
+    chain
+}
+
+pub fn trust(kind: TrustKind, target: &Keypair, trusted: bool) -> ComputeCall {
+    C::SetTrust {
+        market: M,
+        kind,
+        target: target.address(),
+        trusted,
+    }
+}
+
+pub fn runtime(supported: bool) -> ComputeCall {
+    C::SetRuntime {
+        market: M,
+        runtime: RUNTIME,
+        supported,
+    }
+}
+
+/// Job offer 0 and resource offer 1, posted.
+pub fn offered(a: &Actors) -> Chain {
+    let mut chain = registered(a);
+    chain.ok(&a.jc, job_offer(&a.dir));
+    chain.ok(&a.rp, resource_offer());
+    chain
+}
+
+pub fn post_match(a: &Actors) -> ComputeCall {
+    C::PostMatch {
+        market: M,
+        job_offer: 0,
+        resource_offer: 1,
+        mediator: a.med.address(),
+    }
+}
+
+/// Match 0 of job offer 0 and resource offer 1, by the solver, awaiting its result.
+pub fn matched(a: &Actors) -> Chain {
+    let mut chain = offered(a);
+    chain.ok(&a.solver, post_match(a));
+    chain
+}
+
+/// G4's result: Completed, I = 800, output of 100 bytes so that B = 300.
+pub fn completed(instructions: u64, output: u8) -> ExecReport {
+    ExecReport {
+        status: ResultStatus::Completed,
+        output: Some([output; 32]),
+        output_bytes: 100,
+        instructions,
+    }
+}
+
+pub fn failed(status: ResultStatus, instructions: u64) -> ExecReport {
+    ExecReport {
+        status,
+        output: None,
+        output_bytes: 0,
+        instructions,
+    }
+}
+
+pub fn post_result(report: ExecReport) -> ComputeCall {
+    C::PostResult {
+        market: M,
+        match_id: 0,
+        report,
+    }
+}
+
+pub const ACCEPT: ComputeCall = ComputeCall::AcceptResult {
+    market: M,
+    match_id: 0,
+};
+pub const TIMEOUT: ComputeCall = ComputeCall::Timeout {
+    market: M,
+    match_id: 0,
+};
+pub const MEDIATION_TIMEOUT: ComputeCall = ComputeCall::MediationTimeout {
+    market: M,
+    match_id: 0,
+};
+
+pub fn reject(reason: RejectReason) -> ComputeCall {
+    C::RejectResult {
+        market: M,
+        match_id: 0,
+        reason,
+    }
+}
+
+pub fn mediate(verdict: Verdict, execution: Option<ExecReport>) -> ComputeCall {
+    C::PostMediationResult {
+        market: M,
+        match_id: 0,
+        verdict,
+        execution,
+    }
+}
+
+/// Match 0 with `report` posted, awaiting the JC.
+pub fn resulted(a: &Actors, report: ExecReport) -> Chain {
+    let mut chain = matched(a);
+    chain.ok(&a.rp, post_result(report));
+    chain
+}
+
+/// Match 0 with `report` rejected for `reason`, awaiting the mediator.
+pub fn rejected(a: &Actors, report: ExecReport, reason: RejectReason) -> Chain {
+    let mut chain = resulted(a, report);
+    chain.ok(&a.jc, reject(reason));
+    chain
+}
+
+/// Net change of every actor and of the sink since genesis.
+pub fn nets(chain: &Chain, a: &Actors) -> [i64; 6] {
+    let d = |k: &Keypair| chain.balance(k) as i64 - FUNDS as i64;
+    [
+        d(&a.jc),
+        d(&a.rp),
+        d(&a.med),
+        d(&a.dir),
+        d(&a.solver),
+        chain.balance_of(&sink()) as i64,
+    ]
+}

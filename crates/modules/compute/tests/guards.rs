@@ -1,0 +1,630 @@
+//! Every precondition of every call (spec §2.3, §3), each refused with its reason code by a
+//! call that violates it and nothing else: the same call with that one input fixed succeeds.
+
+use agora_compute::{ComputeCall as C, RejectReason as R, ResultStatus as S, Verdict as V, *};
+
+mod common;
+use common::*;
+
+/// The fields of G4's job offer, to change one at a time.
+struct JobFields {
+    job: JobSpec,
+    limits: Resources,
+    max_prices: Prices,
+    completion_deadline_ms: u64,
+    match_incentive: u64,
+    deposit: u64,
+}
+
+fn job_with(a: &Actors, f: impl FnOnce(&mut JobFields)) -> ComputeCall {
+    let C::PostJobOffer {
+        job,
+        limits,
+        max_prices,
+        completion_deadline_ms,
+        match_incentive,
+        deposit,
+        ..
+    } = job_offer(&a.dir)
+    else {
+        unreachable!()
+    };
+    let mut j = JobFields {
+        job,
+        limits,
+        max_prices,
+        completion_deadline_ms,
+        match_incentive,
+        deposit,
+    };
+    f(&mut j);
+    C::PostJobOffer {
+        market: M,
+        job: j.job,
+        limits: j.limits,
+        max_prices: j.max_prices,
+        completion_deadline_ms: j.completion_deadline_ms,
+        match_incentive: j.match_incentive,
+        deposit: j.deposit,
+    }
+}
+
+/// G4's resource offer with caps, prices, incentive and deposit changed by `f`.
+fn res_with(f: impl FnOnce(&mut Resources, &mut Prices, &mut u64, &mut u64)) -> ComputeCall {
+    let C::PostResourceOffer {
+        mut caps,
+        mut prices,
+        mut match_incentive,
+        mut deposit,
+        ..
+    } = resource_offer()
+    else {
+        unreachable!()
+    };
+    f(&mut caps, &mut prices, &mut match_incentive, &mut deposit);
+    C::PostResourceOffer {
+        market: M,
+        caps,
+        prices,
+        match_incentive,
+        deposit,
+    }
+}
+
+#[test]
+fn market_parameters() {
+    let a = Actors::new();
+    let mut chain = Chain::new(&a.all());
+    let bad: [fn(&mut MarketParams); 4] = [
+        |p| p.penalty_rate = 0,
+        |p| p.verification_count = 0,
+        |p| p.reaction_window_ms = 0,
+        |p| p.mediation_window_ms = 0,
+    ];
+    for f in bad {
+        let mut p = params();
+        f(&mut p);
+        assert_eq!(
+            chain.refused(&a.other, C::CreateMarket(p)),
+            "invalid_params"
+        );
+    }
+    chain.ok(&a.other, C::CreateMarket(params()));
+}
+
+#[test]
+fn registrations() {
+    let a = Actors::new();
+    let mut chain = Chain::new(&a.all());
+    assert_eq!(
+        chain.refused(&a.jc, C::RegisterJobCreator { market: M }),
+        "unknown_market"
+    );
+    chain.ok(&a.other, C::CreateMarket(params()));
+    let rp = |ips| C::RegisterResourceProvider {
+        market: M,
+        instructions_per_sec: ips,
+    };
+    assert_eq!(chain.refused(&a.rp, rp(0)), "invalid_call");
+    chain.ok(&a.rp, rp(1));
+    let dir = |len| C::RegisterDirectory {
+        market: M,
+        availability_fee: 0,
+        endpoint: "x".repeat(len),
+    };
+    assert_eq!(chain.refused(&a.dir, dir(257)), "invalid_call");
+    chain.ok(&a.dir, dir(256));
+}
+
+#[test]
+fn trust_targets_must_hold_the_role() {
+    let a = Actors::new();
+    let mut chain = registered(&a);
+    // The directory is not a mediator, the mediator not a directory.
+    assert_eq!(
+        chain.refused(&a.jc, trust(TrustKind::Mediator, &a.dir, true)),
+        "target_not_registered"
+    );
+    assert_eq!(
+        chain.refused(&a.jc, trust(TrustKind::Directory, &a.med, true)),
+        "target_not_registered"
+    );
+    // Removing an edge to anyone is allowed (the text's "remove a cheater").
+    chain.ok(&a.jc, trust(TrustKind::Directory, &a.med, false));
+}
+
+#[test]
+fn resource_offer_preconditions() {
+    let a = Actors::new();
+    let mut chain = registered(&a);
+    let cases: [(fn(&mut Resources, &mut Prices, &mut u64, &mut u64), &str); 3] = [
+        (|_, _, i, _| *i = 9, "incentive_too_small"),
+        (|_, _, i, d| (*i, *d) = (20, 19), "deposit_too_small"),
+        (|_, _, _, d| *d = FUNDS + 1, "insufficient_funds"),
+    ];
+    for (f, code) in cases {
+        assert_eq!(chain.refused(&a.rp, res_with(f)), code);
+    }
+    chain.ok(&a.rp, res_with(|_, _, i, d| (*i, *d) = (20, 20)));
+}
+
+#[test]
+fn job_offer_preconditions() {
+    let a = Actors::new();
+    let mut chain = registered(&a);
+    // Eq. 3.2 without f_M (unknown before match): 52·5,000 + f_D 20 + i_J 10.
+    let at_posting = 260_030;
+    let cases: [(fn(&mut JobFields), &str); 7] = [
+        (
+            |j| j.job.directory = agora_types::Address([9; 32]),
+            "unknown_directory",
+        ),
+        (|j| j.job.runtime = [0; 32], "invalid_call"),
+        (|j| j.limits.bandwidth = JOB_BYTES - 1, "limits_below_job"),
+        (|j| j.completion_deadline_ms = 0, "deadline_passed"),
+        (|j| j.match_incentive = 9, "incentive_too_small"),
+        (|j| j.deposit = 260_029, "deposit_too_small"),
+        (|j| j.max_prices.instruction = u64::MAX, "overflow"),
+    ];
+    for (f, code) in cases {
+        assert_eq!(chain.refused(&a.jc, job_with(&a, f)), code);
+    }
+    chain.ok(&a.jc, job_with(&a, |j| j.deposit = at_posting));
+}
+
+#[test]
+fn cancel_and_expire_preconditions() {
+    let a = Actors::new();
+    let mut chain = offered(&a);
+    let cancel = |offer| C::CancelJobOffer { market: M, offer };
+    let expire = C::ExpireJobOffer {
+        market: M,
+        offer: 0,
+    };
+    assert_eq!(chain.refused(&a.jc, cancel(7)), "unknown_offer");
+    // A resource offer is not a job offer.
+    assert_eq!(chain.refused(&a.jc, cancel(1)), "unknown_offer");
+    assert_eq!(
+        chain.refused_at(DEADLINE, &a.other, expire.clone()),
+        "not_due"
+    );
+    chain.ok(&a.jc, cancel(0));
+    assert_eq!(chain.refused(&a.jc, cancel(0)), "offer_not_open");
+    assert_eq!(chain.refused(&a.other, expire), "offer_not_open");
+}
+
+/// One case of the match's feasibility: what to change from G4's registered market, offers
+/// and match, and the violation expected.
+type Tweak = fn(&Actors, &mut Chain) -> (ComputeCall, ComputeCall, ComputeCall);
+
+fn g4_calls(a: &Actors) -> (ComputeCall, ComputeCall, ComputeCall) {
+    (job_offer(&a.dir), resource_offer(), post_match(a))
+}
+
+#[test]
+fn every_feasibility_constraint_refuses_alone() {
+    let cases: Vec<(Tweak, &str)> = vec![
+        (
+            |a, _| {
+                let (j, _, m) = g4_calls(a);
+                (j, res_with(|c, _, _, _| c.instructions = 999), m)
+            },
+            "infeasible_instructions",
+        ),
+        (
+            |a, _| {
+                let (j, _, m) = g4_calls(a);
+                (j, res_with(|c, _, _, _| c.memory = 65_535), m)
+            },
+            "infeasible_memory",
+        ),
+        (
+            |a, _| {
+                let (j, _, m) = g4_calls(a);
+                (j, res_with(|c, _, _, _| c.storage = 199), m)
+            },
+            "infeasible_storage",
+        ),
+        (
+            |a, _| {
+                let (j, _, m) = g4_calls(a);
+                (j, res_with(|c, _, _, _| c.bandwidth = 499), m)
+            },
+            "infeasible_bandwidth",
+        ),
+        (
+            |a, _| {
+                let (j, _, m) = g4_calls(a);
+                (j, res_with(|_, p, _, _| p.instruction = 5), m)
+            },
+            "infeasible_instruction_price",
+        ),
+        (
+            |a, _| {
+                let (j, _, m) = g4_calls(a);
+                (j, res_with(|_, p, _, _| p.bandwidth = 3), m)
+            },
+            "infeasible_bandwidth_price",
+        ),
+        (
+            |a, c| {
+                c.ok(&a.rp, runtime(false));
+                g4_calls(a)
+            },
+            "infeasible_runtime_rp",
+        ),
+        (
+            |a, c| {
+                c.ok(&a.med, runtime(false));
+                g4_calls(a)
+            },
+            "infeasible_runtime_mediator",
+        ),
+        (
+            |a, c| {
+                c.ok(&a.jc, trust(TrustKind::Mediator, &a.med, false));
+                g4_calls(a)
+            },
+            "infeasible_jc_trusts_mediator",
+        ),
+        (
+            |a, c| {
+                c.ok(&a.rp, trust(TrustKind::Mediator, &a.med, false));
+                g4_calls(a)
+            },
+            "infeasible_rp_trusts_mediator",
+        ),
+        (
+            |a, c| {
+                c.ok(&a.jc, trust(TrustKind::Directory, &a.dir, false));
+                g4_calls(a)
+            },
+            "infeasible_jc_trusts_directory",
+        ),
+        (
+            |a, c| {
+                c.ok(&a.rp, trust(TrustKind::Directory, &a.dir, false));
+                g4_calls(a)
+            },
+            "infeasible_rp_trusts_directory",
+        ),
+        (
+            |a, c| {
+                c.ok(&a.med, trust(TrustKind::Directory, &a.dir, false));
+                g4_calls(a)
+            },
+            "infeasible_mediator_trusts_directory",
+        ),
+        // 1,000 instructions at 1,000,000/s need 1 ms: a deadline 1 ms after the match fails.
+        (
+            |a, c| {
+                let (_, r, m) = g4_calls(a);
+                (job_with(a, |j| j.completion_deadline_ms = c.now + 3), r, m)
+            },
+            "infeasible_deadline",
+        ),
+        (
+            |a, c| {
+                c.ok(
+                    &a.other,
+                    C::RegisterMediator {
+                        market: M,
+                        prices: Prices {
+                            instruction: 5,
+                            bandwidth: 2,
+                        },
+                        availability_fee: 30,
+                    },
+                );
+                for k in [&a.jc, &a.rp] {
+                    c.ok(k, trust(TrustKind::Mediator, &a.other, true));
+                }
+                c.ok(&a.other, trust(TrustKind::Directory, &a.dir, true));
+                c.ok(&a.other, runtime(true));
+                let (j, r, _) = g4_calls(a);
+                (
+                    j,
+                    r,
+                    C::PostMatch {
+                        market: M,
+                        job_offer: 0,
+                        resource_offer: 1,
+                        mediator: a.other.address(),
+                    },
+                )
+            },
+            "infeasible_mediator_prices",
+        ),
+        (
+            |a, c| {
+                c.ok(
+                    &a.jc,
+                    C::RegisterMediator {
+                        market: M,
+                        prices: Prices {
+                            instruction: 3,
+                            bandwidth: 2,
+                        },
+                        availability_fee: 30,
+                    },
+                );
+                for k in [&a.jc, &a.rp] {
+                    c.ok(k, trust(TrustKind::Mediator, &a.jc, true));
+                }
+                c.ok(&a.jc, runtime(true));
+                let (j, r, _) = g4_calls(a);
+                (
+                    j,
+                    r,
+                    C::PostMatch {
+                        market: M,
+                        job_offer: 0,
+                        resource_offer: 1,
+                        mediator: a.jc.address(),
+                    },
+                )
+            },
+            "infeasible_self_mediation",
+        ),
+        (
+            |a, _| {
+                let (_, r, m) = g4_calls(a);
+                (job_with(a, |j| j.deposit = 260_059), r, m)
+            },
+            "infeasible_deposit_jc",
+        ),
+        (
+            |a, _| {
+                let (j, _, m) = g4_calls(a);
+                (j, res_with(|_, _, _, d| *d = 260_059), m)
+            },
+            "infeasible_deposit_rp",
+        ),
+        (
+            |a, _| {
+                let (j, r, _) = g4_calls(a);
+                (
+                    j,
+                    r,
+                    C::PostMatch {
+                        market: M,
+                        job_offer: 0,
+                        resource_offer: 1,
+                        mediator: a.dir.address(),
+                    },
+                )
+            },
+            "unknown_mediator",
+        ),
+    ];
+    let a = Actors::new();
+    for (tweak, code) in cases {
+        let mut chain = registered(&a);
+        let (job, res, m) = tweak(&a, &mut chain);
+        chain.ok(&a.jc, job);
+        chain.ok(&a.rp, res);
+        assert_eq!(chain.refused(&a.solver, m), code);
+    }
+    // Unchanged, the same calls match; then neither offer is open any more.
+    let mut chain = offered(&a);
+    chain.ok(&a.solver, post_match(&a));
+    assert_eq!(
+        chain.refused(&a.solver, post_match(&a)),
+        "infeasible_job_not_open"
+    );
+    let mut chain = offered(&a);
+    chain.ok(&a.jc, job_offer(&a.dir));
+    chain.ok(&a.solver, post_match(&a));
+    let second = C::PostMatch {
+        market: M,
+        job_offer: 2,
+        resource_offer: 1,
+        mediator: a.med.address(),
+    };
+    assert_eq!(
+        chain.refused(&a.solver, second),
+        "infeasible_resource_not_open"
+    );
+}
+
+#[test]
+fn result_preconditions() {
+    let a = Actors::new();
+    let mut chain = matched(&a);
+    let bad = [
+        (completed(1_001, 9), "usage_exceeds_limit"),
+        // Output of 301 bytes: B = 501 > L_B (and above L_S: the bandwidth check comes first).
+        (
+            ExecReport {
+                output_bytes: 301,
+                ..completed(800, 9)
+            },
+            "usage_exceeds_limit",
+        ),
+        (
+            ExecReport {
+                output_bytes: 201,
+                ..completed(800, 9)
+            },
+            "inconsistent_result",
+        ),
+        (
+            ExecReport {
+                output: None,
+                ..completed(800, 9)
+            },
+            "inconsistent_result",
+        ),
+        (failed(S::JobNotFound, 1), "inconsistent_result"),
+        (failed(S::JobDescriptionError, 1), "inconsistent_result"),
+        (failed(S::DirectoryUnavailable, 1), "inconsistent_result"),
+        (failed(S::InstructionsExceeded, 999), "inconsistent_result"),
+        (
+            ExecReport {
+                output: Some([1; 32]),
+                ..failed(S::ExceptionOccurred, 5)
+            },
+            "inconsistent_result",
+        ),
+        (
+            ExecReport {
+                output_bytes: 1,
+                ..failed(S::MemoryExceeded, 5)
+            },
+            "inconsistent_result",
+        ),
+    ];
+    for (report, code) in bad {
+        assert_eq!(
+            chain.refused(&a.rp, post_result(report.clone())),
+            code,
+            "{report:?}"
+        );
+    }
+    let other_match = C::PostResult {
+        market: M,
+        match_id: 1,
+        report: completed(800, 9),
+    };
+    assert_eq!(chain.refused(&a.rp, other_match), "unknown_match");
+    assert_eq!(chain.refused(&a.jc, ACCEPT), "wrong_state");
+    assert_eq!(chain.refused(&a.jc, reject(R::WrongResults)), "wrong_state");
+    assert_eq!(
+        chain.refused(&a.med, mediate(V::CorrectResults, None)),
+        "wrong_state"
+    );
+    assert_eq!(chain.refused(&a.other, MEDIATION_TIMEOUT), "wrong_state");
+    assert_eq!(chain.refused_at(DEADLINE, &a.other, TIMEOUT), "not_due");
+    // A late result is accepted while no Timeout has executed (spec §7 A13).
+    chain.ok_at(
+        DEADLINE + 5,
+        &a.rp,
+        post_result(failed(S::InstructionsExceeded, 1_000)),
+    );
+    assert_eq!(
+        chain.refused(&a.rp, post_result(completed(800, 9))),
+        "wrong_state"
+    );
+    assert_eq!(chain.refused(&a.other, TIMEOUT), "wrong_state");
+}
+
+#[test]
+fn reaction_preconditions() {
+    let a = Actors::new();
+    let mut chain = resulted(&a, failed(S::JobNotFound, 0));
+    let posted_at = chain.now;
+    assert_eq!(
+        chain.refused(&a.jc, reject(R::WrongResults)),
+        "reason_not_allowed"
+    );
+    assert_eq!(
+        chain.refused(&a.jc, reject(R::ResultNotFound)),
+        "reason_not_allowed"
+    );
+    assert_eq!(
+        chain.refused(&a.jc, reject(R::TooMuchCost)),
+        "reason_not_allowed"
+    );
+    assert_eq!(
+        chain.refused_at(posted_at + 1_001, &a.jc, reject(R::InvalidResultStatus)),
+        "deadline_passed"
+    );
+    let mut chain = resulted(&a, completed(800, 9));
+    let posted_at = chain.now;
+    assert_eq!(
+        chain.refused(&a.jc, reject(R::InvalidResultStatus)),
+        "reason_not_allowed"
+    );
+    chain.ok_at(posted_at + 1_000, &a.jc, reject(R::TooMuchCost));
+    assert_eq!(chain.refused(&a.jc, ACCEPT), "wrong_state");
+    assert_eq!(
+        chain.refused(&a.rp, post_result(completed(800, 9))),
+        "wrong_state"
+    );
+}
+
+#[test]
+fn verdicts_must_agree_with_the_ledger() {
+    let a = Actors::new();
+    let same = completed(800, 9);
+    let other_output = completed(800, 1);
+    let cases = [
+        // (RP's report, JC's reason, verdict, mediator's run)
+        (
+            same.clone(),
+            R::WrongResults,
+            V::CorrectResults,
+            Some(other_output.clone()),
+        ),
+        (
+            same.clone(),
+            R::WrongResults,
+            V::CorrectResults,
+            Some(completed(799, 9)),
+        ),
+        (
+            same.clone(),
+            R::WrongResults,
+            V::WrongResults,
+            Some(same.clone()),
+        ),
+        (same.clone(), R::WrongResults, V::WrongResults, None),
+        (
+            same.clone(),
+            R::TooMuchCost,
+            V::TooMuchCost,
+            Some(same.clone()),
+        ),
+        (same.clone(), R::TooMuchCost, V::TooMuchCost, None),
+        (
+            same.clone(),
+            R::DirectoryUnavailable,
+            V::InvalidResultStatus,
+            None,
+        ),
+        (
+            failed(S::JobNotFound, 0),
+            R::InvalidResultStatus,
+            V::InvalidResultStatus,
+            Some(failed(S::JobNotFound, 0)),
+        ),
+        (
+            failed(S::JobNotFound, 0),
+            R::InvalidResultStatus,
+            V::WrongResults,
+            Some(same.clone()),
+        ),
+        (
+            failed(S::JobNotFound, 0),
+            R::InvalidResultStatus,
+            V::ResultNotFound,
+            None,
+        ),
+    ];
+    for (rp, reason, verdict, run) in cases {
+        let mut chain = rejected(&a, rp.clone(), reason);
+        let code = chain.refused(&a.med, mediate(verdict, run.clone()));
+        assert_eq!(
+            code, "inconsistent_verdict",
+            "{verdict:?} {run:?} against {rp:?}"
+        );
+    }
+    // A run beyond the limits is refused whatever the verdict.
+    let mut chain = rejected(&a, same.clone(), R::WrongResults);
+    let rejected_at = chain.now;
+    let code = chain.refused(&a.med, mediate(V::WrongResults, Some(completed(1_001, 1))));
+    assert_eq!(code, "usage_exceeds_limit");
+    // A late verdict is accepted while no MediationTimeout has executed.
+    let due = rejected_at + 1_000;
+    assert_eq!(
+        chain.refused_at(due, &a.other, MEDIATION_TIMEOUT),
+        "not_due"
+    );
+    chain.ok_at(
+        due + 10,
+        &a.med,
+        mediate(V::WrongResults, Some(other_output)),
+    );
+    assert_eq!(chain.refused(&a.other, MEDIATION_TIMEOUT), "match_closed");
+    assert_eq!(chain.refused(&a.jc, ACCEPT), "match_closed");
+}
