@@ -83,8 +83,6 @@ pub enum StreamError {
     NotSupplier,
     #[error("a supplier must differ from the customer, the mediator and the other suppliers")]
     DuplicateParty,
-    #[error("the allocation has all its suppliers")]
-    TooManySuppliers,
     #[error("`done` must be set exactly on the r-th supplier")]
     ReplicasMismatch,
     #[error("{0}")]
@@ -156,7 +154,6 @@ impl ReasonCode for StreamError {
             Self::NotMediator => "not_mediator",
             Self::NotSupplier => "not_supplier",
             Self::DuplicateParty => "duplicate_party",
-            Self::TooManySuppliers => "too_many_suppliers",
             Self::ReplicasMismatch => "replicas_mismatch",
             Self::BadTerms(_) => "bad_terms",
             Self::TermsMismatch => "terms_mismatch",

@@ -159,10 +159,8 @@ pub fn add_supplier(
     {
         return Err(StreamError::DuplicateParty);
     }
+    // An allocation with r slots is in Signing: the r-th slot must be `done`.
     let r = alloc.terms.replicas as usize;
-    if alloc.slots.len() >= r {
-        return Err(StreamError::TooManySuppliers);
-    }
     if done != (alloc.slots.len() + 1 == r) {
         return Err(StreamError::ReplicasMismatch);
     }

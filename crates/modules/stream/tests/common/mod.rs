@@ -44,6 +44,11 @@ impl Chain {
 
     /// Sends `call` in a block at time `at` (ms; must not go back).
     pub fn at(&mut self, at: u64, key: &Keypair, call: StreamCall) -> Receipt {
+        self.raw_at(at, key, call.into_call())
+    }
+
+    /// Sends any call, well-formed or not.
+    pub fn raw_at(&mut self, at: u64, key: &Keypair, call: agora_types::Call) -> Receipt {
         assert!(at >= self.now, "the block clock never goes back");
         self.now = at;
         let nonce = self.nonces.entry(key.address()).or_default();
@@ -51,7 +56,7 @@ impl Chain {
             chain_id: CHAIN.into(),
             sender: key.address(),
             nonce: *nonce,
-            call: call.into_call(),
+            call,
         }
         .sign(key);
         *nonce += 1;
@@ -183,11 +188,11 @@ pub struct Fixture {
 pub const A: AllocId = 0;
 
 impl Fixture {
-    /// A market (id 0) at t = 100 and nothing else.
-    pub fn new() -> Self {
+    /// A market (id 0) with `p` at t = 100 and nothing else.
+    pub fn new_with(p: StreamParams) -> Self {
         let k: Vec<Keypair> = (1..=6).map(Keypair::from_seed).collect();
         let mut chain = Chain::new(&k.iter().collect::<Vec<_>>());
-        chain.ok_at(100, &k[5], C::CreateMarket(params()));
+        chain.ok_at(100, &k[5], C::CreateMarket(p));
         let mut k = k.into_iter();
         let mut next = || k.next().unwrap();
         Self {
@@ -222,14 +227,22 @@ impl Fixture {
         }
     }
 
+    pub fn new() -> Self {
+        Self::new_with(params())
+    }
+
     /// Created with both suppliers: Signing.
-    pub fn signing() -> Self {
-        let mut f = Self::new();
+    pub fn signing_with(p: StreamParams) -> Self {
+        let mut f = Self::new_with(p);
         f.create();
         let (a0, a1) = (f.add(0, false), f.add(1, true));
         f.chain.ok(&f.allocator, a0);
         f.chain.ok(&f.allocator, a1);
         f
+    }
+
+    pub fn signing() -> Self {
+        Self::signing_with(params())
     }
 
     pub fn terms_hash(&self) -> Hash {
@@ -270,8 +283,8 @@ impl Fixture {
     }
 
     /// Everyone signed, the customer committing to `tests`: Running.
-    pub fn running_with(tests: &[(u64, Vec<u8>)]) -> Self {
-        let mut f = Self::signing();
+    pub fn running_in(p: StreamParams, tests: &[(u64, Vec<u8>)]) -> Self {
+        let mut f = Self::signing_with(p);
         let (m, c, s) = (f.sign_mediator(), f.sign_customer(tests), f.sign_supplier());
         f.chain.ok(&f.mediator, m);
         f.chain.ok(&f.customer, c);
@@ -280,6 +293,10 @@ impl Fixture {
         }
         assert_eq!(f.chain.allocation(A).state, State::Running);
         f
+    }
+
+    pub fn running_with(tests: &[(u64, Vec<u8>)]) -> Self {
+        Self::running_in(params(), tests)
     }
 
     /// Running with the customer's true tests.
@@ -295,12 +312,16 @@ impl Fixture {
         }
     }
 
-    /// Running, revealed at a_end.
-    pub fn revealed() -> Self {
-        let mut f = Self::running();
+    /// Running under `p`, revealed at a_end.
+    pub fn revealed_in(p: StreamParams) -> Self {
+        let mut f = Self::running_in(p, &tests(false));
         let r = f.reveal_call(&tests(false));
         f.chain.ok_at(END, &f.customer, r);
         f
+    }
+
+    pub fn revealed() -> Self {
+        Self::revealed_in(params())
     }
 
     /// γ of slot `i`'s supplier over `tests`.
