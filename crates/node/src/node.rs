@@ -56,6 +56,7 @@ pub fn executor_with_modules(executor: Executor, fees: FeeSchedule) -> Executor 
         .with_module(Bank)
         .with_module(Energy)
         .with_module(Allocation)
+        .with_module(agora_stream::Stream)
         .with_fees(fees, Bank)
 }
 
