@@ -12,8 +12,10 @@
 
 pub mod devnet;
 pub mod genesis;
+pub mod http;
 pub mod limits;
 pub mod mempool;
+pub mod metrics;
 pub mod node;
 pub mod ratelimit;
 pub mod rpc;

@@ -4,6 +4,7 @@ use crate::{
     genesis::{Genesis, GenesisError, Home},
     limits::NodeLimits,
     mempool::Mempool,
+    metrics::NodeMetrics,
     rpc::RpcState,
 };
 use agora_allocation::Allocation;
@@ -66,11 +67,13 @@ struct NodeLedger {
     mempool: Mempool,
     applied: broadcast::Sender<Arc<AppliedBlock>>,
     tip: Arc<AtomicU64>,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl NodeLedger {
     /// Applies a block (blocking: redb writes and syncs).
     fn apply(&self, block: &Block) -> Result<(), String> {
+        let start = std::time::Instant::now();
         let Some(applied) = self
             .executor
             .apply_block(block)
@@ -78,6 +81,7 @@ impl NodeLedger {
         else {
             return Ok(());
         };
+        self.metrics.on_block(&applied, start.elapsed());
         self.mempool
             .on_block_applied(block.txs.iter().map(|tx| tx.tx.sender));
         if block.height.is_multiple_of(1000) || !block.txs.is_empty() {
@@ -155,11 +159,13 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
     let mempool = Mempool::new(executor.clone(), limits.mempool);
     let (applied, _) = broadcast::channel(4096);
     let tip = Arc::new(AtomicU64::new(0));
+    let metrics = Arc::new(NodeMetrics::new(executor.module_names()));
     let ledger = NodeLedger {
         executor: executor.clone(),
         mempool: mempool.clone(),
         applied: applied.clone(),
         tip: tip.clone(),
+        metrics: metrics.clone(),
     };
     let keys = genesis
         .validator_keys()
@@ -187,6 +193,7 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
             .iter()
             .map(|v| v.key.to_string())
             .collect(),
+        metrics: metrics.clone(),
     };
     let network = NetworkConfig {
         chain_id: genesis.chain_id.clone(),
@@ -202,6 +209,7 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
         .with_tcp_nodelay(Some(true))
         .with_catch_panics(false);
     commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+        metrics.attach_runtime(context.clone());
         let (_, _rpc) = crate::rpc::serve(me.rpc, rpc, &limits.rpc)
             .await
             .map_err(|source| NodeError::Rpc { addr: me.rpc, source })?;

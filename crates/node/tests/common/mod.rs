@@ -3,10 +3,18 @@
 
 use agora_bank::BankCall;
 use agora_energy::{solution::MAX_TRADES_PER_CALL, EnergyCall, Trade};
-use agora_ledger::{Executor, ModuleGenesis};
-use agora_node::{limits::MempoolLimits, mempool::Mempool, node::executor_with_modules};
+use agora_ledger::{AppliedBlock, Executor, ModuleGenesis};
+use agora_node::{
+    limits::{MempoolLimits, RpcLimits},
+    mempool::Mempool,
+    metrics::NodeMetrics,
+    node::executor_with_modules,
+    rpc::{serve, RpcState},
+};
 use agora_types::{Block, Call, FeeSchedule, Keypair, SignedTransaction, Transaction};
-use std::sync::Arc;
+use jsonrpsee::server::ServerHandle;
+use std::{net::SocketAddr, sync::Arc};
+use tokio::sync::broadcast;
 
 pub const CHAIN: &str = "admission-test";
 /// What each funded key holds: a thousand 1 MiB transactions' fees.
@@ -64,4 +72,39 @@ pub fn staged_part(key: &Keypair, nonce: u64) -> SignedTransaction {
 /// Block `height` with `txs`, as consensus would finalize it.
 pub fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
     Block::outside_consensus(height, height * 1000, txs)
+}
+
+/// What the node's own channel of applied blocks holds.
+const APPLIED_CAPACITY: usize = 4096;
+
+/// The real RPC server over TCP, without consensus: tests play the consensus side through
+/// `state` (its executor, tip and metrics) and `applied`.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub state: RpcState,
+    pub applied: broadcast::Sender<Arc<AppliedBlock>>,
+    _handle: ServerHandle,
+}
+
+/// Serves a node whose executor funds `Keypair::from_seed(1)`.
+pub async fn served(limits: RpcLimits) -> Served {
+    let exec = executor(&[&Keypair::from_seed(1)]);
+    let (applied, _) = broadcast::channel(APPLIED_CAPACITY);
+    let state = RpcState {
+        executor: exec.clone(),
+        mempool: Mempool::new(exec.clone(), MempoolLimits::default()),
+        applied: applied.clone(),
+        tip: Arc::default(),
+        validators: Vec::new(),
+        metrics: Arc::new(NodeMetrics::new(exec.module_names())),
+    };
+    let (addr, handle) = serve(([127, 0, 0, 1], 0).into(), state.clone(), &limits)
+        .await
+        .unwrap();
+    Served {
+        addr,
+        state,
+        applied,
+        _handle: handle,
+    }
 }
