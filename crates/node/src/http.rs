@@ -1,5 +1,6 @@
 //! The plain-HTTP pages served on the RPC port beside JSON-RPC: `GET /health` (200 while the
-//! node runs), `GET /ready` (200 once caught up, 503 before), `GET /metrics` (Prometheus text).
+//! node runs), `GET /ready` (200 once caught up, 503 before), `GET /metrics` (Prometheus text)
+//! and the explorer ([`crate::explorer`], also at `/`).
 //!
 //! [`crate::rpc::serve`] hands every GET or HEAD request that is not a WebSocket upgrade to
 //! [`router`] and everything else to jsonrpsee, so one port serves both. A page that takes
@@ -37,6 +38,7 @@ pub fn router(state: RpcState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(crate::explorer::router())
         .fallback(not_found)
         .with_state(state)
 }
@@ -54,7 +56,8 @@ pub fn error_page(status: StatusCode, message: impl Into<String>) -> Response {
 async fn not_found() -> Response {
     error_page(
         StatusCode::NOT_FOUND,
-        "no such page; this node serves /health, /ready, /metrics and JSON-RPC (POST)",
+        "no such page; this node serves the explorer (/explorer), /health, /ready, /metrics \
+         and JSON-RPC (POST)",
     )
 }
 

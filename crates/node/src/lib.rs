@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod devnet;
+pub mod explorer;
 pub mod genesis;
 pub mod http;
 pub mod limits;
