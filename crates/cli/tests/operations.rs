@@ -1,6 +1,6 @@
 //! What an operator uses: the configuration file (`agora node --config`, `--print-config`),
-//! JSON logs, `/health`, `/ready`, `/metrics` on the RPC port, and `agora status` saying
-//! whether the node caught up.
+//! JSON logs, `/health`, `/ready`, `/metrics` and the explorer on the RPC port, and `agora
+//! status` saying whether the node caught up.
 
 mod common;
 
@@ -99,6 +99,16 @@ async fn a_node_run_from_the_printed_config_serves_health_ready_and_metrics() {
     assert!(metrics.contains("agora_block_execution_seconds_bucket"));
     // Commonware's own metrics, in the same text.
     assert!(metrics.contains("runtime_tasks_spawned_total"), "{metrics}");
+
+    // The explorer on the same port, for browsers at / too.
+    for path in ["/", "/explorer"] {
+        let (code, html) = get(&format!("{base}{path}")).await;
+        assert_eq!(code, 200);
+        assert!(
+            html.starts_with("<!DOCTYPE html>") && html.contains("agora-local"),
+            "{html}"
+        );
+    }
 
     let status = agora_json(&["--rpc", &base, "status"]);
     assert_eq!(status["caught_up"], true, "{status}");

@@ -136,3 +136,23 @@ async fn bad_page_requests_get_clear_answers() {
     let client = Client::new(&base).unwrap();
     client.status().await.unwrap();
 }
+
+/// A client that sends half a request and then nothing (slowloris) holds its connection for
+/// at most jsonrpsee's first-request timeout (30 s); the pages share the RPC's connections.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_its_request_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = served(RpcLimits::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    stream
+        .write_all(b"GET /explorer HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    // Far beyond the node's timeout: this bounds a hang, it does not measure the node.
+    let closed = tokio::time::timeout(Duration::from_secs(300), stream.read_to_end(&mut rest))
+        .await
+        .expect("the node kept a half-sent request open");
+    assert!(closed.is_err() || rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"));
+    assert_eq!(get(&format!("http://{}/health", node.addr)).await.0, 200);
+}

@@ -43,7 +43,7 @@ pub(super) async fn market(
     format: Format,
     Path(market): Path<String>,
 ) -> Response {
-    super::render(format, market_page(&state, &market))
+    super::answer(format, move || market_page(&state, &market)).await
 }
 
 /// Sold and bought energy of each group in each interval of `trades`.

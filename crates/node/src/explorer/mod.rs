@@ -120,6 +120,18 @@ fn render(format: Format, page: Result<Page, Problem>) -> Response {
     }
 }
 
+/// Builds a page on a blocking thread (pages read redb and may read many records), so that
+/// slow pages neither stall the node's async workers nor escape the page timeout.
+async fn answer(
+    format: Format,
+    build: impl FnOnce() -> Result<Page, Problem> + Send + 'static,
+) -> Response {
+    let page = tokio::task::spawn_blocking(build)
+        .await
+        .unwrap_or_else(|e| Err(Problem::node(e)));
+    render(format, page)
+}
+
 /// The explorer's routes, refusing query strings over [`MAX_QUERY_BYTES`].
 pub fn router() -> Router<RpcState> {
     Router::new()
@@ -187,7 +199,7 @@ fn block_row(b: &BlockRecord) -> Vec<String> {
 }
 
 async fn index(State(state): State<RpcState>, format: Format) -> Response {
-    render(format, front_page(&state))
+    answer(format, move || front_page(&state)).await
 }
 
 fn front_page(state: &RpcState) -> Result<Page, Problem> {
@@ -246,7 +258,7 @@ async fn block(
     format: Format,
     Path(height): Path<String>,
 ) -> Response {
-    render(format, block_page(&state, &height))
+    answer(format, move || block_page(&state, &height)).await
 }
 
 fn block_page(state: &RpcState, height: &str) -> Result<Page, Problem> {
@@ -306,7 +318,7 @@ fn block_page(state: &RpcState, height: &str) -> Result<Page, Problem> {
 }
 
 async fn tx(State(state): State<RpcState>, format: Format, Path(hash): Path<String>) -> Response {
-    render(format, tx_page(&state, &hash))
+    answer(format, move || tx_page(&state, &hash)).await
 }
 
 fn tx_page(state: &RpcState, hash: &str) -> Result<Page, Problem> {
@@ -357,7 +369,7 @@ async fn account(
     format: Format,
     Path(address): Path<String>,
 ) -> Response {
-    render(format, account_page(&state, &address))
+    answer(format, move || account_page(&state, &address)).await
 }
 
 fn account_page(state: &RpcState, address: &str) -> Result<Page, Problem> {
