@@ -142,6 +142,7 @@ pub async fn serve(
     let methods: Methods = state.into_rpc().into();
     let known = Arc::new(methods.method_names().map(str::to_string).collect());
     let limiter = Arc::new(ClientLimiter::new(limits));
+    let page_limiter = limiter.clone();
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
         .max_response_body_size(limits.max_response_bytes)
@@ -180,14 +181,15 @@ pub async fn serve(
                 _ = stop.clone().shutdown() => break,
             };
             let (services, methods, conn_stop) = (services.clone(), methods.clone(), stop.clone());
-            let pages = pages.clone();
+            let (pages, page_limiter) = (pages.clone(), page_limiter.clone());
             let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
                 request.extensions_mut().insert(ClientIp(remote.ip()));
                 let mut service = services.clone().build(methods.clone(), conn_stop.clone());
-                let pages = pages.clone();
+                let (pages, page_limiter) = (pages.clone(), page_limiter.clone());
                 async move {
                     if is_page(&request) {
-                        Ok(page(pages, request).await)
+                        let allowed = page_limiter.allow(request.extensions());
+                        Ok(page(pages, request, allowed).await)
                     } else {
                         service.call(request).await
                     }
@@ -203,8 +205,19 @@ pub async fn serve(
     Ok((local, handle))
 }
 
-/// Answers a page request within [`PAGE_TIMEOUT`].
-async fn page(pages: axum::Router, request: hyper::Request<Incoming>) -> HttpResponse {
+/// Answers a page request within [`PAGE_TIMEOUT`], unless its client is over its rate.
+async fn page(
+    pages: axum::Router,
+    request: hyper::Request<Incoming>,
+    allowed: bool,
+) -> HttpResponse {
+    if !allowed {
+        let limited = crate::http::error_page(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate limit exceeded: this client made too many requests; try again later",
+        );
+        return limited.map(HttpBody::new);
+    }
     let answer = tokio::time::timeout(
         PAGE_TIMEOUT,
         pages.oneshot(request.map(axum::body::Body::new)),

@@ -156,3 +156,25 @@ async fn a_client_that_never_finishes_its_request_is_dropped() {
     assert!(closed.is_err() || rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"));
     assert_eq!(get(&format!("http://{}/health", node.addr)).await.0, 200);
 }
+
+/// Pages are not a way around the RPC's rate limit: each takes a token from its client's
+/// bucket, and a client over its rate gets 429 until its bucket refills.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_count_against_the_clients_rate() {
+    let limits = RpcLimits {
+        burst: 3,
+        requests_per_minute: 1,
+        limit_loopback: true,
+        ..RpcLimits::default()
+    };
+    let node = served(limits).await;
+    let base = format!("http://{}", node.addr);
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(get(&format!("{base}/explorer")).await.0);
+    }
+    assert_eq!(codes, [200, 200, 200, 429, 429]);
+    let (code, body) = get(&format!("{base}/metrics")).await;
+    assert_eq!(code, 429);
+    assert!(body.contains("rate limit exceeded"), "{body}");
+}
