@@ -4,41 +4,10 @@
 
 mod common;
 
-use agora_energy::{DsoPrice, EnergyCall, MarketParams, Side, Trade};
-use agora_ledger::Executor;
 use agora_node::limits::RpcLimits;
-use agora_types::{Call, Keypair, Receipt, TxHash, TxStatus};
+use agora_types::{Keypair, TxHash, TxStatus};
 use common::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
-
-/// Executes one block per call, as consensus would finalize them.
-struct Blocks<'a> {
-    exec: &'a Executor,
-    height: u64,
-    nonces: BTreeMap<agora_types::Address, u64>,
-}
-
-impl Blocks<'_> {
-    fn run(&mut self, key: &Keypair, call: Call) -> Receipt {
-        let nonce = self.nonces.entry(key.address()).or_default();
-        let tx = sign(key, *nonce, call);
-        *nonce += 1;
-        self.height += 1;
-        let applied = self
-            .exec
-            .apply_block(&block(self.height, vec![tx]))
-            .unwrap()
-            .unwrap();
-        applied.receipts.into_iter().next().unwrap()
-    }
-
-    fn ok(&mut self, key: &Keypair, call: EnergyCall) -> Receipt {
-        let r = self.run(key, call.into_call());
-        assert_eq!(r.status, TxStatus::Success, "{:?}", r.message);
-        r
-    }
-}
 
 async fn page(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.unwrap();
@@ -58,85 +27,6 @@ async fn json(url: &str) -> (u16, Value) {
     (status, value)
 }
 
-/// A market of two feeders (groups 0 and 1, C_int 100, C_ext 50), a seller on the first and a
-/// buyer on the second, their offers for interval 10 and a candidate trading 30 Wh.
-fn energy_market(blocks: &mut Blocks<'_>, dso: &Keypair, seller: &Keypair, buyer: &Keypair) {
-    blocks.ok(
-        dso,
-        EnergyCall::CreateMarket(MarketParams {
-            interval_ms: 1_000,
-            start_ms: 1_000_000,
-            t_clear: 1,
-            prices: vec![DsoPrice { buy: 30, sell: 5 }],
-        }),
-    );
-    for feeder in [1, 2] {
-        blocks.ok(
-            dso,
-            EnergyCall::DefineGroup {
-                market: 0,
-                feeders: vec![feeder],
-                c_int: 100,
-                c_ext: 50,
-            },
-        );
-    }
-    for (i, (p, side)) in [(seller, Side::Sell), (buyer, Side::Buy)]
-        .into_iter()
-        .enumerate()
-    {
-        let meter = Keypair::from_seed(100 + i as u64).address();
-        blocks.ok(
-            dso,
-            EnergyCall::RegisterSmartMeter {
-                market: 0,
-                meter,
-                prosumer: p.address(),
-                feeder: i as u32 + 1,
-                l_prod: 100,
-                l_cons: 100,
-            },
-        );
-        blocks.ok(p, EnergyCall::RegisterProsumer { market: 0, meter });
-        blocks.ok(
-            p,
-            EnergyCall::WithdrawAssets {
-                market: 0,
-                side,
-                group: i as u32,
-                energy: 40,
-                first: 10,
-                last: 20,
-            },
-        );
-        blocks.ok(
-            p,
-            EnergyCall::PostOffer {
-                market: 0,
-                side,
-                group: i as u32,
-                energy: 30,
-                intervals: vec![10],
-                price: if side == Side::Sell { 10 } else { 20 },
-            },
-        );
-    }
-    let trade = Trade {
-        sell: 0,
-        buy: 1,
-        interval: 10,
-        energy: 30,
-        price: 15,
-    };
-    blocks.ok(
-        dso,
-        EnergyCall::PostSolution {
-            market: 0,
-            trades: vec![trade],
-        },
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_explorer_shows_blocks_transactions_accounts_and_a_market() {
     let node = served(RpcLimits::default()).await;
@@ -146,11 +36,7 @@ async fn the_explorer_shows_blocks_transactions_accounts_and_a_market() {
         Keypair::from_seed(2),
         Keypair::from_seed(3),
     );
-    let mut blocks = Blocks {
-        exec: &node.state.executor,
-        height: 0,
-        nonces: BTreeMap::new(),
-    };
+    let mut blocks = Blocks::new(&node.state.executor);
     let bob = Keypair::from_seed(999).address();
     let sent = blocks.run(&faucet, transfer(&faucet, 0, 1234).tx.call);
     assert_eq!(sent.status, TxStatus::Success);
