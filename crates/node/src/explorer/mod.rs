@@ -235,6 +235,9 @@ fn front_page(state: &RpcState) -> Result<Page, Problem> {
         blocks.iter().map(block_row),
     );
     body += "<h2>Markets</h2><ul>";
+    if markets.is_empty() {
+        body += "<li>none yet</li>";
+    }
     for m in &markets {
         body += &format!(
             "<li>{}</li>",
