@@ -213,6 +213,7 @@ pub fn run(args: DevnetArgs, out: &Output) -> Result<()> {
                 "home": devnet.dir,
                 "faucet_key": faucet,
                 "rpc": devnet.rpc_urls(),
+                "explorer": devnet.rpc_urls().first().map(|url| format!("{url}/explorer")),
                 "pids": running.pids(),
             }),
             || {
@@ -226,6 +227,9 @@ pub fn run(args: DevnetArgs, out: &Output) -> Result<()> {
                         "validator {i}: RPC {url}  (log {})\n",
                         devnet.homes[i].0.join("node.log").display()
                     );
+                }
+                if let Some(url) = devnet.rpc_urls().first() {
+                    text += &format!("explorer: {url}/explorer (also /health, /ready, /metrics)\n");
                 }
                 text += &format!("faucet key: {}\nstop with Ctrl-C", faucet.display());
                 text

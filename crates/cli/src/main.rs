@@ -11,7 +11,10 @@ mod sim;
 
 use agora_bank::BankCall;
 use agora_client::Client;
-use agora_node::{devnet::DEFAULT_BASE_PORT, genesis::Home};
+use agora_node::{
+    config::{LogFormat, NodeConfig},
+    genesis::Home,
+};
 use agora_types::{Address, Keypair};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -46,13 +49,22 @@ enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Run one validator from its home directory (an empty directory becomes a new
-    /// single-validator chain, with its faucet key in DIR/faucet.key).
+    /// single-validator chain, with its faucet key in DIR/faucet.key). Its RPC port also
+    /// serves /health, /ready and /metrics.
     Node {
+        #[arg(long, required_unless_present = "print_config")]
+        home: Option<PathBuf>,
+        /// RPC port of a new chain (p2p uses the next port) [default: the configuration's
+        /// base_port, 8545].
         #[arg(long)]
-        home: PathBuf,
-        /// RPC port of a new chain (p2p uses the next port).
-        #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
-        base_port: u16,
+        base_port: Option<u16>,
+        /// The node's configuration (TOML); `--print-config` prints every field.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the configuration (the defaults, or FILE of `--config` with its defaults
+        /// filled in) as a documented TOML file and exit.
+        #[arg(long)]
+        print_config: bool,
     },
     /// Run a local chain of N validators as separate processes (resumes the chain in DIR).
     Devnet(devnet::DevnetArgs),
@@ -133,12 +145,20 @@ enum QueryCommand {
 }
 
 fn init_logs(default: &str) {
+    init_logs_as(default, LogFormat::Text);
+}
+
+/// Logs to stderr as `format`, filtered by RUST_LOG or else `default`.
+fn init_logs_as(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 fn main() {
@@ -173,10 +193,24 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
                 key.address().to_string()
             })
         }
-        Command::Node { home, base_port } => {
-            init_logs("info,commonware=warn");
-            devnet::ensure_single_node_home(&home, base_port)?;
-            agora_node::node::run(&Home(home), Default::default(), Default::default())?;
+        Command::Node {
+            home,
+            base_port,
+            config,
+            print_config,
+        } => {
+            let config = match &config {
+                Some(path) => NodeConfig::read(path)?,
+                None => NodeConfig::default(),
+            };
+            if print_config {
+                print!("{}", config.to_commented_toml()?);
+                return Ok(());
+            }
+            let home = home.context("--home is required")?;
+            init_logs_as(&config.log.filter, config.log.format);
+            devnet::ensure_single_node_home(&home, base_port.unwrap_or(config.base_port))?;
+            agora_node::node::run(&Home(home), &config)?;
             Ok(())
         }
         Command::Devnet(args) => {
@@ -187,8 +221,16 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
             let client = Client::new(&cli.rpc)?;
             let status = runtime()?.block_on(client.status())?;
             out.print(&status, || {
+                let caught_up = if status.caught_up {
+                    "caught up: yes".to_string()
+                } else {
+                    format!(
+                        "caught up: no ({} finalized blocks to execute)",
+                        status.finalized_height.saturating_sub(status.height)
+                    )
+                };
                 format!(
-                    "chain {}\nheight {} (finalized {})\nstate root {}\nvalidators {}\nmempool {}",
+                    "chain {}\nheight {} (finalized {})\n{caught_up}\nstate root {}\nvalidators {}\nmempool {}",
                     status.chain_id,
                     status.height,
                     status.finalized_height,

@@ -53,6 +53,11 @@ pub struct Status {
     pub validators: Vec<String>,
     /// Transactions waiting in this node's mempool.
     pub mempool: usize,
+    /// Whether this node executed every block it knows is finalized (`height` equals
+    /// `finalized_height`); a node that is still replaying blocks after a restart is not, and
+    /// its nonces and balances lag. The node's `GET /ready` answers 200 exactly when this holds.
+    #[serde(default)]
+    pub caught_up: bool,
 }
 
 /// An event as delivered to subscribers.

@@ -8,12 +8,18 @@
 //! [`node::run`] runs a validator from its home directory ([`genesis::Home`]);
 //! [`devnet::Devnet`] creates the homes of a local chain; [`simulation`] runs whole chains on
 //! Commonware's deterministic runtime for the fault tests and `agora bench faults`;
-//! [`limits::NodeLimits`] holds every admission limit of the mempool and the RPC server.
+//! [`limits::NodeLimits`] holds every admission limit of the mempool and the RPC server, and
+//! [`config::NodeConfig`] everything an operator sets in `agora node --config FILE`;
+//! [`http`] serves `/health`, `/ready` and `/metrics` ([`metrics`]) beside JSON-RPC.
 
+pub mod config;
 pub mod devnet;
+pub mod explorer;
 pub mod genesis;
+pub mod http;
 pub mod limits;
 pub mod mempool;
+pub mod metrics;
 pub mod node;
 pub mod ratelimit;
 pub mod rpc;

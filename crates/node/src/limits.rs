@@ -3,47 +3,54 @@
 //! [`NodeLimits`] deserializes from any serde format (a missing field takes its default), so a
 //! configuration file can set some of them and leave the rest.
 
+use crate::config::doc::documented;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The limits of a node's mempool and RPC server.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NodeLimits {
-    pub mempool: MempoolLimits,
-    pub rpc: RpcLimits,
+documented! {
+    /// The limits of a node's mempool and RPC server.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct NodeLimits {
+        /// What the mempool keeps.
+        pub mempool: MempoolLimits,
+        /// What the JSON-RPC server accepts.
+        pub rpc: RpcLimits,
+    }
 }
 
-/// What the mempool keeps. A transaction is *executable* if it continues its sender's run of
-/// nonces from the sender's next one, *gapped* otherwise (it waits for an earlier nonce).
-/// Gapped transactions are capped apart, expire, and give way to executable ones, so that
-/// nobody can fill the pool with transactions that will never be proposed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MempoolLimits {
-    /// Transactions in the pool: 200,000.
-    pub max_txs: usize,
-    /// Bytes in the pool: 256 MiB.
-    pub max_bytes: usize,
-    /// Transactions of one sender: 4,096 (a DSO registers every meter of a large grid at once).
-    pub max_per_sender: usize,
-    /// Bytes of one sender: 72 MiB, enough for a solver's largest staged solution (64 parts of
-    /// 1 MiB and the post) in flight at once.
-    pub max_bytes_per_sender: usize,
-    /// How far beyond a sender's next nonce a transaction may be: 4,096, the most it may
-    /// have waiting.
-    pub max_nonce_gap: u64,
-    /// Gapped transactions of one sender: 16.
-    pub max_gapped_per_sender: usize,
-    /// Gapped transactions in the pool: 4,096, so that expiring them each block stays cheap.
-    pub max_gapped_txs: usize,
-    /// Bytes of gapped transactions in the pool: 16 MiB.
-    pub max_gapped_bytes: usize,
-    /// A transaction still gapped this long after it arrived is dropped: 60 s.
-    pub gapped_ttl_ms: u64,
-    /// A proposed transaction not finalized within this time is proposed again (its block
-    /// may have been skipped by consensus): 3 s.
-    pub repropose_after_ms: u64,
+documented! {
+    /// What the mempool keeps. A transaction is *executable* if it continues its sender's run of
+    /// nonces from the sender's next one, *gapped* otherwise (it waits for an earlier nonce).
+    /// Gapped transactions are capped apart, expire, and give way to executable ones, so that
+    /// nobody can fill the pool with transactions that will never be proposed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct MempoolLimits {
+        /// Transactions in the pool: 200,000.
+        pub max_txs: usize,
+        /// Bytes in the pool: 256 MiB.
+        pub max_bytes: usize,
+        /// Transactions of one sender: 4,096 (a DSO registers every meter of a large grid at once).
+        pub max_per_sender: usize,
+        /// Bytes of one sender: 72 MiB, enough for a solver's largest staged solution (64 parts of
+        /// 1 MiB and the post) in flight at once.
+        pub max_bytes_per_sender: usize,
+        /// How far beyond a sender's next nonce a transaction may be: 4,096, the most it may
+        /// have waiting.
+        pub max_nonce_gap: u64,
+        /// Gapped transactions of one sender: 16.
+        pub max_gapped_per_sender: usize,
+        /// Gapped transactions in the pool: 4,096, so that expiring them each block stays cheap.
+        pub max_gapped_txs: usize,
+        /// Bytes of gapped transactions in the pool: 16 MiB.
+        pub max_gapped_bytes: usize,
+        /// A transaction still gapped this long after it arrived is dropped: 60 s.
+        pub gapped_ttl_ms: u64,
+        /// A proposed transaction not finalized within this time is proposed again (its block
+        /// may have been skipped by consensus): 3 s.
+        pub repropose_after_ms: u64,
+    }
 }
 
 impl Default for MempoolLimits {
@@ -73,33 +80,35 @@ impl MempoolLimits {
     }
 }
 
-/// What the JSON-RPC server accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RpcLimits {
-    /// Bytes of one HTTP request or WebSocket message: 2 MiB + 64 KiB, the hex of the largest
-    /// transaction and its JSON envelope.
-    pub max_request_bytes: u32,
-    /// Bytes of one response: 64 MiB. A market's open problem at 10,000 homes is larger than
-    /// jsonrpsee's default of 10 MiB; queries are read-only and each client's rate is limited.
-    pub max_response_bytes: u32,
-    /// Calls in one JSON-RPC batch: 16.
-    pub max_batch: u32,
-    /// Calls one client IP may make per minute, on average: 12,000 (200 a second).
-    pub requests_per_minute: u32,
-    /// Calls one client IP may make at once after being idle: 1,000.
-    pub burst: u32,
-    /// Whether clients on the loopback interface are rate limited too: no, since the node's
-    /// own agents (solvers, meters, the sims) run there. Set it behind a reverse proxy on the
-    /// same host, where every client looks local.
-    pub limit_loopback: bool,
-    /// Notifications queued for one WebSocket connection: 256. A subscriber that lets this
-    /// many pile up is dropped with an error notification saying why.
-    pub subscriber_buffer: u32,
-    /// Subscriptions on one WebSocket connection: 16.
-    pub max_subscriptions_per_connection: u32,
-    /// Connections at once: 512.
-    pub max_connections: u32,
+documented! {
+    /// What the JSON-RPC server accepts.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct RpcLimits {
+        /// Bytes of one HTTP request or WebSocket message: 2 MiB + 64 KiB, the hex of the largest
+        /// transaction and its JSON envelope.
+        pub max_request_bytes: u32,
+        /// Bytes of one response: 64 MiB. A market's open problem at 10,000 homes is larger than
+        /// jsonrpsee's default of 10 MiB; queries are read-only and each client's rate is limited.
+        pub max_response_bytes: u32,
+        /// Calls in one JSON-RPC batch: 16.
+        pub max_batch: u32,
+        /// Calls one client IP may make per minute, on average: 12,000 (200 a second).
+        pub requests_per_minute: u32,
+        /// Calls one client IP may make at once after being idle: 1,000.
+        pub burst: u32,
+        /// Whether clients on the loopback interface are rate limited too: no, since the node's
+        /// own agents (solvers, meters, the sims) run there. Set it behind a reverse proxy on the
+        /// same host, where every client looks local.
+        pub limit_loopback: bool,
+        /// Notifications queued for one WebSocket connection: 256. A subscriber that lets this
+        /// many pile up is dropped with an error notification saying why.
+        pub subscriber_buffer: u32,
+        /// Subscriptions on one WebSocket connection: 16.
+        pub max_subscriptions_per_connection: u32,
+        /// Connections at once: 512.
+        pub max_connections: u32,
+    }
 }
 
 impl Default for RpcLimits {

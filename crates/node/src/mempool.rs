@@ -192,6 +192,11 @@ impl Mempool {
         self.len() == 0
     }
 
+    /// Bytes of the transactions in the pool.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// Transactions waiting for a gap to be filled.
     pub fn gapped(&self) -> usize {
         self.lock().gapped_txs

@@ -1,16 +1,17 @@
 //! Running a validator from its home directory.
 
 use crate::{
+    config::NodeConfig,
     genesis::{Genesis, GenesisError, Home},
-    limits::NodeLimits,
     mempool::Mempool,
+    metrics::NodeMetrics,
     rpc::RpcState,
 };
 use agora_allocation::Allocation;
 use agora_bank::Bank;
 use agora_consensus::{
     network::{run_validator, NetworkConfig},
-    Application, BlockTiming, ChainGenesis, EngineError, Ledger, Timeouts,
+    Application, ChainGenesis, EngineError, Ledger,
 };
 use agora_energy::Energy;
 use agora_ledger::{AppliedBlock, Executor, ExecutorError};
@@ -67,11 +68,13 @@ struct NodeLedger {
     mempool: Mempool,
     applied: broadcast::Sender<Arc<AppliedBlock>>,
     tip: Arc<AtomicU64>,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl NodeLedger {
     /// Applies a block (blocking: redb writes and syncs).
     fn apply(&self, block: &Block) -> Result<(), String> {
+        let start = std::time::Instant::now();
         let Some(applied) = self
             .executor
             .apply_block(block)
@@ -79,6 +82,7 @@ impl NodeLedger {
         else {
             return Ok(());
         };
+        self.metrics.on_block(&applied, start.elapsed());
         self.mempool
             .on_block_applied(block.txs.iter().map(|tx| tx.tx.sender));
         if block.height.is_multiple_of(1000) || !block.txs.is_empty() {
@@ -134,8 +138,8 @@ impl Ledger for NodeLedger {
     }
 }
 
-/// Runs the validator whose home is `home` until the process is stopped.
-pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), NodeError> {
+/// Runs the validator whose home is `home` with `config` until the process is stopped.
+pub fn run(home: &Home, config: &NodeConfig) -> Result<(), NodeError> {
     if !home.is_initialized() {
         return Err(NodeError::NotInitialized(home.0.display().to_string()));
     }
@@ -152,15 +156,17 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
         genesis.fees,
     ));
     executor.init_genesis(&genesis.modules, genesis.genesis_time)?;
-    let limits = NodeLimits::default();
+    let limits = config.limits.clone();
     let mempool = Mempool::new(executor.clone(), limits.mempool);
     let (applied, _) = broadcast::channel(4096);
     let tip = Arc::new(AtomicU64::new(0));
+    let metrics = Arc::new(NodeMetrics::new(executor.module_names()));
     let ledger = NodeLedger {
         executor: executor.clone(),
         mempool: mempool.clone(),
         applied: applied.clone(),
         tip: tip.clone(),
+        metrics: metrics.clone(),
     };
     let keys = genesis
         .validator_keys()
@@ -177,7 +183,7 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
             .map_err(NodeError::GenesisState)?,
         first_validator: first,
     };
-    let application = Application::new(&chain, mempool.clone(), ledger, timing);
+    let application = Application::new(&chain, mempool.clone(), ledger, config.block.timing());
     let rpc = RpcState {
         executor: executor.clone(),
         mempool,
@@ -188,11 +194,12 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
             .iter()
             .map(|v| v.key.to_string())
             .collect(),
+        metrics: metrics.clone(),
     };
     let network = NetworkConfig {
         chain_id: genesis.chain_id.clone(),
         signer: key.private_key().clone(),
-        listen: me.p2p,
+        listen: config.p2p_listen.unwrap_or(me.p2p),
         validators: keys
             .into_iter()
             .zip(genesis.validators.iter().map(|v| v.p2p))
@@ -202,11 +209,17 @@ pub fn run(home: &Home, timing: BlockTiming, timeouts: Timeouts) -> Result<(), N
         .with_storage_directory(home.consensus())
         .with_tcp_nodelay(Some(true))
         .with_catch_panics(false);
+    let rpc_listen = config.rpc_listen.unwrap_or(me.rpc);
+    let timeouts = config.consensus.timeouts();
     commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
-        let (_, _rpc) = crate::rpc::serve(me.rpc, rpc, &limits.rpc)
+        metrics.attach_runtime(context.clone());
+        let (rpc_listen, _rpc) = crate::rpc::serve(rpc_listen, rpc, &limits.rpc)
             .await
-            .map_err(|source| NodeError::Rpc { addr: me.rpc, source })?;
-        info!(rpc = %me.rpc, p2p = %me.p2p, chain = %genesis.chain_id, height = executor.last_applied_height()?.unwrap_or(0), "validator started");
+            .map_err(|source| NodeError::Rpc {
+                addr: rpc_listen,
+                source,
+            })?;
+        info!(rpc = %rpc_listen, p2p = %network.listen, chain = %genesis.chain_id, height = executor.last_applied_height()?.unwrap_or(0), "validator started");
         tokio::spawn(stop_on_signal());
         run_validator(context, network, application, timeouts).await?;
         Ok(())

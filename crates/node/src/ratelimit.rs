@@ -1,7 +1,8 @@
 //! A token bucket per client IP for JSON-RPC calls, as a jsonrpsee middleware.
 //!
 //! Every call (each call of a batch too) takes a token from its client's bucket; an empty
-//! bucket answers [`RATE_LIMITED`] instead of running the call. IPv6 clients are bucketed by
+//! bucket answers [`RATE_LIMITED`] instead of running the call. Each page request
+//! ([`crate::http`]) takes a token from the same bucket. IPv6 clients are bucketed by
 //! their /64, which one host usually owns whole.
 
 use crate::limits::RpcLimits;
@@ -48,8 +49,8 @@ impl ClientLimiter {
         }
     }
 
-    /// Takes a token for one call of the client the request came from.
-    fn allow(&self, extensions: &Extensions) -> bool {
+    /// Takes a token for one call (or page) of the client the request came from.
+    pub(crate) fn allow(&self, extensions: &Extensions) -> bool {
         let Some(ClientIp(ip)) = extensions.get::<ClientIp>().copied() else {
             // Only requests the server accepted itself carry an address.
             return true;

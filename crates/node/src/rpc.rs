@@ -4,20 +4,22 @@
 
 use crate::mempool::{Mempool, SubmitError};
 use crate::{
+    http::{is_page, PAGE_TIMEOUT},
     limits::RpcLimits,
+    metrics::{Counted, NodeMetrics},
     ratelimit::{ClientIp, ClientLimiter, RateLimited},
 };
 use agora_client::{
     AgoraApiServer, EventNotification, Status, NODE_ERROR, QUERY_FAILED, SUBMIT_REJECTED,
 };
-use agora_ledger::{AppliedBlock, Executor};
+use agora_ledger::{AppliedBlock, Executor, ExecutorError};
 use agora_types::{Address, BlockRecord, Receipt, SignedTransaction, TxError, TxHash};
 use hyper::body::Incoming;
 use jsonrpsee::{
     core::{async_trait, server::TrySendError, RpcResult, SubscriptionResult},
     server::{
         middleware::rpc::RpcServiceBuilder, serve_with_graceful_shutdown, stop_channel,
-        BatchRequestConfig, Server, ServerConfig, ServerHandle,
+        BatchRequestConfig, HttpBody, HttpResponse, Server, ServerConfig, ServerHandle,
     },
     types::ErrorObjectOwned,
     Methods, PendingSubscriptionSink, SubscriptionMessage,
@@ -32,7 +34,7 @@ use std::{
     time::Duration,
 };
 use tokio::{net::TcpListener, sync::broadcast};
-use tower::Service;
+use tower::{Service, ServiceExt};
 use tracing::warn;
 
 /// Everything the RPC reads; shared with the consensus side.
@@ -43,6 +45,7 @@ pub struct RpcState {
     pub applied: broadcast::Sender<Arc<AppliedBlock>>,
     pub tip: Arc<AtomicU64>,
     pub validators: Vec<String>,
+    pub metrics: Arc<NodeMetrics>,
 }
 
 fn error(code: i32, e: impl std::fmt::Display) -> ErrorObjectOwned {
@@ -60,6 +63,21 @@ fn json_message(value: &impl Serialize) -> Option<SubscriptionMessage> {
 }
 
 impl RpcState {
+    /// The node's view of its chain, for `agora_status` and the pages.
+    pub fn chain_status(&self) -> Result<Status, ExecutorError> {
+        let height = self.executor.last_applied_height()?.unwrap_or(0);
+        let finalized_height = self.tip.load(Ordering::Relaxed).max(height);
+        Ok(Status {
+            chain_id: self.executor.chain_id().to_string(),
+            height,
+            finalized_height,
+            state_root: self.executor.state_root(),
+            validators: self.validators.clone(),
+            mempool: self.mempool.len(),
+            caught_up: height == finalized_height,
+        })
+    }
+
     /// Forwards what `pick` makes of each applied block until the subscriber leaves. A
     /// subscriber that does not read fills its connection's bounded buffer; it is then
     /// dropped with an error notification rather than have the node queue blocks for it.
@@ -109,7 +127,8 @@ pub const BEHIND: &str = "subscriber fell behind, subscription closed";
 
 /// Serves `state` on `addr` within `limits` until the returned handle is stopped; returns the
 /// bound address too (`addr` may ask for any port). Each connection's client IP goes into
-/// its requests' extensions for the rate limiter ([`crate::ratelimit`]).
+/// its requests' extensions for the rate limiter ([`crate::ratelimit`]). Page requests (GET
+/// without a WebSocket upgrade) go to [`crate::http::router`] instead of jsonrpsee.
 pub async fn serve(
     addr: SocketAddr,
     state: RpcState,
@@ -118,8 +137,12 @@ pub async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let (stop, handle) = stop_channel();
+    let pages = crate::http::router(state.clone());
+    let metrics = state.metrics.clone();
     let methods: Methods = state.into_rpc().into();
+    let known = Arc::new(methods.method_names().map(str::to_string).collect());
     let limiter = Arc::new(ClientLimiter::new(limits));
+    let page_limiter = limiter.clone();
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
         .max_response_body_size(limits.max_response_bytes)
@@ -131,10 +154,16 @@ pub async fn serve(
     let services = Server::builder()
         .set_config(config)
         .set_rpc_middleware(
-            RpcServiceBuilder::new().layer_fn(move |service| RateLimited {
-                service,
-                limiter: limiter.clone(),
-            }),
+            RpcServiceBuilder::new()
+                .layer_fn(move |service| Counted {
+                    service,
+                    metrics: metrics.clone(),
+                    known: Arc::clone(&known),
+                })
+                .layer_fn(move |service| RateLimited {
+                    service,
+                    limiter: limiter.clone(),
+                }),
         )
         .to_service_builder();
     tokio::spawn(async move {
@@ -152,10 +181,19 @@ pub async fn serve(
                 _ = stop.clone().shutdown() => break,
             };
             let (services, methods, conn_stop) = (services.clone(), methods.clone(), stop.clone());
+            let (pages, page_limiter) = (pages.clone(), page_limiter.clone());
             let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
                 request.extensions_mut().insert(ClientIp(remote.ip()));
                 let mut service = services.clone().build(methods.clone(), conn_stop.clone());
-                async move { service.call(request).await }
+                let (pages, page_limiter) = (pages.clone(), page_limiter.clone());
+                async move {
+                    if is_page(&request) {
+                        let allowed = page_limiter.allow(request.extensions());
+                        Ok(page(pages, request, allowed).await)
+                    } else {
+                        service.call(request).await
+                    }
+                }
             });
             tokio::spawn(serve_with_graceful_shutdown(
                 socket,
@@ -165,6 +203,34 @@ pub async fn serve(
         }
     });
     Ok((local, handle))
+}
+
+/// Answers a page request within [`PAGE_TIMEOUT`], unless its client is over its rate.
+async fn page(
+    pages: axum::Router,
+    request: hyper::Request<Incoming>,
+    allowed: bool,
+) -> HttpResponse {
+    if !allowed {
+        let limited = crate::http::error_page(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate limit exceeded: this client made too many requests; try again later",
+        );
+        return limited.map(HttpBody::new);
+    }
+    let answer = tokio::time::timeout(
+        PAGE_TIMEOUT,
+        pages.oneshot(request.map(axum::body::Body::new)),
+    );
+    let response = match answer.await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => crate::http::error_page(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the page took too long; try again",
+        ),
+    };
+    response.map(HttpBody::new)
 }
 
 #[async_trait]
@@ -192,19 +258,7 @@ impl AgoraApiServer for RpcState {
     }
 
     async fn status(&self) -> RpcResult<Status> {
-        let height = self
-            .executor
-            .last_applied_height()
-            .map_err(node_error)?
-            .unwrap_or(0);
-        Ok(Status {
-            chain_id: self.executor.chain_id().to_string(),
-            height,
-            finalized_height: self.tip.load(Ordering::Relaxed).max(height),
-            state_root: self.executor.state_root(),
-            validators: self.validators.clone(),
-            mempool: self.mempool.len(),
-        })
+        self.chain_status().map_err(node_error)
     }
 
     async fn query(

@@ -5,54 +5,19 @@ mod common;
 
 use agora_client::{Client, Status, RATE_LIMITED};
 use agora_ledger::AppliedBlock;
-use agora_node::{
-    limits::{MempoolLimits, RpcLimits},
-    mempool::Mempool,
-    rpc::{serve, RpcState, BEHIND},
-};
+use agora_node::{limits::RpcLimits, rpc::BEHIND};
 use agora_types::{BlockRecord, Keypair, TxHash, TxSummary};
 use common::*;
 use jsonrpsee::{
     core::{client::ClientT, params::BatchRequestBuilder},
     http_client::HttpClientBuilder,
     rpc_params,
-    server::ServerHandle,
 };
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    sync::broadcast,
 };
-
-/// What the node's own channel of applied blocks holds.
-const APPLIED_CAPACITY: usize = 4096;
-
-struct Served {
-    addr: SocketAddr,
-    applied: broadcast::Sender<Arc<AppliedBlock>>,
-    _handle: ServerHandle,
-}
-
-async fn served(limits: RpcLimits) -> Served {
-    let exec = executor(&[&Keypair::from_seed(1)]);
-    let (applied, _) = broadcast::channel(APPLIED_CAPACITY);
-    let state = RpcState {
-        executor: exec.clone(),
-        mempool: Mempool::new(exec, MempoolLimits::default()),
-        applied: applied.clone(),
-        tip: Arc::default(),
-        validators: Vec::new(),
-    };
-    let (addr, handle) = serve(([127, 0, 0, 1], 0).into(), state, &limits)
-        .await
-        .unwrap();
-    Served {
-        addr,
-        applied,
-        _handle: handle,
-    }
-}
 
 fn batch(calls: usize) -> BatchRequestBuilder<'static> {
     let mut batch = BatchRequestBuilder::new();

@@ -73,6 +73,11 @@ impl Drop for Proc {
 }
 
 pub fn spawn_node(home: &Path, base_port: u16) -> Proc {
+    spawn_node_with(home, base_port, &[])
+}
+
+/// `agora node --home HOME --base-port PORT ARGS`, logging to HOME.log.
+pub fn spawn_node_with(home: &Path, base_port: u16, args: &[&str]) -> Proc {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -83,6 +88,7 @@ pub fn spawn_node(home: &Path, base_port: u16) -> Proc {
             .args(["node", "--home"])
             .arg(home)
             .args(["--base-port", &base_port.to_string()])
+            .args(args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
