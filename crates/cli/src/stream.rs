@@ -110,7 +110,7 @@ fn table(title: &str, g: &Game) -> String {
         for c in row {
             let mark = |best| if best { "*" } else { " " };
             let cell = format!(
-                "{:.6}{} ; {:.6}{}",
+                "{:.4e}{} ; {:.4e}{}",
                 c.supplier,
                 mark(c.supplier_best),
                 c.customer,
@@ -177,9 +177,9 @@ fn text(r: &Report) -> String {
     for (x, u) in &p.utility {
         let _ = writeln!(s, "  U[S]({x}) = {u:.6}");
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "  passing n tests at P(s) = 0.99: {:.6} (independent), {:.6} (exact)\n",
+        "  passing n tests at P(s) = 0.99: {:.6} (independent), {:.6} (exact)",
         p.pass_99_independent, p.pass_99_exact
     );
     let b = &r.break_even;
