@@ -104,19 +104,19 @@ impl AnalyzeArgs {
 
 fn table(title: &str, g: &Game) -> String {
     let mut s = format!("{title}  (supplier ; customer, * best response)\n");
-    let _ = writeln!(s, "{:>8} {:>34} {:>34}", "", g.columns[0], g.columns[1]);
+    let _ = writeln!(s, "{:>8} {:>36} {:>36}", "", g.columns[0], g.columns[1]);
     for (r, row) in g.cells.iter().enumerate() {
         let _ = write!(s, "{:>8}", g.rows[r]);
         for c in row {
             let mark = |best| if best { "*" } else { " " };
             let cell = format!(
-                "{:.4e}{} ; {:.4e}{}",
+                "{:.6e}{} ; {:.6e}{}",
                 c.supplier,
                 mark(c.supplier_best),
                 c.customer,
                 mark(c.customer_best)
             );
-            let _ = write!(s, " {cell:>34}");
+            let _ = write!(s, " {cell:>36}");
         }
         s.push('\n');
     }
