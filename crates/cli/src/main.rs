@@ -8,6 +8,7 @@ mod grouping;
 mod output;
 mod reliability;
 mod sim;
+mod stream;
 
 use agora_bank::BankCall;
 use agora_client::Client;
@@ -101,6 +102,8 @@ enum AnalyzeCommand {
         #[arg(long)]
         input: PathBuf,
     },
+    /// The stream market's games (Tables 4.2-4.4), eq. 4.3-4.6 and the customer's break-even.
+    Stream(stream::AnalyzeArgs),
 }
 
 #[derive(Subcommand)]
@@ -314,5 +317,6 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
             discovery::run(args, out)
         }
         Command::Analyze(AnalyzeCommand::Grouping { input }) => grouping::run(&input, out),
+        Command::Analyze(AnalyzeCommand::Stream(args)) => stream::run(&args, out),
     }
 }
