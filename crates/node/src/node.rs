@@ -8,6 +8,7 @@ use crate::{
 };
 use agora_allocation::Allocation;
 use agora_bank::Bank;
+use agora_compute::Compute;
 use agora_consensus::{
     network::{run_validator, NetworkConfig},
     Application, BlockTiming, ChainGenesis, EngineError, Ledger, Timeouts,
@@ -56,6 +57,7 @@ pub fn executor_with_modules(executor: Executor, fees: FeeSchedule) -> Executor 
         .with_module(Bank)
         .with_module(Energy)
         .with_module(Allocation)
+        .with_module(Compute)
         .with_fees(fees, Bank)
 }
 
