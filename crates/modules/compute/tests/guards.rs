@@ -49,6 +49,12 @@ fn job_with(a: &Actors, f: impl FnOnce(&mut JobFields)) -> ComputeCall {
     }
 }
 
+/// A change to a resource offer's caps, prices, incentive and deposit.
+type ResTweak = fn(&mut Resources, &mut Prices, &mut u64, &mut u64);
+
+/// A refused case: the change and the reason code.
+type Case<T> = (T, &'static str);
+
 /// G4's resource offer with caps, prices, incentive and deposit changed by `f`.
 fn res_with(f: impl FnOnce(&mut Resources, &mut Prices, &mut u64, &mut u64)) -> ComputeCall {
     let C::PostResourceOffer {
@@ -137,7 +143,7 @@ fn trust_targets_must_hold_the_role() {
 fn resource_offer_preconditions() {
     let a = Actors::new();
     let mut chain = registered(&a);
-    let cases: [(fn(&mut Resources, &mut Prices, &mut u64, &mut u64), &str); 3] = [
+    let cases: [Case<ResTweak>; 3] = [
         (|_, _, i, _| *i = 9, "incentive_too_small"),
         (|_, _, i, d| (*i, *d) = (20, 19), "deposit_too_small"),
         (|_, _, _, d| *d = FUNDS + 1, "insufficient_funds"),
@@ -154,7 +160,7 @@ fn job_offer_preconditions() {
     let mut chain = registered(&a);
     // Eq. 3.2 without f_M (unknown before match): 52·5,000 + f_D 20 + i_J 10.
     let at_posting = 260_030;
-    let cases: [(fn(&mut JobFields), &str); 7] = [
+    let cases: [Case<fn(&mut JobFields)>; 7] = [
         (
             |j| j.job.directory = agora_types::Address([9; 32]),
             "unknown_directory",
