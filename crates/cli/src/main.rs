@@ -1,6 +1,7 @@
 //! `agora`: run nodes and local chains, manage keys, send transactions, query state, benchmark.
 
 mod bench;
+mod compute;
 mod devnet;
 mod discovery;
 mod fuzz;
@@ -89,6 +90,9 @@ enum Command {
     /// Run a market's solver on one instance.
     #[command(subcommand)]
     Solve(sim::SolveCommand),
+    /// The compute market's game calculator.
+    #[command(subcommand)]
+    Compute(compute::ComputeCommand),
     /// The discovery daemon of this host (no subcommand), or a command against it.
     Discovery(discovery::DiscoveryArgs),
 }
@@ -318,5 +322,6 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
         }
         Command::Analyze(AnalyzeCommand::Grouping { input }) => grouping::run(&input, out),
         Command::Analyze(AnalyzeCommand::Stream(args)) => stream::run(&args, out),
+        Command::Compute(cmd) => compute::run(cmd, out),
     }
 }

@@ -9,6 +9,7 @@ use crate::{
 };
 use agora_allocation::Allocation;
 use agora_bank::Bank;
+use agora_compute::Compute;
 use agora_consensus::{
     network::{run_validator, NetworkConfig},
     Application, ChainGenesis, EngineError, Ledger,
@@ -58,6 +59,7 @@ pub fn executor_with_modules(executor: Executor, fees: FeeSchedule) -> Executor 
         .with_module(Energy)
         .with_module(Allocation)
         .with_module(agora_stream::Stream)
+        .with_module(Compute)
         .with_fees(fees, Bank)
 }
 

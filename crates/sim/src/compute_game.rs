@@ -194,7 +194,7 @@ pub struct Calc {
     pub p_a: f64,
     /// Eq. 3.4 at that p_a with c_e = πc, c_d = 0.
     pub p_v_max: f64,
-    /// The largest share of jobs mediated, p_v,max·(1 - p_a).
+    /// The largest share of jobs mediated, min(p_v,max, 1)·(1 - p_a).
     pub mediation_rate_max: f64,
     /// With `--pa`: the target honesty and the smallest θ reaching it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -235,7 +235,8 @@ pub fn calc(n: u32, theta: f64, target_p_a: Option<f64>) -> Result<Calc, CalcErr
         theta,
         p_a,
         p_v_max,
-        mediation_rate_max: p_v_max * (1.0 - p_a),
+        // p_v,max >= 1 means no mix keeps the RP honest: the JC verifies every result.
+        mediation_rate_max: p_v_max.min(1.0) * (1.0 - p_a),
         target_p_a,
         theta_min,
         theta_min_market: theta_min.map(|t| t.ceil().max(1.0) as u64),
@@ -368,6 +369,14 @@ mod tests {
         let c = calc(2, 50.0, Some(0.99)).unwrap();
         assert_eq!(c.theta_min_market, Some(48));
         assert_eq!(calc(1, 0.0, Some(0.2)).unwrap().theta_min_market, Some(1));
+    }
+
+    #[test]
+    fn a_bound_above_one_means_verifying_everything() {
+        // n = 1, θ = 0: p_a = 1/2 and eq. 3.4 asks for p_v = 2.
+        let c = calc(1, 0.0, None).unwrap();
+        assert!(close(c.p_v_max, 2.0, 1e-12));
+        assert!(close(c.mediation_rate_max, 0.5, 1e-12));
     }
 
     #[test]
