@@ -3,6 +3,7 @@
 mod bench;
 mod devnet;
 mod discovery;
+mod exec;
 mod grouping;
 mod output;
 mod reliability;
@@ -77,6 +78,9 @@ enum Command {
     Solve(sim::SolveCommand),
     /// The discovery daemon of this host (no subcommand), or a command against it.
     Discovery(discovery::DiscoveryArgs),
+    /// Run compute-market jobs (WebAssembly, metered).
+    #[command(subcommand)]
+    Exec(exec::ExecCommand),
 }
 
 #[derive(Subcommand)]
@@ -271,5 +275,6 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
             discovery::run(args, out)
         }
         Command::Analyze(AnalyzeCommand::Grouping { input }) => grouping::run(&input, out),
+        Command::Exec(cmd) => exec::run(cmd, out),
     }
 }

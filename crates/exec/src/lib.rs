@@ -13,6 +13,7 @@
 
 pub mod abi;
 pub mod kernels;
+pub mod overhead;
 mod runner;
 
 pub use runner::{

@@ -197,3 +197,20 @@ fn every_kernel_is_deterministic_and_needs_its_exact_fuel() {
         assert_eq!(short.status, Status::OutOfFuel, "{}", kernel.name);
     }
 }
+
+#[test]
+fn the_overhead_measurement_runs_both_engines_to_the_same_output() {
+    let inputs = [
+        (kernels::MATMUL, kernels::matmul_input(4, 1)),
+        (kernels::RLE, kernels::runs_input(500, 1)),
+    ];
+    let results = agora_exec::overhead::measure(&inputs, 1).unwrap();
+    assert_eq!(
+        results.iter().map(|r| r.kernel).collect::<Vec<_>>(),
+        ["matmul", "rle"]
+    );
+    assert!(results.iter().all(|r| r.fuel_used > 0));
+    // A kernel the engines cannot complete is an error, not a number.
+    let malformed = [(kernels::MATMUL, vec![1, 2, 3])];
+    assert!(agora_exec::overhead::measure(&malformed, 1).is_err());
+}
