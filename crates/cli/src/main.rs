@@ -5,6 +5,7 @@ mod compute;
 mod devnet;
 mod discovery;
 mod fuzz;
+mod exec;
 mod grouping;
 mod output;
 mod reliability;
@@ -95,6 +96,9 @@ enum Command {
     Compute(compute::ComputeCommand),
     /// The discovery daemon of this host (no subcommand), or a command against it.
     Discovery(discovery::DiscoveryArgs),
+    /// Run compute-market jobs (WebAssembly, metered).
+    #[command(subcommand)]
+    Exec(exec::ExecCommand),
 }
 
 #[derive(Subcommand)]
@@ -323,5 +327,6 @@ fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Analyze(AnalyzeCommand::Grouping { input }) => grouping::run(&input, out),
         Command::Analyze(AnalyzeCommand::Stream(args)) => stream::run(&args, out),
         Command::Compute(cmd) => compute::run(cmd, out),
+        Command::Exec(cmd) => exec::run(cmd, out),
     }
 }

@@ -16,6 +16,7 @@ use agora_consensus::{
 };
 use agora_energy::Energy;
 use agora_ledger::{AppliedBlock, Executor, ExecutorError};
+use agora_stream::Stream;
 use agora_types::{Block, ExecutedState, FeeSchedule, StateRoot};
 use commonware_runtime::Runner as _;
 use std::{
@@ -58,7 +59,7 @@ pub fn executor_with_modules(executor: Executor, fees: FeeSchedule) -> Executor 
         .with_module(Bank)
         .with_module(Energy)
         .with_module(Allocation)
-        .with_module(agora_stream::Stream)
+        .with_module(Stream)
         .with_module(Compute)
         .with_fees(fees, Bank)
 }
