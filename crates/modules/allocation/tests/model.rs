@@ -179,3 +179,201 @@ fn every_reachable_state_and_transition_satisfies_the_spec_properties() {
         .collect();
     assert!(missing.is_empty(), "never reached: {missing:?}");
 }
+
+/// Each checker must be able to fail: real steps from a short run, with one thing in them
+/// made wrong, must be reported.
+mod checkers_fail {
+    use super::*;
+    use agora_allocation::{AllocationCall as C, Score, Side};
+    use agora_types::Receipt;
+    use harness::{Actor, Runner};
+    use properties::*;
+
+    /// A step that really happened.
+    struct Taken {
+        pre: View,
+        action: Action,
+        receipt: Option<Receipt>,
+        post: View,
+    }
+
+    impl Taken {
+        fn step(&self) -> Step<'_> {
+            Step {
+                pre: &self.pre,
+                action: &self.action,
+                receipt: self.receipt.as_ref(),
+                post: &self.post,
+            }
+        }
+    }
+
+    /// Runs `actions` from the initial state; returns every step.
+    fn run(actions: Vec<Action>) -> Vec<Taken> {
+        let (mut runner, mut state, mut view) = Runner::new();
+        let mut steps = Vec::new();
+        for action in actions {
+            let (receipt, next, post) = match &action {
+                Action::Tick => {
+                    let (next, post) = harness::at(&state, &view, view.due().unwrap());
+                    (None, next, post)
+                }
+                Action::Call(actor, call) => {
+                    let (r, next) = runner.expand(&state, &[(*actor, call)]).remove(0);
+                    let post = View::of(&next);
+                    (Some(r), next, post)
+                }
+            };
+            steps.push(Taken {
+                pre: view,
+                action,
+                receipt,
+                post: post.clone(),
+            });
+            (state, view) = (next, post);
+        }
+        steps
+    }
+
+    /// One cycle with a positive candidate: its steps, the last one `Finalize`.
+    fn one_cycle() -> Vec<Taken> {
+        let call = |actor, call| Action::Call(actor, call);
+        let (market, offer) = (0, 0);
+        let steps = run(vec![
+            call(Actor::Admin, C::CreateMarket(alphabet::market_params())),
+            call(
+                Actor::P1,
+                C::CreateOffer {
+                    market,
+                    side: Side::Provide,
+                    misc: 0,
+                },
+            ),
+            call(
+                Actor::P1,
+                C::UpdateOffer {
+                    market,
+                    offer,
+                    updates: vec![agora_allocation::Alternative {
+                        rtype: 1,
+                        quantity: 2,
+                        value: 1,
+                    }],
+                },
+            ),
+            call(Actor::P1, C::PostOffer { market, offer }),
+            call(
+                Actor::C1,
+                C::PlaceOffer {
+                    market,
+                    side: Side::Consume,
+                    misc: 0,
+                    alternatives: vec![agora_allocation::Alternative {
+                        rtype: 1,
+                        quantity: 3,
+                        value: 3,
+                    }],
+                },
+            ),
+            call(Actor::Outsider, C::Close { market }),
+            Action::Tick,
+            call(Actor::Outsider, C::Close { market }),
+            call(
+                Actor::Solver,
+                C::SubmitSolution {
+                    market,
+                    misc: 0,
+                    assignments: vec![agora_allocation::Assignment {
+                        provider: 0,
+                        consumer: 1,
+                        rtype: 1,
+                        quantity: 2,
+                        price: 3,
+                    }],
+                },
+            ),
+            Action::Tick,
+            call(Actor::Outsider, C::Finalize { market }),
+        ]);
+        for s in &steps {
+            for (name, p) in STEP_PROPERTIES {
+                assert_eq!(p(&s.step()), Ok(()), "{name} on the real run");
+            }
+            for (name, p) in STATE_PROPERTIES {
+                assert_eq!(p(&s.post), Ok(()), "{name} on the real run");
+            }
+        }
+        steps
+    }
+
+    #[test]
+    fn p8_reports_a_finalize_that_keeps_the_stale_candidate() {
+        let mut steps = one_cycle();
+        let finalize = steps.last_mut().unwrap();
+        let stale = finalize.pre.market.as_ref().unwrap().candidate;
+        assert!(stale.score > Score::default());
+        finalize.post.market.as_mut().unwrap().candidate = stale;
+        assert!(p8_finalize_resets(&finalize.step()).is_err());
+    }
+
+    #[test]
+    fn p10_and_p1_report_a_time_guard_ignored_or_a_phase_stuck() {
+        let mut steps = one_cycle();
+        let early = &steps[5];
+        assert_eq!(
+            early.receipt.as_ref().unwrap().reason.as_deref(),
+            Some("not_due")
+        );
+        let close = &mut steps[7];
+        assert_eq!(p10_time_guards(&close.step()), Ok(()));
+        close.pre.clock -= 1;
+        assert!(p10_time_guards(&close.step()).is_err(), "closed before due");
+        let mut refused = steps.remove(5);
+        refused.pre.clock = refused.pre.due().unwrap();
+        assert!(p1_progress(&refused.step()).is_err(), "refused though due");
+    }
+
+    #[test]
+    fn p2_p5_and_p7_report_calls_out_of_phase_and_a_falling_candidate() {
+        let mut steps = one_cycle();
+        let post_offer = &mut steps[3];
+        post_offer.pre.market.as_mut().unwrap().phase = Phase::Solve;
+        assert!(p2_offers_frozen_in_solve(&post_offer.step()).is_err());
+        let submit = &mut steps[8];
+        submit.pre.market.as_mut().unwrap().phase = Phase::Receive;
+        assert!(p5_solutions_only_in_solve(&submit.step()).is_err());
+        let submit = &mut steps[8];
+        submit.post.market.as_mut().unwrap().candidate.score = Score::default();
+        assert!(p7_candidate_monotone(&submit.step()).is_err());
+    }
+
+    #[test]
+    fn p6_and_p13_report_a_wrong_score_or_a_missing_hold() {
+        let steps = one_cycle();
+        let mut solving = steps[8].post.clone();
+        solving.market.as_mut().unwrap().candidate.score.primary += 1;
+        assert!(p6_candidate_feasible(&solving).is_err());
+        let mut held = steps[8].post.clone();
+        held.holds.clear();
+        assert!(p13_conservation_and_holds(&held).is_err());
+    }
+
+    #[test]
+    fn the_explorer_reports_a_violated_property_with_its_path() {
+        let wrong: &[(&str, StepPredicate)] =
+            &[("a market is never created", |s| match s.post.market {
+                Some(_) => Err("created".into()),
+                None => Ok(()),
+            })];
+        let props = Properties {
+            states: &[],
+            steps: wrong,
+            sometimes: &[],
+        };
+        let report = explore(&props, 1);
+        assert_eq!(report.states, 2, "Init and the new market");
+        let (name, _, path) = &report.violations[0];
+        assert_eq!(*name, "a market is never created");
+        assert!(path[0].starts_with("Admin: CreateMarket"), "{path:?}");
+    }
+}

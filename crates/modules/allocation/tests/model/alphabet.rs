@@ -289,7 +289,7 @@ pub fn actions(view: &View) -> Vec<Action> {
 
 /// Whether the exploration goes on from a state: not past the cycle bound.
 pub fn within_bound(view: &View) -> bool {
-    view.market.as_ref().map_or(true, |m| {
-        m.cycle < CYCLES || (m.cycle == CYCLES && m.phase == Phase::Receive)
-    })
+    view.market
+        .as_ref()
+        .is_none_or(|m| m.cycle < CYCLES || (m.cycle == CYCLES && m.phase == Phase::Receive))
 }
