@@ -1,8 +1,9 @@
 //! The verified state machine (spec section 3; seed Fig. 6.3 and section 6.4.4.1): a
 //! breadth-first exploration of every call sequence of a small alphabet (`model/alphabet.rs`)
-//! through the real executor and the module's real code (`model/harness.rs`), up to the bound
-//! of two finalized cycles, with the spec's properties P1-P13 checked on every reachable state
-//! and transition (`model/properties.rs`) and their non-vacuity on some.
+//! through the real executor and the module's real code (`model/harness.rs`), up to a depth
+//! bound and two finalized cycles, with the spec's properties P1-P13 checked on every reachable
+//! state and transition (`model/properties.rs`) and their non-vacuity on some. The bound and
+//! the counts are in docs/allocation.md.
 
 #[path = "model/alphabet.rs"]
 mod alphabet;
