@@ -55,12 +55,22 @@ pub trait Module: Send + Sync + 'static {
     /// Executes one call by `ctx.sender()`. On `Err`, every write of the call is discarded.
     fn execute(&self, ctx: &mut TxContext<'_>, call: Self::Call) -> Result<(), Self::Error>;
 
-    /// Initial state from the genesis file's section for this module (absent: `null`).
+    /// Whether the genesis file may hold a section for this module. Markets are created by
+    /// transactions, so by default a module takes none and the executor refuses any section
+    /// given to it (a typo in a genesis file is an error, not a silently ignored market).
+    fn takes_genesis(&self) -> bool {
+        false
+    }
+
+    /// Initial state from the genesis file's section for this module (absent: `null`); called
+    /// only when [`Module::takes_genesis`] or when the section is absent.
     fn genesis(
         &self,
-        ctx: &mut TxContext<'_>,
-        config: &serde_json::Value,
-    ) -> Result<(), Self::Error>;
+        _ctx: &mut TxContext<'_>,
+        _config: &serde_json::Value,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
 
     /// Answers a read-only query against committed state.
     fn query(
@@ -109,6 +119,15 @@ impl<M: Module> DynModule for M {
     }
 
     fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), Failure> {
+        if !config.is_null() && !self.takes_genesis() {
+            return Err(Failure {
+                reason: "bad_genesis",
+                message: format!(
+                    "module {} takes no genesis section: its state is created by transactions",
+                    self.name()
+                ),
+            });
+        }
         Module::genesis(self, ctx, config).map_err(failure)
     }
 

@@ -16,6 +16,7 @@ mod account;
 mod block;
 mod fee;
 mod receipt;
+mod records;
 mod tx;
 
 pub use account::{Address, AddressError, KeyFileError, Keypair};

@@ -294,20 +294,6 @@ impl Module for Allocation {
         }
     }
 
-    fn genesis(
-        &self,
-        _ctx: &mut TxContext<'_>,
-        config: &serde_json::Value,
-    ) -> Result<(), AllocationError> {
-        if config.is_null() {
-            Ok(())
-        } else {
-            Err(AllocationError::InvalidParams(
-                "markets are created by transactions, not in the genesis",
-            ))
-        }
-    }
-
     fn query(
         &self,
         state: &dyn StateRead,

@@ -5,7 +5,7 @@
 //! block clock. Type ids are opaque `u64`.
 
 use agora_hybrid::Candidate;
-use agora_types::Address;
+use agora_types::{record, token, Address};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -23,21 +23,6 @@ pub const MAX_TABLE: usize = 10_000;
 pub const MAX_ASSIGNMENTS_PER_CALL: usize = 20_000;
 /// Most `AddAssignments` parts of one solution (with the call above: 1.28 M assignments).
 pub const MAX_PARTS: u32 = 64;
-
-macro_rules! record {
-    ($($item:item)*) => {$(
-        #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-        $item
-    )*};
-}
-
-macro_rules! token {
-    ($($item:item)*) => {$(
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        $item
-    )*};
-}
 
 token! {
     pub enum Side {

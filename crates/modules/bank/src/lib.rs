@@ -494,6 +494,10 @@ impl Module for Bank {
         }
     }
 
+    fn takes_genesis(&self) -> bool {
+        true
+    }
+
     fn genesis(
         &self,
         ctx: &mut TxContext<'_>,

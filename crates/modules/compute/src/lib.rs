@@ -313,20 +313,6 @@ impl Module for Compute {
         }
     }
 
-    fn genesis(
-        &self,
-        _ctx: &mut TxContext<'_>,
-        config: &serde_json::Value,
-    ) -> Result<(), ComputeError> {
-        if config.is_null() {
-            Ok(())
-        } else {
-            Err(ComputeError::InvalidParams(
-                "markets are created by transactions, not in the genesis",
-            ))
-        }
-    }
-
     fn query(
         &self,
         state: &dyn StateRead,

@@ -3,7 +3,7 @@
 //! Units: money in the bank's smallest unit, instructions in wasmtime fuel units, sizes in
 //! bytes, time in ms on the block clock. Every quantity is an unsigned integer.
 
-use agora_types::Address;
+use agora_types::{record, token, Address};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -18,21 +18,6 @@ pub type RuntimeId = [u8; 32];
 
 /// Longest directory endpoint URL.
 pub const MAX_ENDPOINT_BYTES: usize = 256;
-
-macro_rules! record {
-    ($($item:item)*) => {$(
-        #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-        $item
-    )*};
-}
-
-macro_rules! token {
-    ($($item:item)*) => {$(
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        $item
-    )*};
-}
 
 token! {
     /// Which trust list an edge belongs to.

@@ -429,20 +429,6 @@ impl Module for Energy {
         }
     }
 
-    fn genesis(
-        &self,
-        _ctx: &mut TxContext<'_>,
-        config: &serde_json::Value,
-    ) -> Result<(), EnergyError> {
-        if config.is_null() {
-            Ok(())
-        } else {
-            Err(EnergyError::Invalid(
-                "markets are created by transactions, not in the genesis",
-            ))
-        }
-    }
-
     fn query(
         &self,
         state: &dyn StateRead,

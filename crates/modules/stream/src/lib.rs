@@ -309,20 +309,6 @@ impl Module for Stream {
         }
     }
 
-    fn genesis(
-        &self,
-        _ctx: &mut TxContext<'_>,
-        config: &serde_json::Value,
-    ) -> Result<(), StreamError> {
-        if config.is_null() {
-            Ok(())
-        } else {
-            Err(StreamError::InvalidParams(
-                "markets are created by transactions, not in the genesis",
-            ))
-        }
-    }
-
     fn query(
         &self,
         state: &dyn StateRead,

@@ -3,7 +3,7 @@
 //! Units: time in ms on the block clock, rates in milli-inputs per second (so λΔ is an exact
 //! integer), money in the bank's smallest unit (µ), prices in µ per million instructions.
 
-use agora_types::Address;
+use agora_types::{record, token, Address};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -18,21 +18,6 @@ pub const REPLICAS_CAP: u32 = 64;
 pub const CHECKS_CAP: u64 = 4_096;
 /// Basis points of a whole (100 %).
 pub const BPS: u64 = 10_000;
-
-macro_rules! record {
-    ($($item:item)*) => {$(
-        #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-        $item
-    )*};
-}
-
-macro_rules! token {
-    ($($item:item)*) => {$(
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        $item
-    )*};
-}
 
 record! {
     /// A market's rules (spec 3.2), fixed at creation; the creator keeps no powers.

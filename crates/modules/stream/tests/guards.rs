@@ -557,7 +557,8 @@ fn role_by_call_authorization_table() {
                 Supplier => &f.suppliers[0],
                 Outsider => &f.other,
             };
-            let r = f.chain.at(f.chain.now, key, call);
+            let now = f.chain.now;
+            let r = f.chain.at(now, key, call);
             let got = r.reason.unwrap_or_else(|| "ok".into());
             assert_eq!(got, want, "{name} by {who:?}");
         }

@@ -5,12 +5,11 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
-use agora_bank::Bank;
 use agora_compute::{ComputeCall as C, *};
-use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{Address, Block, Keypair, Receipt, Transaction};
+use agora_ledger::Executor;
+use agora_testkit::TestChain;
+use agora_types::Keypair;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 pub const CHAIN: &str = "compute-test";
 pub const FUNDS: u64 = 1_000_000;
@@ -52,119 +51,66 @@ impl Actors {
     }
 }
 
-pub struct Chain {
-    pub exec: Executor,
-    pub height: u64,
-    pub now: u64,
-    pub nonces: BTreeMap<Address, u64>,
-}
+agora_testkit::market_chain!(Chain, ComputeCall);
 
 impl Chain {
     pub fn new(keys: &[&Keypair]) -> Self {
-        let exec = Executor::in_memory(CHAIN)
-            .unwrap()
-            .with_module(Bank)
-            .with_module(Compute);
-        let balances: serde_json::Map<_, _> = keys
-            .iter()
-            .map(|k| (k.address().to_string(), FUNDS.into()))
-            .collect();
-        let mut genesis = ModuleGenesis::new();
-        genesis.insert("bank".into(), json!({ "balances": balances }));
-        exec.init_genesis(&genesis, 0).unwrap();
-        Self {
-            exec,
-            height: 0,
-            now: 0,
-            nonces: BTreeMap::new(),
-        }
-    }
-
-    /// Sends `call` in a block at time `at` (ms; must not go back).
-    pub fn at(&mut self, at: u64, key: &Keypair, call: ComputeCall) -> Receipt {
-        assert!(at >= self.now, "the block clock never goes back");
-        self.now = at;
-        let nonce = self.nonces.entry(key.address()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN.into(),
-            sender: key.address(),
-            nonce: *nonce,
-            call: call.into_call(),
-        }
-        .sign(key);
-        *nonce += 1;
-        self.height += 1;
-        let block = Block::outside_consensus(self.height, self.now, vec![tx]);
-        let applied = self.exec.apply_block(&block).unwrap().unwrap();
-        self.exec
-            .with_state(Bank::check_conservation)
-            .unwrap()
-            .unwrap();
-        self.check_holds();
-        applied.receipts.into_iter().next().unwrap()
-    }
-
-    pub fn send(&mut self, key: &Keypair, call: ComputeCall) -> Receipt {
-        self.at(self.now + 1, key, call)
-    }
-
-    pub fn ok_at(&mut self, at: u64, key: &Keypair, call: ComputeCall) -> Receipt {
-        let r = self.at(at, key, call);
-        assert_eq!(r.status, TxStatus::Success, "{:?}", r.message);
-        r
-    }
-
-    pub fn ok(&mut self, key: &Keypair, call: ComputeCall) -> Receipt {
-        self.ok_at(self.now + 1, key, call)
-    }
-
-    /// The reason code of a refused call.
-    pub fn refused_at(&mut self, at: u64, key: &Keypair, call: ComputeCall) -> String {
-        let r = self.at(at, key, call);
-        assert_eq!(r.status, TxStatus::Failed, "expected a refusal");
-        r.reason.unwrap()
-    }
-
-    pub fn refused(&mut self, key: &Keypair, call: ComputeCall) -> String {
-        self.refused_at(self.now + 1, key, call)
+        let exec = Executor::in_memory(CHAIN).unwrap().with_module(Compute);
+        Self(
+            TestChain::new(exec, keys, FUNDS, ComputeCall::into_call)
+                .after_every_block(|exec| View(exec).check_holds()),
+        )
     }
 
     pub fn query(&self, path: &str, params: serde_json::Value) -> Option<serde_json::Value> {
-        self.exec.query("compute", path, &params).ok()
-    }
-
-    pub fn balance_of(&self, a: &Address) -> u64 {
-        self.exec
-            .query("bank", "balance", &json!({"address": a.to_string()}))
-            .unwrap()["balance"]
-            .as_u64()
-            .unwrap()
-    }
-
-    pub fn balance(&self, k: &Keypair) -> u64 {
-        self.balance_of(&k.address())
-    }
-
-    pub fn hold_exists(&self, id: u64) -> bool {
-        self.exec.query("bank", "hold", &json!({"id": id})).is_ok()
+        View(&self.exec).query(path, params)
     }
 
     pub fn market(&self) -> Option<Market> {
+        View(&self.exec).market()
+    }
+
+    pub fn job_offer(&self, o: OfferId) -> Option<JobOffer> {
+        View(&self.exec).job_offer(o)
+    }
+
+    pub fn resource_offer(&self, o: OfferId) -> Option<ResourceOffer> {
+        View(&self.exec).resource_offer(o)
+    }
+
+    pub fn the_match(&self, id: MatchId) -> Option<Match> {
+        View(&self.exec).the_match(id)
+    }
+}
+
+/// Compute's records, read through its queries.
+pub struct View<'a>(pub &'a Executor);
+
+impl View<'_> {
+    fn query(&self, path: &str, params: serde_json::Value) -> Option<serde_json::Value> {
+        self.0.query("compute", path, &params).ok()
+    }
+
+    fn hold_exists(&self, id: u64) -> bool {
+        self.0.query("bank", "hold", &json!({"id": id})).is_ok()
+    }
+
+    fn market(&self) -> Option<Market> {
         self.query("market", json!({"market": M}))
             .map(|v| serde_json::from_value(v).unwrap())
     }
 
-    pub fn job_offer(&self, o: OfferId) -> Option<JobOffer> {
+    fn job_offer(&self, o: OfferId) -> Option<JobOffer> {
         self.query("job_offer", json!({"market": M, "offer": o}))
             .map(|v| serde_json::from_value(v).unwrap())
     }
 
-    pub fn resource_offer(&self, o: OfferId) -> Option<ResourceOffer> {
+    fn resource_offer(&self, o: OfferId) -> Option<ResourceOffer> {
         self.query("resource_offer", json!({"market": M, "offer": o}))
             .map(|v| serde_json::from_value(v).unwrap())
     }
 
-    pub fn the_match(&self, id: MatchId) -> Option<Match> {
+    fn the_match(&self, id: MatchId) -> Option<Match> {
         self.query("match", json!({"market": M, "match": id}))
             .map(|v| serde_json::from_value(v).unwrap())
     }

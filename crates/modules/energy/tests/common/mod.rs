@@ -4,72 +4,28 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
-use agora_bank::Bank;
 use agora_energy::{DsoPrice, Energy, EnergyCall, MarketParams, Side, Trade};
-use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{Address, Block, Keypair, Receipt, Transaction};
-use std::collections::BTreeMap;
+use agora_ledger::{Executor, TxStatus};
+use agora_testkit::TestChain;
+use agora_types::Keypair;
 
 pub const CHAIN: &str = "energy-test";
 pub const START: u64 = 1_000_000;
 pub const DELTA: u64 = 1_000;
 pub const FUNDS: u64 = 1_000_000_000;
 
-pub struct Chain {
-    pub exec: Executor,
-    pub height: u64,
-    pub now: u64,
-    pub nonces: BTreeMap<Address, u64>,
-}
+agora_testkit::market_chain!(Chain, EnergyCall);
 
 impl Chain {
     pub fn new(keys: &[&Keypair]) -> Self {
-        let exec = Executor::in_memory(CHAIN)
-            .unwrap()
-            .with_module(Bank)
-            .with_module(Energy);
-        let balances: serde_json::Map<_, _> = keys
-            .iter()
-            .map(|k| (k.address().to_string(), FUNDS.into()))
-            .collect();
-        let mut genesis = ModuleGenesis::new();
-        genesis.insert("bank".into(), serde_json::json!({ "balances": balances }));
-        exec.init_genesis(&genesis, 0).unwrap();
-        Self {
-            exec,
-            height: 0,
-            now: START - 10 * DELTA,
-            nonces: BTreeMap::new(),
-        }
+        let exec = Executor::in_memory(CHAIN).unwrap().with_module(Energy);
+        Self(
+            TestChain::new(exec, keys, FUNDS, EnergyCall::into_call)
+                .starting_at(START - 10 * DELTA),
+        )
     }
 
-    pub fn send(&mut self, key: &Keypair, call: EnergyCall) -> Receipt {
-        let nonce = self.nonces.entry(key.address()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN.into(),
-            sender: key.address(),
-            nonce: *nonce,
-            call: call.into_call(),
-        }
-        .sign(key);
-        *nonce += 1;
-        self.height += 1;
-        self.now += 1;
-        let block = Block::outside_consensus(self.height, self.now, vec![tx]);
-        let applied = self.exec.apply_block(&block).unwrap().unwrap();
-        self.exec
-            .with_state(Bank::check_conservation)
-            .unwrap()
-            .unwrap();
-        applied.receipts.into_iter().next().unwrap()
-    }
-
-    pub fn ok(&mut self, key: &Keypair, call: EnergyCall) -> Receipt {
-        let r = self.send(key, call);
-        assert_eq!(r.status, TxStatus::Success, "{:?}", r.message);
-        r
-    }
-
+    /// The reason code and message of a refused call.
     pub fn refused(&mut self, key: &Keypair, call: EnergyCall) -> String {
         let r = self.send(key, call);
         assert_eq!(r.status, TxStatus::Failed);
@@ -77,19 +33,7 @@ impl Chain {
     }
 
     pub fn query(&self, path: &str, params: serde_json::Value) -> serde_json::Value {
-        self.exec.query("energy", path, &params).unwrap()
-    }
-
-    pub fn balance(&self, a: &Keypair) -> u64 {
-        self.exec
-            .query(
-                "bank",
-                "balance",
-                &serde_json::json!({"address": a.address().to_string()}),
-            )
-            .unwrap()["balance"]
-            .as_u64()
-            .unwrap()
+        self.query_module("energy", path, params).unwrap()
     }
 }
 

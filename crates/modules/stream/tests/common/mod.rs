@@ -5,94 +5,35 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
-use agora_bank::Bank;
-use agora_ledger::{Executor, ModuleGenesis, TxStatus};
+use agora_ledger::Executor;
 use agora_stream::{hashing, hashing::Output, StreamCall as C, *};
-use agora_types::{Address, Block, Keypair, Receipt, Transaction};
-use std::collections::BTreeMap;
+use agora_testkit::TestChain;
+use agora_types::{Address, Keypair, Receipt};
 
 pub const CHAIN: &str = "stream-test";
 pub const FUNDS: u64 = 10_000_000;
 
-pub struct Chain {
-    pub exec: Executor,
-    pub height: u64,
-    pub now: u64,
-    pub nonces: BTreeMap<Address, u64>,
-}
+agora_testkit::market_chain!(Chain, StreamCall);
 
+/// Stream's tests send their calls at the time of the last block unless they say otherwise.
 impl Chain {
     pub fn new(keys: &[&Keypair]) -> Self {
-        let exec = Executor::in_memory(CHAIN)
-            .unwrap()
-            .with_module(Bank)
-            .with_module(Stream);
-        let balances: serde_json::Map<_, _> = keys
-            .iter()
-            .map(|k| (k.address().to_string(), FUNDS.into()))
-            .collect();
-        let mut genesis = ModuleGenesis::new();
-        genesis.insert("bank".into(), serde_json::json!({ "balances": balances }));
-        exec.init_genesis(&genesis, 0).unwrap();
-        Self {
-            exec,
-            height: 0,
-            now: 0,
-            nonces: BTreeMap::new(),
-        }
-    }
-
-    /// Sends `call` in a block at time `at` (ms; must not go back).
-    pub fn at(&mut self, at: u64, key: &Keypair, call: StreamCall) -> Receipt {
-        self.raw_at(at, key, call.into_call())
-    }
-
-    /// Sends any call, well-formed or not.
-    pub fn raw_at(&mut self, at: u64, key: &Keypair, call: agora_types::Call) -> Receipt {
-        assert!(at >= self.now, "the block clock never goes back");
-        self.now = at;
-        let nonce = self.nonces.entry(key.address()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN.into(),
-            sender: key.address(),
-            nonce: *nonce,
-            call,
-        }
-        .sign(key);
-        *nonce += 1;
-        self.height += 1;
-        let block = Block::outside_consensus(self.height, self.now, vec![tx]);
-        let applied = self.exec.apply_block(&block).unwrap().unwrap();
-        self.exec
-            .with_state(Bank::check_conservation)
-            .unwrap()
-            .unwrap();
-        applied.receipts.into_iter().next().unwrap()
-    }
-
-    pub fn ok_at(&mut self, at: u64, key: &Keypair, call: StreamCall) -> Receipt {
-        let r = self.at(at, key, call);
-        assert_eq!(r.status, TxStatus::Success, "{:?}", r.message);
-        r
+        let exec = Executor::in_memory(CHAIN).unwrap().with_module(Stream);
+        Self(TestChain::new(exec, keys, FUNDS, StreamCall::into_call))
     }
 
     pub fn ok(&mut self, key: &Keypair, call: StreamCall) -> Receipt {
-        self.ok_at(self.now, key, call)
-    }
-
-    /// The reason code of a refused call.
-    pub fn refused_at(&mut self, at: u64, key: &Keypair, call: StreamCall) -> String {
-        let r = self.at(at, key, call);
-        assert_eq!(r.status, TxStatus::Failed, "expected a refusal");
-        r.reason.unwrap()
+        let now = self.now;
+        self.ok_at(now, key, call)
     }
 
     pub fn refused(&mut self, key: &Keypair, call: StreamCall) -> String {
-        self.refused_at(self.now, key, call)
+        let now = self.now;
+        self.refused_at(now, key, call)
     }
 
     pub fn query(&self, path: &str, params: serde_json::Value) -> serde_json::Value {
-        self.exec.query("stream", path, &params).unwrap()
+        self.query_module("stream", path, params).unwrap()
     }
 
     pub fn allocation(&self, a: AllocId) -> Allocation {
@@ -101,18 +42,6 @@ impl Chain {
             serde_json::json!({"market": 0, "allocation": a}),
         );
         serde_json::from_value(view["allocation"].clone()).unwrap()
-    }
-
-    pub fn balance_of(&self, a: &Address) -> u64 {
-        self.exec
-            .query(
-                "bank",
-                "balance",
-                &serde_json::json!({"address": a.to_string()}),
-            )
-            .unwrap()["balance"]
-            .as_u64()
-            .unwrap()
     }
 }
 
