@@ -1,5 +1,6 @@
 //! The properties, one module per target.
 
+mod market_seeds;
 pub mod mixer;
 pub mod modules;
 pub mod transaction;

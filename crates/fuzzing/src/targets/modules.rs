@@ -3,7 +3,7 @@
 //! An input is a sequence of steps, each `[sender][module][advance][len: u16 LE][payload]`:
 //! the call goes to the module at index `module` (mod the number of modules) of
 //! [`agora_node::node::executor_with_modules`], so a module registered there is fuzzed without
-//! touching this file; `sender` picks one of four funded accounts; the block is `advance`
+//! touching this file; `sender` picks one of six funded accounts; the block is `advance`
 //! tenths of a second after the last. Each input starts from a fresh genesis with the node's
 //! fees, so an input replays alone.
 
@@ -16,18 +16,18 @@ use std::sync::OnceLock;
 
 const CHAIN: &str = "fuzz";
 /// Genesis time; the seeds' energy market starts one second later.
-const GENESIS_MS: u64 = 1_000_000;
+pub(super) const GENESIS_MS: u64 = 1_000_000;
 /// Steps beyond this are ignored: an input is a short history, not a long one.
 const MAX_STEPS: usize = 64;
 const FUNDS: u64 = 1_000_000_000;
 
-fn actors() -> &'static [Keypair; 4] {
-    static ACTORS: OnceLock<[Keypair; 4]> = OnceLock::new();
+fn actors() -> &'static [Keypair; 6] {
+    static ACTORS: OnceLock<[Keypair; 6]> = OnceLock::new();
     ACTORS.get_or_init(|| std::array::from_fn(|i| Keypair::from_seed(i as u64 + 1)))
 }
 
 /// One transaction of an input.
-struct Step {
+pub(super) struct Step {
     sender: u8,
     module: u8,
     advance: u8,
@@ -129,7 +129,7 @@ pub fn replay(data: &[u8]) -> Vec<Receipt> {
     receipts
 }
 
-fn step(sender: u8, call: Call, advance: u8, modules: &[&str]) -> Step {
+pub(super) fn step(sender: u8, call: Call, advance: u8, modules: &[&str]) -> Step {
     let module = modules
         .iter()
         .position(|m| *m == call.module)
@@ -146,7 +146,7 @@ fn step(sender: u8, call: Call, advance: u8, modules: &[&str]) -> Step {
 /// sides; an allocation market with an offer each side and a solution; transfers and holds.
 pub fn seeds() -> Vec<Vec<u8>> {
     let modules: Vec<&str> = executor().module_names().collect();
-    let [dso, a, b, c] = actors();
+    let [dso, a, b, c, ..] = actors();
     let energy = |sender, call: EnergyCall| step(sender, call.into_call(), 1, &modules);
     let meters = [
         Keypair::from_seed(100).address(),
@@ -313,6 +313,8 @@ pub fn seeds() -> Vec<Vec<u8>> {
         encode(&energy_market),
         encode(&allocation_market),
         encode(&bank_calls),
+        encode(&super::market_seeds::compute(actors(), &modules)),
+        encode(&super::market_seeds::stream(actors(), &modules)),
         Vec::new(),
     ]
 }
