@@ -18,6 +18,9 @@ pub enum Integrality {
     Mip,
     /// The LP optimum rounded down and repaired.
     Repair,
+    /// A maximum flow (the allocation solver's compact model when it is a flow problem):
+    /// integral and optimal by construction.
+    Flow,
     /// No LP at all: the greedy fill (a baseline and a second, independent solver).
     Greedy,
 }

@@ -412,6 +412,35 @@ proptest! {
         prop_assert!(g.score <= best);
     }
 
+    /// Equal quantities per offer under eq. 6.5: the compact model is solved as a maximum flow,
+    /// which reaches the pairwise MILP optimum, with and without price bounds.
+    #[test]
+    fn max_flow_reaches_the_pairwise_optimum(
+        offers in prop::collection::vec(
+            (1..5u64, prop::collection::btree_map(0..6u64, 0..6u64, 1..4)), 2..30),
+        bound in prop::option::of((0..6u64, 0..6u64)),
+    ) {
+        let offers = offers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (q, alts))| {
+                let side = if i % 2 == 0 { Side::Provide } else { Side::Consume };
+                let alts: Vec<(u64, u64, u64)> = alts.into_iter().map(|(t, v)| (t, q, v)).collect();
+                offer(i as u64, i as u8, side, &alts)
+            })
+            .collect();
+        let mut i = instance(Objective::Quantity, offers);
+        if let Some((a, b)) = bound {
+            i.default_bound = Some(PriceBound { min: a.min(b), max: a.max(b) });
+        }
+        let reference = pairwise_optimum(&i, &AllocationSolveOptions::default()).unwrap();
+        let flow = solve(&i, &with(Formulation::Compact)).unwrap();
+        prop_assert_eq!(flow.integrality, Integrality::Flow);
+        prop_assert!((reference - flow.score.primary as f64).abs() < 1e-6);
+        prop_assert!((flow.lp_objective - reference).abs() < 1e-6);
+        prop_assert_eq!(solve(&i, &with(Formulation::Pairwise)).unwrap().score, flow.score);
+    }
+
     /// With price bounds, compact and pairwise agree with the pairwise MILP.
     #[test]
     fn formulations_agree_with_price_bounds(
