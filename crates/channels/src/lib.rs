@@ -5,7 +5,8 @@
 //! suite (`tests/conformance`):
 //! - [`embedded::EmbeddedBroker`]: an in-process broker, the default for tests, devnets and
 //!   simulations.
-//! - `nats`: NATS JetStream with one account per stakeholder (added next to this one).
+//! - [`nats::NatsBus`]: NATS JetStream with one account per stakeholder and the server
+//!   enforcing the rights.
 //!
 //! What every backend guarantees (§5.3):
 //! - hierarchical [`Subject`]s, subscription by [`Filter`] with `*`/`>` wildcards;
@@ -24,6 +25,7 @@
 mod acl;
 pub mod embedded;
 mod envelope;
+pub mod nats;
 mod subject;
 
 pub use acl::{Access, ChannelAcl, ChannelSpec};
