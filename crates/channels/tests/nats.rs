@@ -201,4 +201,27 @@ mod server_enforced {
             Err(BusError::Malformed(_))
         ));
     }
+
+    /// A lost connection reaches readers and writers as an error, not as silence.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_server_surfaces_as_errors() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let ch = input();
+        customer.create(&ch, ChannelSpec::default()).await.unwrap();
+        let mut sub = customer
+            .subscribe(&Filter::from(&ch), Start::New)
+            .await
+            .unwrap();
+        nats.authority.shutdown().await.unwrap();
+        match sub.next().await {
+            Some(Err(BusError::Disconnected(_))) => {}
+            other => panic!("expected a disconnection, got {other:?}"),
+        }
+        let publish = customer.publish(&ch, b"lost".to_vec()).await;
+        assert!(
+            matches!(publish, Err(BusError::Disconnected(_))),
+            "{publish:?}"
+        );
+    }
 }

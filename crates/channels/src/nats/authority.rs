@@ -91,6 +91,11 @@ impl NatsAuthority {
         self.server.lock().await.varz().await
     }
 
+    /// Stops the server: every handle's connection drops and its subscriptions say so.
+    pub async fn shutdown(&self) -> Result<(), BusError> {
+        self.server.lock().await.stop().await
+    }
+
     /// The configuration as last rendered.
     pub fn config(&self) -> String {
         self.directory().render()

@@ -120,6 +120,14 @@ impl NatsServer {
         serde_json::from_str(body).map_err(|e| backend("monitor /varz", e))
     }
 
+    /// Stops the server (clients see their connection drop).
+    pub async fn stop(&mut self) -> Result<(), BusError> {
+        self.child
+            .kill()
+            .await
+            .map_err(|e| backend("stopping nats-server", e))
+    }
+
     /// Writes `config` and makes the running server load it, waiting until it did: the
     /// monitor's `config_load_time` changes only on a successful reload.
     pub async fn reload(&mut self, config: &str) -> Result<(), BusError> {
