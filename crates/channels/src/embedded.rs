@@ -3,8 +3,8 @@
 //! simulations.
 
 use crate::{
-    Access, Bus, BusError, ChannelAcl, ChannelSpec, Envelope, Filter, Published, Signer, Start,
-    Subject, Subscription,
+    Access, Bus, BusError, ChannelAcl, ChannelSpec, Envelope, Filter, Published, Signer, Source,
+    Start, Subject, Subscription,
 };
 use agora_types::{Address, Keypair};
 use async_trait::async_trait;
@@ -183,17 +183,8 @@ impl Bus for EmbeddedBus {
     }
 
     async fn publish_envelope(&self, envelope: &Envelope) -> Result<Published, BusError> {
-        let subject = Subject::new(envelope.subject.clone())?;
-        envelope.verify()?;
+        let subject = self.signer.check_own(envelope)?;
         let caller = self.principal();
-        if envelope.publisher != caller {
-            // A handle stores only what its own key signed: identity is the key.
-            return Err(BusError::Denied {
-                who: caller,
-                access: Access::Publish,
-                subject: subject.to_string(),
-            });
-        }
         let mut state = self.inner.lock();
         let channel = state.channel_mut(&subject)?;
         channel.acl.check(&subject, &caller, Access::Publish)?;
@@ -276,13 +267,7 @@ impl Bus for EmbeddedBus {
             done: false,
         };
         reader.open()?;
-        Ok(Subscription::new(futures::stream::unfold(
-            reader,
-            |mut reader| async move {
-                let item = reader.next().await?;
-                Some((item, reader))
-            },
-        )))
+        Ok(Subscription::from_source(reader))
     }
 }
 
@@ -311,11 +296,7 @@ impl Reader {
         }
         for (subject, channel) in &state.channels {
             if self.filter.matches(subject) {
-                let next = match self.start {
-                    Start::Beginning => 1,
-                    Start::Seq(seq) => seq.max(1),
-                    Start::New => channel.log.len() as u64 + 1,
-                };
+                let next = self.start.first(channel.log.len() as u64);
                 self.cursors
                     .insert(subject.clone(), (channel.incarnation, next));
             }
@@ -334,11 +315,7 @@ impl Reader {
             if !self.filter.matches(subject) || !channel.acl.allows(&self.who, Access::Subscribe) {
                 continue;
             }
-            let first = match self.start {
-                Start::Seq(seq) => seq.max(1),
-                // Channels created after the subscription are read from their start.
-                Start::Beginning | Start::New => 1,
-            };
+            let first = self.start.first_in_new_channel();
             let cursor = self
                 .cursors
                 .entry(subject.clone())
@@ -354,7 +331,10 @@ impl Reader {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl Source for Reader {
     async fn next(&mut self) -> Option<Result<Envelope, BusError>> {
         loop {
             if let Some(envelope) = self.pending.pop_front() {

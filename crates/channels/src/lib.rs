@@ -91,6 +91,26 @@ pub enum Start {
     New,
 }
 
+impl Start {
+    /// The first seq to deliver from a channel whose last seq is `last` at subscription time.
+    pub fn first(self, last: u64) -> u64 {
+        match self {
+            Start::Beginning => 1,
+            Start::Seq(seq) => seq.max(1),
+            Start::New => last + 1,
+        }
+    }
+
+    /// The first seq to deliver from a channel that appeared after the subscription was made:
+    /// all of it, unless a seq was asked for.
+    pub fn first_in_new_channel(self) -> u64 {
+        match self {
+            Start::Seq(seq) => seq.max(1),
+            Start::Beginning | Start::New => 1,
+        }
+    }
+}
+
 /// What a publish did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Published {
@@ -112,6 +132,14 @@ impl Subscription {
         }
     }
 
+    /// A subscription reading from a backend's reader state.
+    pub(crate) fn from_source(source: impl Source) -> Self {
+        Self::new(futures::stream::unfold(source, |mut source| async move {
+            let item = source.next().await?;
+            Some((item, source))
+        }))
+    }
+
     /// The next message, or `None` once the subscription ended.
     pub async fn next(&mut self) -> Option<Result<Envelope, BusError>> {
         self.inner.next().await
@@ -124,6 +152,13 @@ impl Stream for Subscription {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
     }
+}
+
+/// A backend's subscription state, turned into a [`Subscription`] by
+/// [`Subscription::from_source`].
+#[async_trait]
+pub(crate) trait Source: Send + 'static {
+    async fn next(&mut self) -> Option<Result<Envelope, BusError>>;
 }
 
 /// A connection to a broker acting for one principal (an Agora address).
@@ -186,6 +221,21 @@ impl Signer {
 
     pub fn keypair(&self) -> &Keypair {
         &self.keypair
+    }
+
+    /// The subject of an envelope this handle may store: well formed, verified, and signed by
+    /// this handle's own key (a handle never relays another key's messages: identity is the key).
+    pub fn check_own(&self, envelope: &Envelope) -> Result<Subject, BusError> {
+        let subject = Subject::new(envelope.subject.clone())?;
+        envelope.verify()?;
+        if envelope.publisher != self.address() {
+            return Err(BusError::Denied {
+                who: self.address(),
+                access: Access::Publish,
+                subject: subject.to_string(),
+            });
+        }
+        Ok(subject)
     }
 
     fn cached(&self, subject: &Subject) -> Option<u64> {

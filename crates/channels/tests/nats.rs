@@ -43,6 +43,18 @@ pub async fn fixture() -> Nats {
 
 conformance_tests!(fixture);
 
+/// Without the server the NATS tests fail and say what to install; nothing passes silently.
+#[tokio::test]
+async fn a_missing_server_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-nats-server-here");
+    let error = match NatsAuthority::start_with(dir.path(), &missing).await {
+        Ok(_) => panic!("started a server that does not exist"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("apt-get install -y nats-server"), "{error}");
+}
+
 mod server_enforced {
     //! What the server itself refuses, shown with raw clients that skip the handle's checks.
 

@@ -3,8 +3,9 @@
 //! right changes. Owners reach it through their [`super::NatsBus`] handles; in a deployment it
 //! runs beside the ledger feeder that derives grants from allocations.
 
+use super::backend;
 use super::config::{Directory, Entry, LOG_PREFIX, MAX_SERVER_PAYLOAD};
-use super::server::{free_ports, NatsServer};
+use super::server::{free_ports, NatsServer, NATS_SERVER};
 use crate::{Access, BusError, ChannelAcl, ChannelSpec, Filter, Subject};
 use agora_types::Address;
 use async_nats::Client;
@@ -16,6 +17,9 @@ use std::sync::Mutex;
 /// Bytes an envelope adds to its payload at most (subject, seq, ts, key, signature, lengths).
 const ENVELOPE_OVERHEAD: u32 = crate::MAX_SUBJECT_LEN as u32 + 160;
 
+/// Starts tried, each on new ports, before giving up.
+const START_ATTEMPTS: usize = 3;
+
 /// Runs one `nats-server` and owns its configuration.
 pub struct NatsAuthority {
     directory: Mutex<Directory>,
@@ -24,10 +28,6 @@ pub struct NatsAuthority {
     /// The authority's own user in the MARKET account: it creates the public streams.
     market: Client,
     url: String,
-}
-
-fn backend(what: &str, e: impl std::fmt::Display) -> BusError {
-    BusError::Backend(format!("{what}: {e}"))
 }
 
 /// A JetStream API call (`$JS.API.<what>`) in the account of `client`.
@@ -46,24 +46,34 @@ pub(crate) async fn js_api(client: &Client, what: &str, body: Value) -> Result<V
 impl NatsAuthority {
     /// Starts a server in `dir` (config, log and JetStream store) with no stakeholder yet.
     pub async fn start(dir: &Path) -> Result<Self, BusError> {
+        Self::start_with(dir, Path::new(NATS_SERVER)).await
+    }
+
+    /// [`Self::start`] with the server binary at `binary` (an install outside `PATH`).
+    pub async fn start_with(dir: &Path, binary: &Path) -> Result<Self, BusError> {
         let admin = nkeys::KeyPair::new_user();
-        let (port, monitor_port) = free_ports()?;
-        let directory = Directory {
-            port,
-            monitor_port,
-            store_dir: dir.join("jetstream"),
-            market_user: admin.public_key(),
-            principals: BTreeSet::new(),
-            channels: BTreeMap::new(),
-            tombstones: BTreeSet::new(),
+        let mut attempt = 0;
+        let (directory, server) = loop {
+            attempt += 1;
+            let (port, monitor_port) = free_ports()?;
+            let directory = Directory {
+                port,
+                monitor_port,
+                store_dir: dir.join("jetstream"),
+                market_user: admin.public_key(),
+                principals: BTreeSet::new(),
+                channels: BTreeMap::new(),
+                tombstones: BTreeSet::new(),
+            };
+            match NatsServer::start(binary, dir, &directory.render(), port, monitor_port).await {
+                Ok(server) => break (directory, server),
+                // Another process may take a free port before the server binds it.
+                Err(e) if attempt < START_ATTEMPTS => {
+                    tracing::warn!(%e, attempt, "nats-server did not start; new ports");
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let server = NatsServer::start(
-            dir,
-            &directory.render(),
-            directory.port,
-            directory.monitor_port,
-        )
-        .await?;
         let url = server.url();
         let seed = admin.seed().map_err(|e| backend("admin key", e))?;
         let market = async_nats::ConnectOptions::with_nkey(seed)

@@ -3,8 +3,8 @@
 use super::authority::{login_seed, NatsAuthority};
 use super::config::{account_name, Entry, GET_PREFIX, LOG_PREFIX, PUBLISH_PREFIX};
 use crate::{
-    Access, Bus, BusError, ChannelSpec, Envelope, Filter, Published, Signer, Start, Subject,
-    Subscription,
+    Access, Bus, BusError, ChannelSpec, Envelope, Filter, Published, Signer, Source, Start,
+    Subject, Subscription,
 };
 use agora_types::{Address, Keypair};
 use async_nats::client::RequestErrorKind;
@@ -50,6 +50,18 @@ fn cut_subscription(message: &str) -> Option<String> {
 
 fn header_u64(message: &Message, name: &str) -> Option<u64> {
     message.headers.as_ref()?.get(name)?.as_str().parse().ok()
+}
+
+/// The envelope the stream holds at `seq` of `subject`: verified, and signed for that place.
+fn stored_at(bytes: &[u8], subject: &Subject, seq: u64) -> Result<Envelope, BusError> {
+    let envelope = Envelope::decode(bytes)?;
+    if envelope.subject != subject.as_str() || envelope.seq != seq {
+        return Err(BusError::Malformed(format!(
+            "{subject} seq {seq} holds a message signed for {} seq {}",
+            envelope.subject, envelope.seq
+        )));
+    }
+    Ok(envelope)
 }
 
 impl NatsBus {
@@ -184,14 +196,7 @@ impl NatsBus {
             .direct_get(entry, subject, json!({ "seq": seq }))
             .await?
             .ok_or_else(|| BusError::NotFound(format!("{subject} seq {seq}")))?;
-        let envelope = Envelope::decode(&reply.payload)?;
-        if envelope.subject != subject.as_str() || envelope.seq != seq {
-            return Err(BusError::Malformed(format!(
-                "{subject} seq {seq} holds a message signed for {} seq {}",
-                envelope.subject, envelope.seq
-            )));
-        }
-        Ok(envelope)
+        stored_at(&reply.payload, subject, seq)
     }
 
     /// Answers a refused expected-last-sequence: an identical envelope already stored is a
@@ -261,17 +266,9 @@ impl Bus for NatsBus {
     }
 
     async fn publish_envelope(&self, envelope: &Envelope) -> Result<Published, BusError> {
-        let subject = Subject::new(envelope.subject.clone())?;
-        envelope.verify()?;
+        let subject = self.signer.check_own(envelope)?;
         let me = self.principal();
         let entry = self.authority.entry(&subject)?;
-        if envelope.publisher != me {
-            return Err(BusError::Denied {
-                who: me,
-                access: Access::Publish,
-                subject: subject.to_string(),
-            });
-        }
         entry.acl.check(&subject, &me, Access::Publish)?;
         if envelope.payload.len() > entry.spec.max_payload as usize {
             return Err(BusError::TooLarge {
@@ -376,23 +373,13 @@ impl Bus for NatsBus {
         };
         for subject in self.authority.readable(filter, &self.principal()) {
             let last = self.last_seq(&subject).await?;
-            let next = match start {
-                Start::Beginning => 1,
-                Start::Seq(seq) => seq.max(1),
-                Start::New => last + 1,
-            };
+            let next = start.first(last);
             if next <= last {
                 reader.backlog.push_back((subject.clone(), next, last));
             }
             reader.cursors.insert(subject, next);
         }
-        Ok(Subscription::new(futures::stream::unfold(
-            reader,
-            |mut reader| async move {
-                let item = reader.next().await?;
-                Some((item, reader))
-            },
-        )))
+        Ok(Subscription::from_source(reader))
     }
 }
 
@@ -459,30 +446,20 @@ impl Reader {
         let Some(seq) = header_u64(&message, "Nats-Sequence") else {
             return;
         };
-        let first = match self.start {
-            Start::Seq(seq) => seq.max(1),
-            // A channel created after the subscription is read from its start.
-            Start::Beginning | Start::New => 1,
-        };
+        let first = self.start.first_in_new_channel();
         let cursor = *self.cursors.entry(subject.clone()).or_insert(first);
         if seq > cursor {
             // Missed messages (slow consumer, reconnect): fetch them, this one included.
             self.backlog.push_back((subject, cursor, seq));
             return;
         }
-        let item = Envelope::decode(&message.payload).and_then(|envelope| {
-            if envelope.subject == subject.as_str() && envelope.seq == seq {
-                Ok(envelope)
-            } else {
-                Err(BusError::Malformed(format!(
-                    "{subject} seq {seq} holds a message signed for {} seq {}",
-                    envelope.subject, envelope.seq
-                )))
-            }
-        });
+        let item = stored_at(&message.payload, &subject, seq);
         self.deliver(&subject, seq, item);
     }
+}
 
+#[async_trait]
+impl Source for Reader {
     async fn next(&mut self) -> Option<Result<Envelope, BusError>> {
         loop {
             if let Some(item) = self.pending.pop_front() {

@@ -21,3 +21,8 @@ mod server;
 pub use authority::NatsAuthority;
 pub use bus::NatsBus;
 pub use server::{NatsServer, NATS_SERVER};
+
+/// A broker failure, named by what was being done.
+fn backend(what: &str, e: impl std::fmt::Display) -> crate::BusError {
+    crate::BusError::Backend(format!("{what}: {e}"))
+}

@@ -1,6 +1,7 @@
 //! A `nats-server` process run from a generated configuration: started on free loopback ports
 //! in a directory of its own, reloaded in place when rights change, killed when dropped.
 
+use super::backend;
 use crate::BusError;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,14 +19,11 @@ const POLLS: usize = 500;
 
 /// A running `nats-server`.
 pub struct NatsServer {
+    binary: PathBuf,
     child: Child,
     dir: PathBuf,
     port: u16,
     monitor_port: u16,
-}
-
-fn backend(what: &str, e: impl std::fmt::Display) -> BusError {
-    BusError::Backend(format!("{what}: {e}"))
 }
 
 /// Two distinct loopback ports nobody listens on now (both held until both are found).
@@ -40,9 +38,10 @@ pub fn free_ports() -> Result<(u16, u16), BusError> {
 }
 
 impl NatsServer {
-    /// Starts `nats-server` on `config` (already rendered for `port`/`monitor_port`) in `dir`,
+    /// Starts the server `binary` on `config` (already rendered for `port`/`monitor_port`) in `dir`,
     /// and waits until it answers. A missing binary is an error naming the package to install.
     pub async fn start(
+        binary: &Path,
         dir: &Path,
         config: &str,
         port: u16,
@@ -51,7 +50,7 @@ impl NatsServer {
         let path = dir.join("nats.conf");
         std::fs::write(&path, config).map_err(|e| backend("writing nats.conf", e))?;
         let log = std::fs::File::create(dir.join("nats.log")).map_err(|e| backend("log", e))?;
-        let child = Command::new(NATS_SERVER)
+        let child = Command::new(binary)
             .arg("-c")
             .arg(&path)
             .stdout(Stdio::null())
@@ -60,11 +59,13 @@ impl NatsServer {
             .spawn()
             .map_err(|e| {
                 BusError::Backend(format!(
-                    "cannot run `{NATS_SERVER}` ({e}): install Debian's nats-server \
-                     (`apt-get install -y nats-server`, as .ci/run does)"
+                    "cannot run `{}` ({e}): install Debian's nats-server \
+                     (`apt-get install -y nats-server`, as .ci/run does)",
+                    binary.display()
                 ))
             })?;
         let mut server = Self {
+            binary: binary.to_path_buf(),
             child,
             dir: dir.to_path_buf(),
             port,
@@ -138,7 +139,7 @@ impl NatsServer {
             .child
             .id()
             .ok_or_else(|| BusError::Backend("nats-server is not running".into()))?;
-        let status = Command::new(NATS_SERVER)
+        let status = Command::new(&self.binary)
             .arg("--signal")
             .arg(format!("reload={pid}"))
             .stdout(Stdio::null())

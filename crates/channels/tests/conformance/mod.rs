@@ -42,6 +42,14 @@ fn offers(bus: &dyn Bus, role: &str) -> Subject {
     subject(&format!("agora.stream.1.offers.{role}.{}", bus.principal()))
 }
 
+/// `owner` creates `ch` and grants each listed right.
+pub async fn open(owner: &dyn Bus, ch: &Subject, grants: &[(&dyn Bus, Access)]) {
+    owner.create(ch, ChannelSpec::default()).await.unwrap();
+    for (who, access) in grants {
+        owner.grant(ch, who.principal(), *access).await.unwrap();
+    }
+}
+
 /// The next message, which must be a message (not an error, not the end).
 pub async fn next_ok(sub: &mut agora_channels::Subscription) -> Envelope {
     match sub.next().await {
@@ -61,10 +69,7 @@ fn denied(result: Result<impl std::fmt::Debug, BusError>) {
 pub async fn denies_without_grant(fixture: &dyn Fixture) {
     let p = parties(fixture).await;
     let ch = input();
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
+    open(p.customer.as_ref(), &ch, &[]).await;
     p.customer.publish(&ch, b"secret".to_vec()).await.unwrap();
 
     denied(p.outsider.publish(&ch, b"spam".to_vec()).await);
@@ -117,10 +122,7 @@ pub async fn grant_then_revoke_at_run_time(fixture: &dyn Fixture) {
     let p = parties(fixture).await;
     let ch = input();
     let supplier = p.supplier.principal();
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
+    open(p.customer.as_ref(), &ch, &[]).await;
     p.customer.publish(&ch, b"m1".to_vec()).await.unwrap();
 
     p.customer
@@ -171,10 +173,7 @@ pub async fn grant_then_revoke_at_run_time(fixture: &dyn Fixture) {
 pub async fn replay_from_start_and_from_seq(fixture: &dyn Fixture) {
     let p = parties(fixture).await;
     let ch = input();
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
+    open(p.customer.as_ref(), &ch, &[]).await;
     for i in 1..=5u8 {
         p.customer.publish(&ch, vec![i]).await.unwrap();
     }
@@ -213,21 +212,13 @@ pub async fn replay_from_start_and_from_seq(fixture: &dyn Fixture) {
 pub async fn one_order_for_every_reader(fixture: &dyn Fixture) {
     let p = parties(fixture).await;
     let ch = input();
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
     let sensor = p.outsider;
-    p.customer
-        .grant(&ch, sensor.principal(), Access::Publish)
-        .await
-        .unwrap();
-    for reader in [&p.supplier, &p.mediator] {
-        p.customer
-            .grant(&ch, reader.principal(), Access::Subscribe)
-            .await
-            .unwrap();
-    }
+    let grants = [
+        (sensor.as_ref(), Access::Publish),
+        (p.supplier.as_ref(), Access::Subscribe),
+        (p.mediator.as_ref(), Access::Subscribe),
+    ];
+    open(p.customer.as_ref(), &ch, &grants).await;
     let mut first = p
         .supplier
         .subscribe(&Filter::from(&ch), Start::Beginning)
@@ -277,14 +268,12 @@ pub async fn one_order_for_every_reader(fixture: &dyn Fixture) {
 pub async fn retention_ends_with_deletion(fixture: &dyn Fixture) {
     let p = parties(fixture).await;
     let ch = input();
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
-    p.customer
-        .grant(&ch, p.supplier.principal(), Access::Subscribe)
-        .await
-        .unwrap();
+    open(
+        p.customer.as_ref(),
+        &ch,
+        &[(p.supplier.as_ref(), Access::Subscribe)],
+    )
+    .await;
     for i in 0..3u8 {
         p.customer.publish(&ch, vec![i]).await.unwrap();
     }
@@ -309,10 +298,7 @@ pub async fn retention_ends_with_deletion(fixture: &dyn Fixture) {
         .await
         .is_err());
 
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
+    open(p.customer.as_ref(), &ch, &[]).await;
     assert_eq!(p.customer.last_seq(&ch).await.unwrap(), 0);
     assert_eq!(p.customer.publish(&ch, vec![1]).await.unwrap().seq, 1);
 }
@@ -323,10 +309,7 @@ pub async fn dedupe_by_subject_and_seq(fixture: &dyn Fixture) {
     let p = parties(fixture).await;
     let ch = input();
     let key = Keypair::from_seed(1);
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
+    open(p.customer.as_ref(), &ch, &[]).await;
     let first = Envelope::sign(&key, &ch, 1, b"one".to_vec());
     let stored = Published {
         seq: 1,
@@ -407,14 +390,12 @@ pub async fn back_pressure_bounds_memory(fixture: &dyn Fixture) {
 pub async fn forged_signature_refused(fixture: &dyn Fixture) {
     let p = parties(fixture).await;
     let ch = input();
-    p.customer
-        .create(&ch, ChannelSpec::default())
-        .await
-        .unwrap();
-    p.customer
-        .grant(&ch, p.supplier.principal(), Access::Publish)
-        .await
-        .unwrap();
+    open(
+        p.customer.as_ref(),
+        &ch,
+        &[(p.supplier.as_ref(), Access::Publish)],
+    )
+    .await;
 
     let mut tampered = Envelope::sign(&Keypair::from_seed(2), &ch, 1, b"real".to_vec());
     tampered.payload = b"fake".to_vec();
