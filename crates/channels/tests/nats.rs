@@ -236,4 +236,34 @@ mod server_enforced {
             "{publish:?}"
         );
     }
+
+    /// A reader that falls thousands of messages behind loses none: the client drops what
+    /// overflows its bounded buffer and the subscription fetches it back by seq, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_reader_misses_nothing() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let supplier = nats.bus(&Keypair::from_seed(2)).await;
+        let ch = input();
+        customer.create(&ch, ChannelSpec::default()).await.unwrap();
+        customer
+            .grant(&ch, supplier.principal(), Access::Subscribe)
+            .await
+            .unwrap();
+        let mut sub = supplier
+            .subscribe(&Filter::from(&ch), Start::New)
+            .await
+            .unwrap();
+        const MESSAGES: u64 = 3000;
+        for i in 0..MESSAGES {
+            customer
+                .publish(&ch, i.to_be_bytes().to_vec())
+                .await
+                .unwrap();
+        }
+        for seq in 1..=MESSAGES {
+            let m = next_ok(&mut sub).await;
+            assert_eq!((m.seq, m.payload), (seq, (seq - 1).to_be_bytes().to_vec()));
+        }
+    }
 }

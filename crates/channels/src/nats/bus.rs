@@ -20,15 +20,22 @@ use tokio::sync::broadcast;
 /// JetStream's error code for a publish whose expected last sequence is not the stream's.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
 
-/// Something the server told this connection that concerns its subscriptions.
+/// Messages a subscription buffers in the client; beyond, the client drops them (a slow
+/// consumer) and the subscription fetches them back by seq, so a slow reader's memory stays
+/// bounded without losing anything.
+const SUBSCRIPTION_CAPACITY: usize = 1024;
+
+/// What the connection reports to its subscriptions.
 #[derive(Clone, Debug)]
-struct ConnectionEvent {
-    /// The subscription subject the server cut (it lost the right), or `None` for all.
-    subject: Option<String>,
-    error: BusError,
-    /// Whether the subscription ends (a lost right) or goes on (a dropped connection, after
-    /// which the client reconnects and gaps are filled).
-    fatal: bool,
+enum ConnectionEvent {
+    /// The server cut the subscription on this wire subject (its reader lost the right): it
+    /// ends with this error.
+    Cut { subject: String, error: BusError },
+    /// The connection dropped: subscriptions report it and go on once the client reconnected.
+    Lost(BusError),
+    /// Messages may have been missed (a slow consumer, a reconnect): re-read each channel's
+    /// last seq and fetch what is missing.
+    CatchUp,
 }
 
 /// A stakeholder's handle on the NATS bus.
@@ -75,6 +82,7 @@ impl NatsBus {
         let (events, _) = broadcast::channel(64);
         let sender = events.clone();
         let client = async_nats::ConnectOptions::with_nkey(login_seed(&keypair)?)
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .event_callback(move |event| {
                 let sender = sender.clone();
                 async move {
@@ -85,24 +93,23 @@ impl NatsBus {
                                 tracing::warn!(%who, %text, "nats server error");
                                 return;
                             };
-                            ConnectionEvent {
+                            let channel = subject
+                                .strip_prefix(&format!("{LOG_PREFIX}."))
+                                .unwrap_or(&subject)
+                                .to_string();
+                            ConnectionEvent::Cut {
                                 error: BusError::Denied {
                                     who,
                                     access: Access::Subscribe,
-                                    subject: subject
-                                        .strip_prefix(&format!("{LOG_PREFIX}."))
-                                        .unwrap_or(&subject)
-                                        .to_string(),
+                                    subject: channel,
                                 },
-                                subject: Some(subject),
-                                fatal: true,
+                                subject,
                             }
                         }
-                        Event::Disconnected => ConnectionEvent {
-                            subject: None,
-                            error: BusError::Disconnected("nats connection lost".into()),
-                            fatal: false,
-                        },
+                        Event::Disconnected => ConnectionEvent::Lost(BusError::Disconnected(
+                            "nats connection lost".into(),
+                        )),
+                        Event::SlowConsumer(_) | Event::Connected => ConnectionEvent::CatchUp,
                         _ => return,
                     };
                     let _ = sender.send(event);
@@ -426,6 +433,25 @@ impl Reader {
         }
     }
 
+    /// Queues every channel's messages past its cursor up to its last seq now.
+    async fn catch_up(&mut self) {
+        let channels: Vec<(Subject, u64)> =
+            self.cursors.iter().map(|(s, c)| (s.clone(), *c)).collect();
+        for (subject, cursor) in channels {
+            match self.bus.last_seq(&subject).await {
+                Ok(last) if last >= cursor => {
+                    self.backlog.retain(|(s, _, _)| *s != subject);
+                    self.backlog.push_back((subject, cursor, last));
+                }
+                Ok(_) => {}
+                Err(e @ (BusError::Denied { .. } | BusError::NotFound(_))) => {
+                    self.lost(&subject, e)
+                }
+                Err(e) => tracing::debug!(%subject, %e, "catch-up deferred"),
+            }
+        }
+    }
+
     /// A channel became unreadable: an exact subscription ends, a wildcard one skips it.
     fn lost(&mut self, subject: &Subject, error: BusError) {
         self.backlog.retain(|(s, _, _)| s != subject);
@@ -481,14 +507,16 @@ impl Source for Reader {
                     }
                 },
                 event = self.events.recv() => match event {
-                    Ok(event) if event.subject.as_deref().is_none_or(|s| s == self.wire) => {
-                        self.done = event.fatal;
-                        return Some(Err(event.error));
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => {
+                    Ok(ConnectionEvent::Cut { subject, error }) if subject == self.wire => {
                         self.done = true;
+                        return Some(Err(error));
                     }
+                    Ok(ConnectionEvent::Cut { .. }) => {}
+                    Ok(ConnectionEvent::Lost(error)) => return Some(Err(error)),
+                    Ok(ConnectionEvent::CatchUp) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.catch_up().await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => self.done = true,
                 },
             }
         }
