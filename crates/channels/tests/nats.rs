@@ -1,0 +1,269 @@
+//! The conformance suite on NATS JetStream, against a real `nats-server` each test starts in a
+//! temporary directory on free ports. Without `nats-server` these tests fail, never skip.
+
+mod conformance;
+
+use agora_channels::nats::{NatsAuthority, NatsBus};
+use agora_channels::Bus;
+use agora_types::Keypair;
+use async_trait::async_trait;
+use conformance::Fixture;
+use std::sync::Arc;
+
+pub struct Nats {
+    pub authority: Arc<NatsAuthority>,
+    _dir: tempfile::TempDir,
+}
+
+impl Nats {
+    pub async fn bus(&self, key: &Keypair) -> NatsBus {
+        NatsBus::connect(self.authority.clone(), key.clone())
+            .await
+            .unwrap()
+    }
+}
+
+#[async_trait]
+impl Fixture for Nats {
+    async fn connect(&self, key: &Keypair) -> Box<dyn Bus> {
+        Box::new(self.bus(key).await)
+    }
+}
+
+pub async fn fixture() -> Nats {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = NatsAuthority::start(dir.path())
+        .await
+        .unwrap_or_else(|e| panic!("the NATS tests need Debian's nats-server: {e}"));
+    Nats {
+        authority: Arc::new(authority),
+        _dir: dir,
+    }
+}
+
+conformance_tests!(fixture);
+
+/// Without the server the NATS tests fail and say what to install; nothing passes silently.
+#[tokio::test]
+async fn a_missing_server_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-nats-server-here");
+    let error = match NatsAuthority::start_with(dir.path(), &missing).await {
+        Ok(_) => panic!("started a server that does not exist"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("apt-get install -y nats-server"), "{error}");
+}
+
+mod server_enforced {
+    //! What the server itself refuses, shown with raw clients that skip the handle's checks.
+
+    use super::*;
+    use agora_channels::{Access, BusError, ChannelSpec, Envelope, Filter, Start, Subject};
+    use async_nats::client::RequestErrorKind;
+    use conformance::{input, next_ok, subject};
+
+    async fn no_route(client: &async_nats::Client, to: String) {
+        let result = client.request(to.clone(), "{}".into()).await;
+        match result {
+            Err(e) if e.kind() == RequestErrorKind::NoResponders => {}
+            other => panic!("{to}: expected no responders, got {other:?}"),
+        }
+    }
+
+    async fn cut_off_from(client: &async_nats::Client, ch: &Subject) {
+        let stream = ch.stream_name();
+        no_route(client, format!("agora_pub.{ch}")).await;
+        no_route(client, ch.to_string()).await;
+        no_route(client, format!("agora_get.{stream}")).await;
+    }
+
+    /// A party without permission can neither write nor read a channel on the server, a
+    /// grant opens exactly its route after a hot reload, and a revocation closes it again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn party_without_permission_cannot_read_or_write_on_the_server() {
+        let nats = fixture().await;
+        let version = nats.authority.varz().await.unwrap()["version"].clone();
+        eprintln!("nats-server {version}");
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let supplier = nats.bus(&Keypair::from_seed(2)).await;
+        let ch = input();
+        customer.create(&ch, ChannelSpec::default()).await.unwrap();
+        customer.publish(&ch, b"secret".to_vec()).await.unwrap();
+        cut_off_from(supplier.client(), &ch).await;
+        assert_eq!(
+            customer.last_seq(&ch).await.unwrap(),
+            1,
+            "nothing reached the stream"
+        );
+
+        customer
+            .grant(&ch, supplier.principal(), Access::Subscribe)
+            .await
+            .unwrap();
+        let got = supplier
+            .client()
+            .request(
+                format!("agora_get.{}", ch.stream_name()),
+                r#"{"seq":1}"#.into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(Envelope::decode(&got.payload).unwrap().payload, b"secret");
+        no_route(supplier.client(), format!("agora_pub.{ch}")).await;
+
+        customer
+            .revoke(&ch, supplier.principal(), Access::Subscribe)
+            .await
+            .unwrap();
+        cut_off_from(supplier.client(), &ch).await;
+        assert!(nats
+            .authority
+            .config()
+            .contains("deny: [\"agora_log.agora.stream.1.a.7.input\"]"));
+    }
+
+    /// The server cuts a revoked reader's open subscription and says so; the handle turns that
+    /// into `Denied`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn revoked_subscription_is_cut_by_the_server() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let mediator = nats.bus(&Keypair::from_seed(3)).await;
+        let ch = input();
+        customer.create(&ch, ChannelSpec::default()).await.unwrap();
+        customer
+            .grant(&ch, mediator.principal(), Access::Subscribe)
+            .await
+            .unwrap();
+        let mut sub = mediator
+            .subscribe(&Filter::from(&ch), Start::New)
+            .await
+            .unwrap();
+        customer.publish(&ch, b"one".to_vec()).await.unwrap();
+        assert_eq!(next_ok(&mut sub).await.payload, b"one");
+        customer
+            .revoke(&ch, mediator.principal(), Access::Subscribe)
+            .await
+            .unwrap();
+        customer.publish(&ch, b"two".to_vec()).await.unwrap();
+        match sub.next().await {
+            Some(Err(BusError::Denied {
+                access: Access::Subscribe,
+                ..
+            })) => {}
+            other => panic!("expected the server's denial, got {other:?}"),
+        }
+        assert!(sub.next().await.is_none());
+    }
+
+    /// Bytes a writer pushes past its handle are stored (the broker is not trusted for
+    /// integrity) but every reader refuses them and goes on with the next seq.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_refuse_what_a_writer_injects_past_its_handle() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let supplier = nats.bus(&Keypair::from_seed(2)).await;
+        let mediator = nats.bus(&Keypair::from_seed(3)).await;
+        let ch = subject("agora.stream.1.a.7.output.0");
+        customer.create(&ch, ChannelSpec::default()).await.unwrap();
+        customer
+            .grant(&ch, supplier.principal(), Access::Publish)
+            .await
+            .unwrap();
+        customer
+            .grant(&ch, mediator.principal(), Access::Subscribe)
+            .await
+            .unwrap();
+
+        let raw = |last: u64, body: Vec<u8>| {
+            let client = supplier.client().clone();
+            let to = format!("agora_pub.{ch}");
+            async move {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Expected-Last-Sequence", last.to_string().as_str());
+                client
+                    .request_with_headers(to, headers, body.into())
+                    .await
+                    .unwrap()
+            }
+        };
+        raw(0, b"not an envelope".to_vec()).await;
+        let mut forged = Envelope::sign(&Keypair::from_seed(2), &ch, 2, b"as customer".to_vec());
+        forged.publisher = customer.principal();
+        raw(1, forged.encode()).await;
+        supplier.publish(&ch, b"real".to_vec()).await.unwrap();
+
+        let mut sub = mediator
+            .subscribe(&Filter::from(&ch), Start::Beginning)
+            .await
+            .unwrap();
+        assert!(matches!(
+            sub.next().await,
+            Some(Err(BusError::Malformed(_)))
+        ));
+        assert!(matches!(
+            sub.next().await,
+            Some(Err(BusError::BadSignature { seq: 2, .. }))
+        ));
+        let real = next_ok(&mut sub).await;
+        assert_eq!((real.seq, real.payload), (3, b"real".to_vec()));
+        assert!(matches!(
+            mediator.fetch(&ch, 1).await,
+            Err(BusError::Malformed(_))
+        ));
+    }
+
+    /// A lost connection reaches readers and writers as an error, not as silence.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_server_surfaces_as_errors() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let ch = input();
+        customer.create(&ch, ChannelSpec::default()).await.unwrap();
+        let mut sub = customer
+            .subscribe(&Filter::from(&ch), Start::New)
+            .await
+            .unwrap();
+        nats.authority.shutdown().await.unwrap();
+        match sub.next().await {
+            Some(Err(BusError::Disconnected(_))) => {}
+            other => panic!("expected a disconnection, got {other:?}"),
+        }
+        let publish = customer.publish(&ch, b"lost".to_vec()).await;
+        assert!(
+            matches!(publish, Err(BusError::Disconnected(_))),
+            "{publish:?}"
+        );
+    }
+
+    /// A reader that falls thousands of messages behind loses none: the client drops what
+    /// overflows its bounded buffer and the subscription fetches it back by seq, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_reader_misses_nothing() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let supplier = nats.bus(&Keypair::from_seed(2)).await;
+        let ch = input();
+        customer.create(&ch, ChannelSpec::default()).await.unwrap();
+        customer
+            .grant(&ch, supplier.principal(), Access::Subscribe)
+            .await
+            .unwrap();
+        let mut sub = supplier
+            .subscribe(&Filter::from(&ch), Start::New)
+            .await
+            .unwrap();
+        const MESSAGES: u64 = 3000;
+        for i in 0..MESSAGES {
+            customer
+                .publish(&ch, i.to_be_bytes().to_vec())
+                .await
+                .unwrap();
+        }
+        for seq in 1..=MESSAGES {
+            let m = next_ok(&mut sub).await;
+            assert_eq!((m.seq, m.payload), (seq, (seq - 1).to_be_bytes().to_vec()));
+        }
+    }
+}
