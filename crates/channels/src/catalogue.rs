@@ -164,3 +164,35 @@ impl AllocationChannels {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_spec_catalogue() {
+        let acct = Address([0xab; 32]);
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            offers(1, Role::Supplier, &acct).as_str(),
+            format!("agora.stream.1.offers.supplier.{hex}")
+        );
+        assert_eq!(
+            allocations(1, &acct).as_str(),
+            format!("agora.stream.1.allocations.{hex}")
+        );
+        assert_eq!(
+            accept(1, &acct).as_str(),
+            format!("agora.stream.1.accept.{hex}")
+        );
+        let channels = AllocationChannels::new(1, 7, 2);
+        assert_eq!(channels.outputs[1].as_str(), "agora.stream.1.a.7.output.1");
+        assert_eq!(
+            channels.mediation_customer.as_str(),
+            "agora.stream.1.a.7.mediation.customer"
+        );
+        let all = market_filter(1);
+        assert!(all.matches(&accept(1, &acct)) && all.matches(&channels.input));
+        assert!(!all.matches(&accept(2, &acct)));
+    }
+}

@@ -235,10 +235,6 @@ impl Signer {
         self.keypair.address()
     }
 
-    pub fn keypair(&self) -> &Keypair {
-        &self.keypair
-    }
-
     /// The subject of an envelope this handle may store: well formed, verified, and signed by
     /// this handle's own key (a handle never relays another key's messages: identity is the key).
     pub fn check_own(&self, envelope: &Envelope) -> Result<Subject, BusError> {
