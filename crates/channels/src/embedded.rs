@@ -91,16 +91,6 @@ impl EmbeddedBroker {
             signer: Arc::new(Signer::new(keypair)),
         }
     }
-
-    /// Messages held over all channels (for memory checks and metrics).
-    pub fn held_messages(&self) -> usize {
-        self.inner
-            .lock()
-            .channels
-            .values()
-            .map(|c| c.log.len())
-            .sum()
-    }
 }
 
 /// One principal's handle on an [`EmbeddedBroker`].

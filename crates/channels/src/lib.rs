@@ -23,6 +23,7 @@
 //! - ms timestamps; lost connections surface as [`BusError::Disconnected`].
 
 mod acl;
+pub mod catalogue;
 pub mod embedded;
 mod envelope;
 pub mod nats;
@@ -170,6 +171,21 @@ pub trait Bus: Send + Sync {
     /// Creates a channel owned by this principal.
     async fn create(&self, subject: &Subject, spec: ChannelSpec) -> Result<(), BusError>;
 
+    /// Creates a channel with rights already granted: on NATS one configuration reload instead
+    /// of one per grant.
+    async fn create_with(
+        &self,
+        subject: &Subject,
+        spec: ChannelSpec,
+        grants: &[(Address, Access)],
+    ) -> Result<(), BusError> {
+        self.create(subject, spec).await?;
+        for (who, access) in grants {
+            self.grant(subject, *who, *access).await?;
+        }
+        Ok(())
+    }
+
     /// Lets `who` publish on or subscribe to a channel this principal owns.
     async fn grant(&self, subject: &Subject, who: Address, access: Access) -> Result<(), BusError>;
 
@@ -217,10 +233,6 @@ impl Signer {
 
     pub fn address(&self) -> Address {
         self.keypair.address()
-    }
-
-    pub fn keypair(&self) -> &Keypair {
-        &self.keypair
     }
 
     /// The subject of an envelope this handle may store: well formed, verified, and signed by

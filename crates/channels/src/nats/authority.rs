@@ -163,14 +163,15 @@ impl NatsAuthority {
         .await
     }
 
-    /// Creates `subject` owned by `owner`, its stream made through `owner_client` (or the
-    /// MARKET user for a public channel).
+    /// Creates `subject` owned by `owner` with `grants`, its stream made through
+    /// `owner_client` (or the MARKET user for a public channel): one reload.
     pub async fn create(
         &self,
         owner_client: &Client,
         owner: Address,
         subject: &Subject,
         spec: ChannelSpec,
+        grants: &[(Address, Access)],
     ) -> Result<(), BusError> {
         if self.directory().channels.contains_key(subject) {
             return Err(BusError::Exists(subject.to_string()));
@@ -198,10 +199,11 @@ impl NatsAuthority {
             "republish": { "src": subject.as_str(), "dest": format!("{LOG_PREFIX}.{subject}") },
         });
         js_api(client, &format!("STREAM.CREATE.{stream}"), config).await?;
-        let entry = Entry {
-            acl: ChannelAcl::new(owner, spec.public),
-            spec,
-        };
+        let mut acl = ChannelAcl::new(owner, spec.public);
+        for (who, access) in grants {
+            acl.set(subject, &owner, *who, *access, true)?;
+        }
+        let entry = Entry { acl, spec };
         self.update(|d| {
             d.tombstones.remove(subject);
             d.channels.insert(subject.clone(), entry);

@@ -240,8 +240,17 @@ impl Bus for NatsBus {
     }
 
     async fn create(&self, subject: &Subject, spec: ChannelSpec) -> Result<(), BusError> {
+        self.create_with(subject, spec, &[]).await
+    }
+
+    async fn create_with(
+        &self,
+        subject: &Subject,
+        spec: ChannelSpec,
+        grants: &[(Address, Access)],
+    ) -> Result<(), BusError> {
         self.authority
-            .create(&self.client, self.principal(), subject, spec)
+            .create(&self.client, self.principal(), subject, spec, grants)
             .await
     }
 

@@ -1,6 +1,7 @@
 //! The conformance suite every [`Bus`] backend passes (spec §5.3, §5.5 last item): one function
 //! per guarantee, run against a fresh broker each by `conformance_tests!`.
 
+use agora_channels::catalogue::AllocationChannels;
 use agora_channels::{
     Access, Bus, BusError, ChannelSpec, Envelope, Filter, Published, Start, Subject,
 };
@@ -462,6 +463,68 @@ pub async fn wildcard_subscribe_public_market(fixture: &dyn Fixture) {
     assert_eq!(p.mediator.fetch(&demand, 1).await.unwrap().payload, b"buy");
 }
 
+/// An allocation's channels carry the catalogue's rights from signing to close (§5.2, A22):
+/// each supplier writes only its own output, which other suppliers cannot read.
+pub async fn allocation_rights_follow_the_catalogue(fixture: &dyn Fixture) {
+    let p = parties(fixture).await;
+    let second = fixture.connect(&Keypair::from_seed(5)).await;
+    let suppliers = [p.supplier.principal(), second.principal()];
+    let channels = AllocationChannels::new(1, 7, 2);
+    channels
+        .open(
+            p.customer.as_ref(),
+            &suppliers,
+            p.mediator.principal(),
+            ChannelSpec::default(),
+        )
+        .await
+        .unwrap();
+    let [out0, out1] = [&channels.outputs[0], &channels.outputs[1]];
+
+    p.customer
+        .publish(&channels.input, b"frame".to_vec())
+        .await
+        .unwrap();
+    for reader in [&p.supplier, &second, &p.mediator] {
+        assert_eq!(
+            reader.fetch(&channels.input, 1).await.unwrap().payload,
+            b"frame"
+        );
+    }
+    denied(p.supplier.publish(&channels.input, b"fake".to_vec()).await);
+    denied(p.outsider.fetch(&channels.input, 1).await);
+
+    p.supplier.publish(out0, b"count=4".to_vec()).await.unwrap();
+    second.publish(out1, b"count=4".to_vec()).await.unwrap();
+    denied(second.publish(out0, b"copy".to_vec()).await);
+    denied(second.fetch(out0, 1).await);
+    denied(p.supplier.fetch(out1, 1).await);
+    for reader in [&p.customer, &p.mediator] {
+        assert_eq!(reader.fetch(out0, 1).await.unwrap().payload, b"count=4");
+    }
+    denied(
+        p.supplier
+            .fetch(&channels.mediation_customer, 1)
+            .await
+            .map(|_| ()),
+    );
+    second
+        .publish(&channels.mediation_suppliers[1], b"evidence".to_vec())
+        .await
+        .unwrap();
+    let evidence = p
+        .mediator
+        .fetch(&channels.mediation_suppliers[1], 1)
+        .await
+        .unwrap();
+    assert_eq!(evidence.publisher, second.principal());
+    denied(p.supplier.fetch(&channels.mediation_suppliers[1], 1).await);
+
+    channels.close(p.customer.as_ref()).await.unwrap();
+    assert!(p.mediator.fetch(out0, 1).await.is_err());
+    assert!(p.supplier.publish(out0, b"late".to_vec()).await.is_err());
+}
+
 /// One `#[tokio::test]` per guarantee, each on a fresh fixture from `$make().await`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -469,7 +532,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $make;
             denies_without_grant, grant_then_revoke_at_run_time, replay_from_start_and_from_seq,
             one_order_for_every_reader, retention_ends_with_deletion, dedupe_by_subject_and_seq,
-            back_pressure_bounds_memory, forged_signature_refused, wildcard_subscribe_public_market);
+            back_pressure_bounds_memory, forged_signature_refused, wildcard_subscribe_public_market,
+            allocation_rights_follow_the_catalogue);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
