@@ -439,6 +439,8 @@ proptest! {
         prop_assert!((reference - flow.score.primary as f64).abs() < 1e-6);
         prop_assert!((flow.lp_objective - reference).abs() < 1e-6);
         prop_assert_eq!(solve(&i, &with(Formulation::Pairwise)).unwrap().score, flow.score);
+        let again = solve(&i, &with(Formulation::Compact)).unwrap();
+        prop_assert_eq!(again.assignments, flow.assignments);
     }
 
     /// With price bounds, compact and pairwise agree with the pairwise MILP.
