@@ -3,7 +3,8 @@
 
 use agora_allocation::{Alternative, Objective, Side};
 use agora_solver::allocation::{
-    pairwise_optimum, solve, AllocationInstance, AllocationSolveOptions, Formulation, InstanceOffer,
+    greedy, pairwise_optimum, solve, AllocationInstance, AllocationSolveOptions, Formulation,
+    InstanceOffer,
 };
 use agora_solver::lp::Integrality;
 use agora_types::Address;
@@ -224,4 +225,12 @@ fn g5_reference_carpool_matches_the_independent_formulation() {
     assert!((reference - auto.score.primary as f64).abs() < 1e-6);
     assert!(auto.score.primary > 0);
     assert!(auto.lp_objective >= reference - 1e-6);
+    let g = greedy(&i).unwrap();
+    assert!(g.score <= auto.score);
+    assert_eq!(
+        agora_solver::allocation::Checker::new(&i)
+            .unwrap()
+            .check(&g.assignments),
+        Ok(g.score)
+    );
 }

@@ -25,12 +25,13 @@ pub(crate) fn applies(ix: &Indexed) -> bool {
             .all(|l| l.weight == 1)
 }
 
-const UNBOUNDED: u64 = u64::MAX / 4;
+/// Capacities are u128 so that no sum of u64 quantities overflows or is bounded below its size.
+const UNBOUNDED: u128 = u128::MAX / 4;
 
 /// A residual graph: edge e and its reverse e ^ 1.
 struct Network {
     to: Vec<usize>,
-    cap: Vec<u64>,
+    cap: Vec<u128>,
     adj: Vec<Vec<usize>>,
 }
 
@@ -48,7 +49,7 @@ impl Network {
         self.adj.len() - 1
     }
 
-    fn edge(&mut self, from: usize, to: usize, cap: u64) -> usize {
+    fn edge(&mut self, from: usize, to: usize, cap: u128) -> usize {
         let e = self.to.len();
         self.to.extend([to, from]);
         self.cap.extend([cap, 0]);
@@ -58,7 +59,7 @@ impl Network {
     }
 
     /// What went through edge e (its reverse's residual).
-    fn flow(&self, e: usize) -> u64 {
+    fn flow(&self, e: usize) -> u128 {
         self.cap[e ^ 1]
     }
 
@@ -80,7 +81,7 @@ impl Network {
 
     /// Dinic's maximum flow from `s` to `t`, with an iterative search (no deep recursion on
     /// long price chains).
-    fn max_flow(&mut self, s: usize, t: usize) -> u64 {
+    fn max_flow(&mut self, s: usize, t: usize) -> u128 {
         let mut total = 0;
         loop {
             let mut level = self.levels(s);
@@ -129,7 +130,7 @@ impl Network {
 
 /// The flow's amounts in the compact model's column order (per book: providers, then
 /// consumers), the maximum (its LP optimum), and the network's arcs and nodes.
-pub(crate) fn amounts(ix: &Indexed) -> (Vec<u64>, u64, usize, usize) {
+pub(crate) fn amounts(ix: &Indexed) -> (Vec<u64>, u128, usize, usize) {
     let (s, t) = (0, 1);
     let mut net = Network::new(2);
     let mut offer_nodes: BTreeMap<OfferId, usize> = BTreeMap::new();
@@ -138,9 +139,9 @@ pub(crate) fn amounts(ix: &Indexed) -> (Vec<u64>, u64, usize, usize) {
             let n = net.node();
             let scale = ix.offers.get(&leg.offer).map_or(0, |o| o.scale);
             if provider {
-                net.edge(s, n, scale);
+                net.edge(s, n, scale.into());
             } else {
-                net.edge(n, t, scale);
+                net.edge(n, t, scale.into());
             }
             n
         })
@@ -157,16 +158,20 @@ pub(crate) fn amounts(ix: &Indexed) -> (Vec<u64>, u64, usize, usize) {
         for p in &b.providers {
             let o = offer_node(&mut net, p, true);
             let at = asks.partition_point(|a| *a < p.price);
-            legs.push(net.edge(o, levels[at], p.quantity));
+            legs.push(net.edge(o, levels[at], p.quantity.into()));
         }
         for c in &b.consumers {
             let o = offer_node(&mut net, c, false);
             // Books keep only consumers bidding at least the lowest ask.
             let at = asks.partition_point(|a| *a <= c.price).saturating_sub(1);
-            legs.push(net.edge(levels[at], o, c.quantity));
+            legs.push(net.edge(levels[at], o, c.quantity.into()));
         }
     }
     let value = net.max_flow(s, t);
-    let amounts = legs.iter().map(|&e| net.flow(e)).collect();
+    // A leg's flow is at most its quantity, a u64.
+    let amounts = legs
+        .iter()
+        .map(|&e| u64::try_from(net.flow(e)).unwrap_or(u64::MAX))
+        .collect();
     (amounts, value, net.to.len() / 2, net.adj.len())
 }
