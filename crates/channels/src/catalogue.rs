@@ -53,6 +53,30 @@ pub fn accept(m: u64, account: &Address) -> Subject {
     under(&market(m), &format!("accept.{account}"))
 }
 
+/// The account a market subject names as its writer: `agora.stream.<m>.offers.<role>.<acct>`,
+/// `.allocations.<acct>`, `.accept.<acct>`, and anything below them. Only that account may
+/// create such a channel, so nobody opens (and so owns) another account's offer, allocation
+/// or accept channel before it does.
+fn named_account(subject: &Subject) -> Option<&str> {
+    let tokens: Vec<&str> = subject.as_str().split('.').collect();
+    match tokens.as_slice() {
+        ["agora", "stream", _, "offers", _, acct, ..]
+        | ["agora", "stream", _, "allocations" | "accept", acct, ..] => Some(acct),
+        _ => None,
+    }
+}
+
+/// Refuses `creator` opening a channel whose name belongs to another account.
+pub(crate) fn check_creator(subject: &Subject, creator: &Address) -> Result<(), BusError> {
+    match named_account(subject) {
+        Some(acct) if acct != creator.to_string() => Err(BusError::NotOwner {
+            caller: *creator,
+            subject: subject.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The channels of allocation `a`, all owned by its customer (A22: outputs too).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AllocationChannels {

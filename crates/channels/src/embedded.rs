@@ -126,6 +126,7 @@ impl Bus for EmbeddedBus {
     }
 
     async fn create(&self, subject: &Subject, spec: ChannelSpec) -> Result<(), BusError> {
+        crate::catalogue::check_creator(subject, &self.principal())?;
         let mut state = self.inner.lock();
         if state.channels.contains_key(subject) {
             return Err(BusError::Exists(subject.to_string()));

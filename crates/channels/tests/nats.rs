@@ -214,6 +214,56 @@ mod server_enforced {
         ));
     }
 
+    /// A public channel named after another channel's log (`agora_log.<S>`) puts its writer's
+    /// messages, with any `Nats-Sequence` header, on the subject in MARKET that every reader of
+    /// `S` imports. The server does not forward what came in through a service import to a
+    /// stream export, so readers still get `S`'s own messages only (checked on 2.9.10).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_a_channel_named_like_a_log_cannot_feed_its_readers() {
+        let nats = fixture().await;
+        let victim = nats.bus(&Keypair::from_seed(1)).await;
+        let reader = nats.bus(&Keypair::from_seed(3)).await;
+        let attacker = nats.bus(&Keypair::from_seed(4)).await;
+        let offers = subject(&format!(
+            "agora.stream.1.offers.customer.{}",
+            victim.principal()
+        ));
+        victim.create(&offers, ChannelSpec::public()).await.unwrap();
+        let mut sub = reader
+            .subscribe(&Filter::from(&offers), Start::Beginning)
+            .await
+            .unwrap();
+        if let Ok(shadow) = Subject::new(format!("agora_log.{offers}")) {
+            if attacker
+                .create(&shadow, ChannelSpec::public())
+                .await
+                .is_ok()
+            {
+                let fake = Envelope::sign(&Keypair::from_seed(4), &offers, 1, b"fake".to_vec());
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Sequence", "1");
+                let stored = attacker
+                    .client()
+                    .request_with_headers(
+                        format!("agora_pub.{shadow}"),
+                        headers,
+                        fake.encode().into(),
+                    )
+                    .await;
+                assert!(
+                    stored.is_ok(),
+                    "the shadow channel took the message: {stored:?}"
+                );
+            }
+        }
+        victim.publish(&offers, b"real".to_vec()).await.unwrap();
+        let first = next_ok(&mut sub).await;
+        assert_eq!(
+            (first.publisher, first.payload),
+            (victim.principal(), b"real".to_vec())
+        );
+    }
+
     /// A lost connection reaches readers and writers as an error, not as silence.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_server_surfaces_as_errors() {

@@ -173,6 +173,7 @@ impl NatsAuthority {
         spec: ChannelSpec,
         grants: &[(Address, Access)],
     ) -> Result<(), BusError> {
+        crate::catalogue::check_creator(subject, &owner)?;
         if self.directory().channels.contains_key(subject) {
             return Err(BusError::Exists(subject.to_string()));
         }

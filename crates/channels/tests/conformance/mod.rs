@@ -525,6 +525,31 @@ pub async fn allocation_rights_follow_the_catalogue(fixture: &dyn Fixture) {
     assert!(p.supplier.publish(out0, b"late".to_vec()).await.is_err());
 }
 
+/// Nobody opens a market channel that names another account (its offers, allocations or
+/// accepts), which would make the squatter its owner; the named account still can.
+pub async fn attack_squatting_another_accounts_market_channels(fixture: &dyn Fixture) {
+    let p = parties(fixture).await;
+    let victim = p.customer.principal();
+    let squatted = [
+        offers(p.customer.as_ref(), "customer"),
+        subject(&format!("agora.stream.1.allocations.{victim}")),
+        subject(&format!("agora.stream.1.accept.{victim}")),
+        subject(&format!("agora.stream.1.accept.{victim}.x")),
+    ];
+    for ch in &squatted {
+        let result = p.outsider.create(ch, ChannelSpec::public()).await;
+        assert!(
+            matches!(result, Err(BusError::NotOwner { .. })),
+            "{ch}: {result:?}"
+        );
+    }
+    for ch in &squatted[..3] {
+        p.customer.create(ch, ChannelSpec::public()).await.unwrap();
+        p.customer.publish(ch, b"mine".to_vec()).await.unwrap();
+    }
+    denied(p.outsider.publish(&squatted[0], b"fake".to_vec()).await);
+}
+
 /// One `#[tokio::test]` per guarantee, each on a fresh fixture from `$make().await`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -533,7 +558,8 @@ macro_rules! conformance_tests {
             denies_without_grant, grant_then_revoke_at_run_time, replay_from_start_and_from_seq,
             one_order_for_every_reader, retention_ends_with_deletion, dedupe_by_subject_and_seq,
             back_pressure_bounds_memory, forged_signature_refused, wildcard_subscribe_public_market,
-            allocation_rights_follow_the_catalogue);
+            allocation_rights_follow_the_catalogue,
+            attack_squatting_another_accounts_market_channels);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
