@@ -264,6 +264,35 @@ mod server_enforced {
         );
     }
 
+    /// Every stakeholder can create and delete channels; the configuration the server reloads
+    /// on each change must grow with the live grants, not with every channel ever made times
+    /// every user (a deleted channel's denial lasts one reload, the one that cuts its readers).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_channel_churn_does_not_grow_the_configuration() {
+        let nats = fixture().await;
+        let churner = nats.bus(&Keypair::from_seed(1)).await;
+        let reader = nats.bus(&Keypair::from_seed(3)).await;
+        nats.bus(&Keypair::from_seed(4)).await;
+        let kept = subject("agora.stream.1.a.7.input");
+        churner.create(&kept, ChannelSpec::default()).await.unwrap();
+        let churned: Vec<Subject> = (0..3)
+            .map(|i| subject(&format!("agora.stream.1.a.{i}.app")))
+            .collect();
+        for ch in &churned {
+            churner.create(ch, ChannelSpec::default()).await.unwrap();
+            churner
+                .grant(ch, reader.principal(), Access::Subscribe)
+                .await
+                .unwrap();
+            churner.delete(ch).await.unwrap();
+        }
+        nats.bus(&Keypair::from_seed(5)).await;
+        let config = nats.authority.config();
+        for ch in churned.iter().chain([&kept]) {
+            assert!(!config.contains(ch.as_str()), "{ch} still in\n{config}");
+        }
+    }
+
     /// A lost connection reaches readers and writers as an error, not as silence.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_server_surfaces_as_errors() {

@@ -63,7 +63,7 @@ impl NatsAuthority {
                 market_user: admin.public_key(),
                 principals: BTreeSet::new(),
                 channels: BTreeMap::new(),
-                tombstones: BTreeSet::new(),
+                cuts: BTreeSet::new(),
             };
             match NatsServer::start(binary, dir, &directory.render(), port, monitor_port).await {
                 Ok(server) => break (directory, server),
@@ -141,6 +141,8 @@ impl NatsAuthority {
         let (before, after, value) = {
             let mut directory = self.directory();
             let before = directory.clone();
+            // The last reload cut these readers off already.
+            directory.cuts.clear();
             let value = change(&mut directory)?;
             (before, directory.render(), value)
         };
@@ -206,7 +208,6 @@ impl NatsAuthority {
         }
         let entry = Entry { acl, spec };
         self.update(|d| {
-            d.tombstones.remove(subject);
             d.channels.insert(subject.clone(), entry);
             Ok(())
         })
@@ -227,7 +228,11 @@ impl NatsAuthority {
                 .get_mut(subject)
                 .ok_or_else(|| BusError::NotFound(subject.to_string()))?
                 .acl
-                .set(subject, &caller, who, access, on)
+                .set(subject, &caller, who, access, on)?;
+            if !on && access == Access::Subscribe {
+                d.cuts.insert((who, subject.clone()));
+            }
+            Ok(())
         })
         .await
     }
@@ -254,7 +259,14 @@ impl NatsAuthority {
         .await?;
         self.update(|d| {
             d.channels.remove(subject);
-            d.tombstones.insert(subject.clone());
+            let readers: Vec<Address> = d
+                .principals
+                .iter()
+                .filter(|p| entry.acl.allows(p, Access::Subscribe))
+                .copied()
+                .collect();
+            d.cuts
+                .extend(readers.into_iter().map(|p| (p, subject.clone())));
             Ok(())
         })
         .await

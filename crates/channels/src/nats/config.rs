@@ -56,9 +56,11 @@ pub struct Directory {
     pub market_user: String,
     pub principals: BTreeSet<Address>,
     pub channels: BTreeMap<Subject, Entry>,
-    /// Deleted channels: nobody may read them until they are created again, so open readers
-    /// are cut off.
-    pub tombstones: BTreeSet<Subject>,
+    /// Readers to cut off at the next reload: (reader, channel) for each withdrawn read right
+    /// and each reader of a deleted channel. The server ends their open subscriptions on that
+    /// reload; the route itself is already gone with the import, so the denial is dropped at
+    /// the following change and the configuration does not grow with every channel ever closed.
+    pub cuts: BTreeSet<(Address, Subject)>,
 }
 
 /// The NATS account of a stakeholder.
@@ -192,15 +194,13 @@ impl Directory {
         accounts
     }
 
-    /// Subjects `who` may not subscribe to: every private channel it cannot read and every
-    /// deleted one.
+    /// Subjects `who` may not subscribe to: the channels it is being cut off from and cannot
+    /// read again (a channel it never could read has no import, so needs no denial).
     fn denied_logs(&self, who: &Address) -> Vec<String> {
-        self.channels
+        self.cuts
             .iter()
-            .filter(|(_, e)| !e.acl.allows(who, Access::Subscribe))
-            .map(|(s, _)| s)
-            .chain(&self.tombstones)
-            .map(|s| format!("{LOG_PREFIX}.{s}"))
+            .filter(|(reader, s)| reader == who && !self.readable(s, who))
+            .map(|(_, s)| format!("{LOG_PREFIX}.{s}"))
             .collect()
     }
 
@@ -268,7 +268,7 @@ mod tests {
             market_user: user_nkey(&Address([9; 32])),
             principals: BTreeSet::new(),
             channels: BTreeMap::new(),
-            tombstones: BTreeSet::new(),
+            cuts: BTreeSet::new(),
         }
     }
 
@@ -314,9 +314,12 @@ mod tests {
             .any(|e| e.contains("service: \"agora.stream")));
         assert_eq!(lines[&account_name(&supplier)].imports.len(), 2);
         assert!(lines[&account_name(&outsider)].imports.is_empty());
+        assert!(!dir.user_line(&outsider).contains("deny"));
+        dir.cuts.insert((outsider, input.clone()));
         assert!(dir
             .user_line(&outsider)
             .contains("deny: [\"agora_log.agora.stream.1.a.7.input\"]"));
+        dir.cuts.insert((supplier, input));
         assert!(!dir.user_line(&supplier).contains("deny"));
     }
 }
