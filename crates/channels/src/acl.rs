@@ -23,6 +23,14 @@ impl fmt::Display for Access {
     }
 }
 
+/// Largest payload a channel may accept, in bytes: what every backend carries (NATS adds the
+/// envelope and headers below its own message limit).
+pub const MAX_PAYLOAD: u32 = 1024 * 1024;
+
+/// Channels one principal may own at once on a broker unless it was given another quota: each
+/// costs the broker memory and, on NATS, a stream and a configuration reload for everyone.
+pub const DEFAULT_QUOTA: usize = 4096;
+
 /// How a channel is created.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ChannelSpec {
@@ -53,6 +61,40 @@ impl ChannelSpec {
             ..Self::default()
         }
     }
+
+    /// Refuses limits that bound nothing: no message (JetStream reads 0 as unlimited), or
+    /// payloads larger than [`MAX_PAYLOAD`].
+    pub fn check(&self) -> Result<(), BusError> {
+        if self.max_msgs == 0 || self.max_msgs > i64::MAX as u64 {
+            return Err(BusError::InvalidSpec(
+                "max_msgs must be within 1..=i64::MAX",
+            ));
+        }
+        if self.max_payload > MAX_PAYLOAD {
+            return Err(BusError::InvalidSpec("max_payload exceeds MAX_PAYLOAD"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `creator`, owning `owned` channels under a broker's `quota`, may create `subject`
+/// with `spec`: the one admission rule of both backends.
+pub(crate) fn admit(
+    subject: &Subject,
+    spec: &ChannelSpec,
+    creator: &Address,
+    owned: usize,
+    quota: usize,
+) -> Result<(), BusError> {
+    crate::catalogue::check_creator(subject, creator)?;
+    spec.check()?;
+    if owned >= quota {
+        return Err(BusError::Quota {
+            who: *creator,
+            max: quota,
+        });
+    }
+    Ok(())
 }
 
 /// The rights on one channel.

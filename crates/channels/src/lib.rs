@@ -29,7 +29,7 @@ mod envelope;
 pub mod nats;
 mod subject;
 
-pub use acl::{Access, ChannelAcl, ChannelSpec};
+pub use acl::{Access, ChannelAcl, ChannelSpec, DEFAULT_QUOTA, MAX_PAYLOAD};
 pub use envelope::{now_ms, Envelope, ENVELOPE_NAMESPACE};
 pub use subject::{Filter, Subject, MAX_SUBJECT_LEN};
 
@@ -69,6 +69,10 @@ pub enum BusError {
     },
     #[error("{subject} holds its maximum of {max} messages")]
     Full { subject: String, max: u64 },
+    #[error("invalid channel limits: {0}")]
+    InvalidSpec(&'static str),
+    #[error("{who} already owns its quota of {max} channels")]
+    Quota { who: Address, max: usize },
     #[error("payload of {size} bytes exceeds the channel's {max}")]
     TooLarge { size: usize, max: u32 },
     #[error("{subject} seq {seq}: signature does not verify")]

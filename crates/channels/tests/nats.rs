@@ -31,10 +31,15 @@ impl Fixture for Nats {
 }
 
 pub async fn fixture() -> Nats {
+    fixture_with_quota(agora_channels::DEFAULT_QUOTA).await
+}
+
+async fn fixture_with_quota(quota: usize) -> Nats {
     let dir = tempfile::tempdir().unwrap();
     let authority = NatsAuthority::start(dir.path())
         .await
-        .unwrap_or_else(|e| panic!("the NATS tests need Debian's nats-server: {e}"));
+        .unwrap_or_else(|e| panic!("the NATS tests need Debian's nats-server: {e}"))
+        .with_quota(quota);
     Nats {
         authority: Arc::new(authority),
         _dir: dir,
@@ -42,6 +47,12 @@ pub async fn fixture() -> Nats {
 }
 
 conformance_tests!(fixture);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_creating_channels_without_bound() {
+    let fixture = fixture_with_quota(conformance::QUOTA).await;
+    conformance::attack_creating_channels_without_bound(&fixture).await;
+}
 
 /// Without the server the NATS tests fail and say what to install; nothing passes silently.
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! runs beside the ledger feeder that derives grants from allocations.
 
 use super::backend;
-use super::config::{Directory, Entry, LOG_PREFIX, MAX_SERVER_PAYLOAD};
+use super::config::{Directory, Entry, ENVELOPE_OVERHEAD, LOG_PREFIX};
 use super::server::{free_ports, NatsServer, NATS_SERVER};
 use crate::{Access, BusError, ChannelAcl, ChannelSpec, Filter, Subject};
 use agora_types::Address;
@@ -13,9 +13,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
-
-/// Bytes an envelope adds to its payload at most (subject, seq, ts, key, signature, lengths).
-const ENVELOPE_OVERHEAD: u32 = crate::MAX_SUBJECT_LEN as u32 + 160;
 
 /// Starts tried, each on new ports, before giving up.
 const START_ATTEMPTS: usize = 3;
@@ -28,6 +25,8 @@ pub struct NatsAuthority {
     /// The authority's own user in the MARKET account: it creates the public streams.
     market: Client,
     url: String,
+    /// Channels one principal may own at once.
+    quota: usize,
 }
 
 /// A JetStream API call (`$JS.API.<what>`) in the account of `client`.
@@ -85,7 +84,14 @@ impl NatsAuthority {
             server: tokio::sync::Mutex::new(server),
             market,
             url,
+            quota: crate::DEFAULT_QUOTA,
         })
+    }
+
+    /// This authority with principals owning at most `quota` channels at once.
+    pub fn with_quota(mut self, quota: usize) -> Self {
+        self.quota = quota;
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -175,9 +181,17 @@ impl NatsAuthority {
         spec: ChannelSpec,
         grants: &[(Address, Access)],
     ) -> Result<(), BusError> {
-        crate::catalogue::check_creator(subject, &owner)?;
-        if self.directory().channels.contains_key(subject) {
-            return Err(BusError::Exists(subject.to_string()));
+        {
+            let directory = self.directory();
+            let owned = directory
+                .channels
+                .values()
+                .filter(|e| e.acl.owner == owner)
+                .count();
+            crate::acl::admit(subject, &spec, &owner, owned, self.quota)?;
+            if directory.channels.contains_key(subject) {
+                return Err(BusError::Exists(subject.to_string()));
+            }
         }
         let client = if spec.public {
             &self.market
@@ -197,7 +211,7 @@ impl NatsAuthority {
             "max_msgs_per_subject": -1,
             "max_bytes": -1,
             "max_age": 0,
-            "max_msg_size": (spec.max_payload + ENVELOPE_OVERHEAD).min(MAX_SERVER_PAYLOAD),
+            "max_msg_size": spec.max_payload + ENVELOPE_OVERHEAD,
             "allow_direct": true,
             "republish": { "src": subject.as_str(), "dest": format!("{LOG_PREFIX}.{subject}") },
         });

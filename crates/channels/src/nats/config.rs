@@ -25,8 +25,12 @@ pub const GET_PREFIX: &str = "agora_get";
 /// The account holding the public channels.
 pub const MARKET_ACCOUNT: &str = "MARKET";
 
+/// Bytes a message adds to its payload at most: the envelope (subject, seq, ts, key,
+/// signature, lengths: under 400) and the publish headers.
+pub const ENVELOPE_OVERHEAD: u32 = 1024;
+
 /// Largest message the server accepts: a channel payload plus its envelope.
-pub const MAX_SERVER_PAYLOAD: u32 = 1024 * 1024;
+pub const MAX_SERVER_PAYLOAD: u32 = crate::MAX_PAYLOAD + ENVELOPE_OVERHEAD;
 
 /// One channel as the authority knows it.
 #[derive(Clone, Debug)]
