@@ -304,6 +304,83 @@ mod server_enforced {
         }
     }
 
+    /// The JetStream API, as each user reaches it in its own account, answers `request` or
+    /// refuses it (a denied publish gets no reply: a bounded wait says so).
+    async fn js_request(client: &async_nats::Client, what: String, body: &'static str) {
+        let request = client.request(format!("$JS.API.{what}"), body.into());
+        match tokio::time::timeout(std::time::Duration::from_secs(2), request).await {
+            Ok(Ok(reply)) => eprintln!("{what}: {}", String::from_utf8_lossy(&reply.payload)),
+            Ok(Err(e)) => eprintln!("{what}: {e}"),
+            Err(_) => eprintln!("{what}: no reply"),
+        }
+    }
+
+    /// The customer holds the suppliers' output channels (A22) and every stakeholder's user
+    /// may call the JetStream API in its account to create and delete its streams; neither it
+    /// nor anyone else may quietly erase, purge or reconfigure a stored message through it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_no_one_quietly_erases_a_stored_message() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let supplier = nats.bus(&Keypair::from_seed(2)).await;
+        let mediator = nats.bus(&Keypair::from_seed(3)).await;
+        let out = subject("agora.stream.1.a.7.output.0");
+        customer
+            .create_with(
+                &out,
+                ChannelSpec::default(),
+                &[
+                    (supplier.principal(), Access::Publish),
+                    (mediator.principal(), Access::Subscribe),
+                ],
+            )
+            .await
+            .unwrap();
+        supplier.publish(&out, b"count=4".to_vec()).await.unwrap();
+        let stream = out.stream_name();
+        let update = r#"{"name":"agora-stream-1-a-7-output-0","subjects":["agora.stream.1.a.7.output.0"],"allow_direct":false,"storage":"file"}"#;
+        let attempts = [&customer, &supplier, &mediator].map(|party| {
+            let client = party.client();
+            futures::future::join3(
+                js_request(
+                    client,
+                    format!("STREAM.MSG.DELETE.{stream}"),
+                    r#"{"seq":1}"#,
+                ),
+                js_request(client, format!("STREAM.PURGE.{stream}"), "{}"),
+                js_request(client, format!("STREAM.UPDATE.{stream}"), update),
+            )
+        });
+        futures::future::join_all(attempts).await;
+        let kept = mediator.fetch(&out, 1).await.unwrap();
+        assert_eq!(
+            (kept.publisher, kept.payload),
+            (supplier.principal(), b"count=4".to_vec())
+        );
+    }
+
+    /// A user calling the JetStream API itself, past the authority, still cannot hold more
+    /// streams than its channel quota: the server enforces it per account.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_raw_stream_creation_stays_within_the_quota() {
+        let nats = fixture_with_quota(conformance::QUOTA).await;
+        let attacker = nats.bus(&Keypair::from_seed(4)).await;
+        let mut created = 0;
+        for i in 0..=conformance::QUOTA {
+            let config =
+                format!(r#"{{"name":"raw{i}","subjects":["agora.raw.{i}"],"storage":"file"}}"#);
+            let reply = attacker
+                .client()
+                .request(format!("$JS.API.STREAM.CREATE.raw{i}"), config.into())
+                .await;
+            if let Ok(reply) = reply {
+                let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+                created += usize::from(answer.get("error").is_none());
+            }
+        }
+        assert_eq!(created, conformance::QUOTA);
+    }
+
     /// A lost connection reaches readers and writers as an error, not as silence.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_server_surfaces_as_errors() {

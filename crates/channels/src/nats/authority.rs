@@ -25,8 +25,6 @@ pub struct NatsAuthority {
     /// The authority's own user in the MARKET account: it creates the public streams.
     market: Client,
     url: String,
-    /// Channels one principal may own at once.
-    quota: usize,
 }
 
 /// A JetStream API call (`$JS.API.<what>`) in the account of `client`.
@@ -61,6 +59,7 @@ impl NatsAuthority {
                 store_dir: dir.join("jetstream"),
                 market_user: admin.public_key(),
                 principals: BTreeSet::new(),
+                quota: crate::DEFAULT_QUOTA,
                 channels: BTreeMap::new(),
                 cuts: BTreeSet::new(),
             };
@@ -84,13 +83,13 @@ impl NatsAuthority {
             server: tokio::sync::Mutex::new(server),
             market,
             url,
-            quota: crate::DEFAULT_QUOTA,
         })
     }
 
-    /// This authority with principals owning at most `quota` channels at once.
-    pub fn with_quota(mut self, quota: usize) -> Self {
-        self.quota = quota;
+    /// This authority with principals owning at most `quota` channels at once; it applies
+    /// from the next configuration reload (the first stakeholder's registration).
+    pub fn with_quota(self, quota: usize) -> Self {
+        self.directory().quota = quota;
         self
     }
 
@@ -188,7 +187,7 @@ impl NatsAuthority {
                 .values()
                 .filter(|e| e.acl.owner == owner)
                 .count();
-            crate::acl::admit(subject, &spec, &owner, owned, self.quota)?;
+            crate::acl::admit(subject, &spec, &owner, owned, directory.quota)?;
             if directory.channels.contains_key(subject) {
                 return Err(BusError::Exists(subject.to_string()));
             }

@@ -22,6 +22,12 @@ pub const PUBLISH_PREFIX: &str = "agora_pub";
 pub const LOG_PREFIX: &str = "agora_log";
 /// Subject prefix under which readers reach another account's direct-get service.
 pub const GET_PREFIX: &str = "agora_get";
+/// The JetStream API calls a stakeholder's user makes in its own account: create and delete
+/// its channels' streams, and read them. Nothing that erases, purges or reconfigures a stored
+/// message (the customer's account holds its suppliers' outputs).
+const JS_API_ALLOWED: &str =
+    r#""$JS.API.STREAM.CREATE.*", "$JS.API.STREAM.DELETE.*", "$JS.API.DIRECT.GET.*""#;
+
 /// The account holding the public channels.
 pub const MARKET_ACCOUNT: &str = "MARKET";
 
@@ -59,6 +65,8 @@ pub struct Directory {
     /// The public nkey of the authority's own user in MARKET (it creates public streams).
     pub market_user: String,
     pub principals: BTreeSet<Address>,
+    /// Channels (so streams) a stakeholder's account may hold, enforced by the server too.
+    pub quota: usize,
     pub channels: BTreeMap<Subject, Entry>,
     /// Readers to cut off at the next reload: (reader, channel) for each withdrawn read right
     /// and each reader of a deleted channel. The server ends their open subscriptions on that
@@ -216,7 +224,7 @@ impl Directory {
             format!(", deny: {}", quoted_list(&deny))
         };
         format!(
-            "{{ nkey: {:?}, permissions: {{ publish: {{ allow: [\"agora.>\", \"{PUBLISH_PREFIX}.>\", \"{GET_PREFIX}.>\", \"$JS.API.>\", \"_INBOX.>\"] }}, subscribe: {{ allow: [\"{LOG_PREFIX}.>\", \"_INBOX.>\"]{deny} }} }} }}",
+            "{{ nkey: {:?}, permissions: {{ publish: {{ allow: [\"agora.>\", \"{PUBLISH_PREFIX}.>\", \"{GET_PREFIX}.>\", {JS_API_ALLOWED}, \"_INBOX.>\"] }}, subscribe: {{ allow: [\"{LOG_PREFIX}.>\", \"_INBOX.>\"]{deny} }} }} }}",
             user_nkey(who)
         )
     }
@@ -248,8 +256,13 @@ impl Directory {
                     .map(|p| self.user_line(p))
                     .unwrap_or_default()
             };
+            let jetstream = if name == MARKET_ACCOUNT {
+                "enabled".to_string()
+            } else {
+                format!("{{ max_streams: {} }}", self.quota)
+            };
             let _ = writeln!(out, "  {name:?}: {{");
-            let _ = writeln!(out, "    jetstream: enabled");
+            let _ = writeln!(out, "    jetstream: {jetstream}");
             let _ = writeln!(out, "    users: [ {users} ]");
             let _ = writeln!(out, "    exports: [ {} ]", lines.exports.join(",\n      "));
             let _ = writeln!(out, "    imports: [ {} ]", lines.imports.join(",\n      "));
@@ -271,6 +284,7 @@ mod tests {
             store_dir: "/tmp/js".into(),
             market_user: user_nkey(&Address([9; 32])),
             principals: BTreeSet::new(),
+            quota: crate::DEFAULT_QUOTA,
             channels: BTreeMap::new(),
             cuts: BTreeSet::new(),
         }

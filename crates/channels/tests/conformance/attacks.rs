@@ -1,0 +1,102 @@
+//! Conformance items a hostile stakeholder probes: names it may not take, limits it may not
+//! lift, quotas it may not exceed.
+
+use super::{denied, input, offers, parties, subject, Fixture};
+use agora_channels::{BusError, ChannelSpec, Subject, MAX_PAYLOAD};
+
+/// Nobody opens a market channel that names another account (its offers, allocations or
+/// accepts), which would make the squatter its owner; the named account still can.
+pub async fn attack_squatting_another_accounts_market_channels(fixture: &dyn Fixture) {
+    let p = parties(fixture).await;
+    let victim = p.customer.principal();
+    let squatted = [
+        offers(p.customer.as_ref(), "customer"),
+        subject(&format!("agora.stream.1.allocations.{victim}")),
+        subject(&format!("agora.stream.1.accept.{victim}")),
+        subject(&format!("agora.stream.1.accept.{victim}.x")),
+    ];
+    for ch in &squatted {
+        let result = p.outsider.create(ch, ChannelSpec::public()).await;
+        assert!(
+            matches!(result, Err(BusError::NotOwner { .. })),
+            "{ch}: {result:?}"
+        );
+    }
+    for ch in &squatted[..3] {
+        p.customer.create(ch, ChannelSpec::public()).await.unwrap();
+        p.customer.publish(ch, b"mine".to_vec()).await.unwrap();
+    }
+    denied(p.outsider.publish(&squatted[0], b"fake".to_vec()).await);
+}
+
+/// A channel's limits bound what it can cost its broker: no unlimited message count (NATS reads
+/// 0 as unlimited) and no payload beyond what every backend carries.
+pub async fn attack_unbounded_channel_specs_refused(fixture: &dyn Fixture) {
+    let p = parties(fixture).await;
+    let unbounded = [
+        ChannelSpec {
+            max_msgs: 0,
+            ..ChannelSpec::default()
+        },
+        ChannelSpec {
+            max_payload: u32::MAX,
+            ..ChannelSpec::default()
+        },
+        ChannelSpec {
+            max_payload: MAX_PAYLOAD + 1,
+            ..ChannelSpec::public()
+        },
+    ];
+    for spec in unbounded {
+        let result = p.customer.create(&input(), spec).await;
+        assert!(
+            matches!(result, Err(BusError::InvalidSpec(_))),
+            "{spec:?}: {result:?}"
+        );
+    }
+    let largest = ChannelSpec {
+        max_msgs: 1,
+        max_payload: MAX_PAYLOAD,
+        ..ChannelSpec::default()
+    };
+    p.customer.create(&input(), largest).await.unwrap();
+    let payload = vec![7; MAX_PAYLOAD as usize];
+    p.customer.publish(&input(), payload.clone()).await.unwrap();
+    assert_eq!(
+        p.customer.fetch(&input(), 1).await.unwrap().payload,
+        payload
+    );
+}
+
+/// One principal cannot open channels without bound (each costs the broker memory and, on
+/// NATS, a stream and a reload for everyone): past its quota, creation is refused, and
+/// deleting one frees a place. Run on a broker whose quota is [`QUOTA`].
+pub async fn attack_creating_channels_without_bound(fixture: &dyn Fixture) {
+    let p = parties(fixture).await;
+    let channels: Vec<Subject> = (0..=QUOTA)
+        .map(|a| subject(&format!("agora.stream.1.a.{a}.input")))
+        .collect();
+    for ch in &channels[..QUOTA] {
+        p.customer.create(ch, ChannelSpec::default()).await.unwrap();
+    }
+    let over = p
+        .customer
+        .create(&channels[QUOTA], ChannelSpec::default())
+        .await;
+    assert!(
+        matches!(over, Err(BusError::Quota { max: QUOTA, .. })),
+        "{over:?}"
+    );
+    p.outsider
+        .create(&channels[QUOTA], ChannelSpec::default())
+        .await
+        .unwrap();
+    p.customer.delete(&channels[0]).await.unwrap();
+    p.customer
+        .create(&channels[0], ChannelSpec::default())
+        .await
+        .unwrap();
+}
+
+/// The channel quota of the brokers [`attack_creating_channels_without_bound`] runs on.
+pub const QUOTA: usize = 3;
