@@ -2,7 +2,8 @@
 //! lift, quotas it may not exceed.
 
 use super::{denied, input, offers, parties, subject, Fixture};
-use agora_channels::{BusError, ChannelSpec, Subject, MAX_PAYLOAD};
+use agora_channels::catalogue::AllocationChannels;
+use agora_channels::{Access, BusError, ChannelSpec, Subject, MAX_PAYLOAD};
 
 /// Nobody opens a market channel that names another account (its offers, allocations or
 /// accepts), which would make the squatter its owner; the named account still can.
@@ -100,3 +101,55 @@ pub async fn attack_creating_channels_without_bound(fixture: &dyn Fixture) {
 
 /// The channel quota of the brokers [`attack_creating_channels_without_bound`] runs on.
 pub const QUOTA: usize = 3;
+
+/// In a dispute the customer is the supplier's adversary: it must not revoke, delete, read or
+/// write the supplier's evidence for the mediator (`.mediation.<slot>`).
+pub async fn attack_customer_silencing_a_suppliers_evidence(fixture: &dyn Fixture) {
+    let p = parties(fixture).await;
+    let channels = AllocationChannels::new(1, 7, 1);
+    let spec = ChannelSpec::default();
+    let mediator = p.mediator.principal();
+    channels
+        .open(
+            p.customer.as_ref(),
+            &[p.supplier.principal()],
+            mediator,
+            spec,
+        )
+        .await
+        .unwrap();
+    channels
+        .open_evidence(p.supplier.as_ref(), 0, mediator, spec)
+        .await
+        .unwrap();
+    let evidence = &channels.mediation_suppliers[0];
+    let revoke = p
+        .customer
+        .revoke(evidence, p.supplier.principal(), Access::Publish)
+        .await;
+    assert!(
+        matches!(revoke, Err(BusError::NotOwner { .. })),
+        "{revoke:?}"
+    );
+    let delete = p.customer.delete(evidence).await;
+    assert!(
+        matches!(delete, Err(BusError::NotOwner { .. })),
+        "{delete:?}"
+    );
+    denied(p.customer.publish(evidence, b"filler".to_vec()).await);
+    p.supplier
+        .publish(evidence, b"evidence".to_vec())
+        .await
+        .unwrap();
+    denied(p.customer.fetch(evidence, 1).await);
+    let got = p.mediator.fetch(evidence, 1).await.unwrap();
+    assert_eq!(
+        (got.publisher, got.payload),
+        (p.supplier.principal(), b"evidence".to_vec())
+    );
+    channels.close(p.customer.as_ref()).await.unwrap();
+    channels
+        .close_evidence(p.supplier.as_ref(), 0)
+        .await
+        .unwrap();
+}

@@ -483,6 +483,17 @@ pub async fn allocation_rights_follow_the_catalogue(fixture: &dyn Fixture) {
         .await
         .unwrap();
     let [out0, out1] = [&channels.outputs[0], &channels.outputs[1]];
+    for (slot, supplier) in [&p.supplier, &second].into_iter().enumerate() {
+        channels
+            .open_evidence(
+                supplier.as_ref(),
+                slot,
+                p.mediator.principal(),
+                ChannelSpec::default(),
+            )
+            .await
+            .unwrap();
+    }
 
     p.customer
         .publish(&channels.input, b"frame".to_vec())
@@ -538,7 +549,7 @@ macro_rules! conformance_tests {
             back_pressure_bounds_memory, forged_signature_refused, wildcard_subscribe_public_market,
             allocation_rights_follow_the_catalogue,
             attack_squatting_another_accounts_market_channels,
-            attack_unbounded_channel_specs_refused);
+            attack_unbounded_channel_specs_refused, attack_customer_silencing_a_suppliers_evidence);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
