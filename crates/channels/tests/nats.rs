@@ -381,6 +381,21 @@ mod server_enforced {
         assert_eq!(created, conformance::QUOTA);
     }
 
+    /// Reaching the NATS port is not enough: a key the authority never registered, or no key,
+    /// is refused at login (the configuration has no anonymous user).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_unregistered_keys_cannot_log_in() {
+        let nats = fixture().await;
+        nats.bus(&Keypair::from_seed(1)).await;
+        let stranger = nkeys::KeyPair::new_user().seed().unwrap();
+        let as_stranger = async_nats::ConnectOptions::with_nkey(stranger)
+            .connect(nats.authority.url())
+            .await;
+        assert!(as_stranger.is_err(), "a stranger logged in");
+        let anonymous = async_nats::connect(nats.authority.url()).await;
+        assert!(anonymous.is_err(), "an anonymous client logged in");
+    }
+
     /// A lost connection reaches readers and writers as an error, not as silence.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lost_server_surfaces_as_errors() {

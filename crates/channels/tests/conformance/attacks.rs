@@ -1,9 +1,9 @@
 //! Conformance items a hostile stakeholder probes: names it may not take, limits it may not
 //! lift, quotas it may not exceed.
 
-use super::{denied, input, offers, parties, subject, Fixture};
+use super::{denied, input, next_ok, offers, open, parties, subject, Fixture};
 use agora_channels::catalogue::AllocationChannels;
-use agora_channels::{Access, BusError, ChannelSpec, Subject, MAX_PAYLOAD};
+use agora_channels::{Access, BusError, ChannelSpec, Filter, Start, Subject, MAX_PAYLOAD};
 
 /// Nobody opens a market channel that names another account (its offers, allocations or
 /// accepts), which would make the squatter its owner; the named account still can.
@@ -152,4 +152,45 @@ pub async fn attack_customer_silencing_a_suppliers_evidence(fixture: &dyn Fixtur
         .close_evidence(p.supplier.as_ref(), 0)
         .await
         .unwrap();
+}
+
+/// A reader whose right is withdrawn gets nothing more from that channel through a wildcard
+/// subscription either (which goes on with what it may still read), nor by asking from seq 1
+/// again.
+pub async fn attack_revoked_reader_behind_a_wildcard(fixture: &dyn Fixture) {
+    let p = parties(fixture).await;
+    let ch = input();
+    let market = offers(p.customer.as_ref(), "customer");
+    p.customer
+        .create(&market, ChannelSpec::public())
+        .await
+        .unwrap();
+    open(
+        p.customer.as_ref(),
+        &ch,
+        &[(p.supplier.as_ref(), Access::Subscribe)],
+    )
+    .await;
+    let all = Filter::new("agora.stream.1.>").unwrap();
+    let mut sub = p.supplier.subscribe(&all, Start::New).await.unwrap();
+    p.customer.publish(&ch, b"m1".to_vec()).await.unwrap();
+    assert_eq!(next_ok(&mut sub).await.payload, b"m1");
+
+    p.customer
+        .revoke(&ch, p.supplier.principal(), Access::Subscribe)
+        .await
+        .unwrap();
+    p.customer.publish(&ch, b"secret".to_vec()).await.unwrap();
+    p.customer
+        .publish(&market, b"marker".to_vec())
+        .await
+        .unwrap();
+    let next = next_ok(&mut sub).await;
+    assert_eq!(
+        (next.subject, next.payload),
+        (market.to_string(), b"marker".to_vec())
+    );
+    let mut again = p.supplier.subscribe(&all, Start::Beginning).await.unwrap();
+    let first = next_ok(&mut again).await;
+    assert_eq!(first.subject, market.to_string());
 }

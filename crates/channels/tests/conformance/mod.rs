@@ -549,7 +549,8 @@ macro_rules! conformance_tests {
             back_pressure_bounds_memory, forged_signature_refused, wildcard_subscribe_public_market,
             allocation_rights_follow_the_catalogue,
             attack_squatting_another_accounts_market_channels,
-            attack_unbounded_channel_specs_refused, attack_customer_silencing_a_suppliers_evidence);
+            attack_unbounded_channel_specs_refused, attack_customer_silencing_a_suppliers_evidence,
+            attack_revoked_reader_behind_a_wildcard);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
