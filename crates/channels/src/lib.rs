@@ -12,6 +12,9 @@
 //! - hierarchical [`Subject`]s, subscription by [`Filter`] with `*`/`>` wildcards;
 //! - per-channel rights ([`ChannelAcl`]) granted and revoked at run time by the channel's owner;
 //!   a handle acts for the one key it was opened with, so identity is a key, not a name;
+//! - a market subject that names an account (its offers, allocations, accepts) is created by
+//!   that account only; a principal owns at most its quota of channels ([`DEFAULT_QUOTA`]),
+//!   each with bounded limits ([`ChannelSpec::check`]);
 //! - a durable log per channel: seq 1, 2, ... in one total order every reader sees, replay from
 //!   any seq, deletion when the owner closes the channel;
 //! - every message an [`Envelope`] signed by its publisher over (subject, seq, payload hash,
