@@ -304,6 +304,16 @@ mod server_enforced {
         }
     }
 
+    /// A JetStream API call the caller is allowed to make, which must succeed.
+    async fn js_api_answer(client: &async_nats::Client, what: &str, body: String) {
+        let reply = client
+            .request(format!("$JS.API.{what}"), body.into())
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert!(answer.get("error").is_none(), "{what}: {answer}");
+    }
+
     /// The JetStream API, as each user reaches it in its own account, answers `request` or
     /// refuses it (a denied publish gets no reply: a bounded wait says so).
     async fn js_request(client: &async_nats::Client, what: String, body: &'static str) {
@@ -357,6 +367,70 @@ mod server_enforced {
             (kept.publisher, kept.payload),
             (supplier.principal(), b"count=4".to_vec())
         );
+    }
+
+    /// Headers a publisher sets travel with its message; the server appends its own after
+    /// them. Neither the customer (a stream of its own re-publishing onto an output's log,
+    /// posing as that output's stream) nor a writer (a forged `Nats-Sequence`) may change what
+    /// readers take as a channel's message or last seq.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_forged_stream_headers_do_not_reach_readers() {
+        let nats = fixture().await;
+        let customer = nats.bus(&Keypair::from_seed(1)).await;
+        let supplier = nats.bus(&Keypair::from_seed(2)).await;
+        let mediator = nats.bus(&Keypair::from_seed(3)).await;
+        let out = subject("agora.stream.1.a.7.output.0");
+        customer
+            .create_with(
+                &out,
+                ChannelSpec::default(),
+                &[
+                    (supplier.principal(), Access::Publish),
+                    (mediator.principal(), Access::Subscribe),
+                ],
+            )
+            .await
+            .unwrap();
+        let mut sub = mediator
+            .subscribe(&Filter::from(&out), Start::Beginning)
+            .await
+            .unwrap();
+        let forged = |seq: &str| {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Stream", out.stream_name().as_str());
+            headers.insert("Nats-Subject", out.as_str());
+            headers.insert("Nats-Sequence", seq);
+            headers
+        };
+        let rogue = format!(
+            r#"{{"name":"rogue","subjects":["agora.rogue"],"storage":"file","republish":{{"src":"agora.rogue","dest":"agora_log.{out}"}}}}"#
+        );
+        let customer_raw = customer.client();
+        js_api_answer(customer_raw, "STREAM.CREATE.rogue", rogue).await;
+        let fake = Envelope::sign(&Keypair::from_seed(1), &out, 1, b"nothing".to_vec());
+        customer_raw
+            .request_with_headers("agora.rogue", forged("1"), fake.encode().into())
+            .await
+            .unwrap();
+        supplier.publish(&out, b"count=4".to_vec()).await.unwrap();
+        let first = next_ok(&mut sub).await;
+        assert_eq!(
+            (first.publisher, first.payload),
+            (supplier.principal(), b"count=4".to_vec())
+        );
+
+        let second = Envelope::sign(&Keypair::from_seed(2), &out, 2, b"count=5".to_vec());
+        supplier
+            .client()
+            .request_with_headers(
+                format!("agora_pub.{out}"),
+                forged("1000000"),
+                second.encode().into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(mediator.last_seq(&out).await.unwrap(), 2);
+        assert_eq!(next_ok(&mut sub).await, second);
     }
 
     /// A user calling the JetStream API itself, past the authority, still cannot hold more

@@ -55,8 +55,14 @@ fn cut_subscription(message: &str) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
+/// A header as the server set it: its last value. The server appends its own headers after
+/// whatever the publisher sent, so an earlier value may be forged.
+fn server_header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+    Some(message.headers.as_ref()?.get_last(name)?.as_str())
+}
+
 fn header_u64(message: &Message, name: &str) -> Option<u64> {
-    message.headers.as_ref()?.get(name)?.as_str().parse().ok()
+    server_header(message, name)?.parse().ok()
 }
 
 /// The envelope the stream holds at `seq` of `subject`: verified, and signed for that place.
@@ -478,6 +484,11 @@ impl Reader {
         else {
             return;
         };
+        // The channel's own stream re-published it, not another stream of the home account
+        // re-publishing onto the same log subject.
+        if server_header(&message, "Nats-Stream") != Some(subject.stream_name().as_str()) {
+            return;
+        }
         let Some(seq) = header_u64(&message, "Nats-Sequence") else {
             return;
         };
