@@ -433,6 +433,42 @@ mod server_enforced {
         assert_eq!(next_ok(&mut sub).await, second);
     }
 
+    /// A mediator reads many customers' channels through one wildcard; one customer deleting
+    /// its stream past the authority must not stop that subscription for the others.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_one_vanished_stream_does_not_break_a_wildcard_reader() {
+        let nats = fixture().await;
+        let saboteur = nats.bus(&Keypair::from_seed(1)).await;
+        let customer = nats.bus(&Keypair::from_seed(2)).await;
+        let mediator = nats.bus(&Keypair::from_seed(3)).await;
+        let [broken, kept] = ["agora.stream.1.a.7.input", "agora.stream.1.a.8.input"].map(subject);
+        for (owner, ch) in [(&saboteur, &broken), (&customer, &kept)] {
+            owner
+                .create_with(
+                    ch,
+                    ChannelSpec::default(),
+                    &[(mediator.principal(), Access::Subscribe)],
+                )
+                .await
+                .unwrap();
+            owner.publish(ch, b"frame".to_vec()).await.unwrap();
+        }
+        let delete = format!("STREAM.DELETE.{}", broken.stream_name());
+        js_api_answer(saboteur.client(), &delete, "{}".into()).await;
+        let mut all = mediator
+            .subscribe(
+                &Filter::new("agora.stream.1.a.>").unwrap(),
+                Start::Beginning,
+            )
+            .await
+            .unwrap();
+        let first = next_ok(&mut all).await;
+        assert_eq!(
+            (first.subject, first.publisher),
+            (kept.to_string(), customer.principal())
+        );
+    }
+
     /// A user calling the JetStream API itself, past the authority, still cannot hold more
     /// streams than its channel quota: the server enforces it per account.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -393,8 +393,19 @@ impl Bus for NatsBus {
             pending: VecDeque::new(),
             done: false,
         };
-        for subject in self.authority.readable(filter, &self.principal()) {
-            let last = self.last_seq(&subject).await?;
+        let readable = self.authority.readable(filter, &self.principal());
+        let lasts = futures::future::join_all(readable.iter().map(|s| self.last_seq(s))).await;
+        for (subject, last) in readable.into_iter().zip(lasts) {
+            let last = match last {
+                Ok(last) => last,
+                // One unreachable channel (its owner deleted the stream past the authority)
+                // must not stop a wildcard reader of many owners' channels: it skips it.
+                Err(e) if reader.exact.is_none() => {
+                    tracing::debug!(%subject, %e, "wildcard subscription skips a channel");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let next = start.first(last);
             if next <= last {
                 reader.backlog.push_back((subject.clone(), next, last));
