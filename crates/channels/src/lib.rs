@@ -32,7 +32,7 @@ mod envelope;
 pub mod nats;
 mod subject;
 
-pub use acl::{Access, ChannelAcl, ChannelSpec, DEFAULT_QUOTA, MAX_PAYLOAD};
+pub use acl::{Access, ChannelAcl, ChannelSpec, DEFAULT_QUOTA, MAX_GRANTS, MAX_PAYLOAD};
 pub use envelope::{now_ms, Envelope, ENVELOPE_NAMESPACE};
 pub use subject::{Filter, Subject, MAX_SUBJECT_LEN};
 
@@ -74,6 +74,8 @@ pub enum BusError {
     Full { subject: String, max: u64 },
     #[error("invalid channel limits: {0}")]
     InvalidSpec(&'static str),
+    #[error("{subject} already has its maximum of {max} grants")]
+    TooManyGrants { subject: String, max: usize },
     #[error("{who} already owns its quota of {max} channels")]
     Quota { who: Address, max: usize },
     #[error("payload of {size} bytes exceeds the channel's {max}")]
