@@ -325,27 +325,31 @@ mod server_enforced {
         }
     }
 
-    /// The customer holds the suppliers' output channels (A22) and every stakeholder's user
-    /// may call the JetStream API in its account to create and delete its streams; neither it
-    /// nor anyone else may quietly erase, purge or reconfigure a stored message through it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn attack_no_one_quietly_erases_a_stored_message() {
+    /// A server with a customer, a supplier and a mediator, and slot 0's output channel:
+    /// written by the supplier, read by the mediator, held in the customer's account (A22).
+    async fn output_channel() -> (Nats, [NatsBus; 3], Subject) {
         let nats = fixture().await;
         let customer = nats.bus(&Keypair::from_seed(1)).await;
         let supplier = nats.bus(&Keypair::from_seed(2)).await;
         let mediator = nats.bus(&Keypair::from_seed(3)).await;
         let out = subject("agora.stream.1.a.7.output.0");
+        let grants = [
+            (supplier.principal(), Access::Publish),
+            (mediator.principal(), Access::Subscribe),
+        ];
         customer
-            .create_with(
-                &out,
-                ChannelSpec::default(),
-                &[
-                    (supplier.principal(), Access::Publish),
-                    (mediator.principal(), Access::Subscribe),
-                ],
-            )
+            .create_with(&out, ChannelSpec::default(), &grants)
             .await
             .unwrap();
+        (nats, [customer, supplier, mediator], out)
+    }
+
+    /// The customer holds the suppliers' output channels (A22) and every stakeholder's user
+    /// may call the JetStream API in its account to create and delete its streams; neither it
+    /// nor anyone else may quietly erase, purge or reconfigure a stored message through it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attack_no_one_quietly_erases_a_stored_message() {
+        let (_nats, [customer, supplier, mediator], out) = output_channel().await;
         supplier.publish(&out, b"count=4".to_vec()).await.unwrap();
         let stream = out.stream_name();
         let update = r#"{"name":"agora-stream-1-a-7-output-0","subjects":["agora.stream.1.a.7.output.0"],"allow_direct":false,"storage":"file"}"#;
@@ -375,22 +379,7 @@ mod server_enforced {
     /// readers take as a channel's message or last seq.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn attack_forged_stream_headers_do_not_reach_readers() {
-        let nats = fixture().await;
-        let customer = nats.bus(&Keypair::from_seed(1)).await;
-        let supplier = nats.bus(&Keypair::from_seed(2)).await;
-        let mediator = nats.bus(&Keypair::from_seed(3)).await;
-        let out = subject("agora.stream.1.a.7.output.0");
-        customer
-            .create_with(
-                &out,
-                ChannelSpec::default(),
-                &[
-                    (supplier.principal(), Access::Publish),
-                    (mediator.principal(), Access::Subscribe),
-                ],
-            )
-            .await
-            .unwrap();
+        let (_nats, [customer, supplier, mediator], out) = output_channel().await;
         let mut sub = mediator
             .subscribe(&Filter::from(&out), Start::Beginning)
             .await
