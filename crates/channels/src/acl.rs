@@ -23,6 +23,18 @@ impl fmt::Display for Access {
     }
 }
 
+/// Largest payload a channel may accept, in bytes: what every backend carries (NATS adds the
+/// envelope and headers below its own message limit).
+pub const MAX_PAYLOAD: u32 = 1024 * 1024;
+
+/// Channels one principal may own at once on a broker unless it was given another quota: each
+/// costs the broker memory and, on NATS, a stream and a configuration reload for everyone.
+pub const DEFAULT_QUOTA: usize = 4096;
+
+/// Grants (publishers and subscribers together) one channel may hold: each is an export and
+/// imports in the NATS configuration every change reloads, so their number is bounded too.
+pub const MAX_GRANTS: usize = 1024;
+
 /// How a channel is created.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ChannelSpec {
@@ -53,6 +65,40 @@ impl ChannelSpec {
             ..Self::default()
         }
     }
+
+    /// Refuses limits that bound nothing: no message (JetStream reads 0 as unlimited), or
+    /// payloads larger than [`MAX_PAYLOAD`].
+    pub fn check(&self) -> Result<(), BusError> {
+        if self.max_msgs == 0 || self.max_msgs > i64::MAX as u64 {
+            return Err(BusError::InvalidSpec(
+                "max_msgs must be within 1..=i64::MAX",
+            ));
+        }
+        if self.max_payload > MAX_PAYLOAD {
+            return Err(BusError::InvalidSpec("max_payload exceeds MAX_PAYLOAD"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `creator`, owning `owned` channels under a broker's `quota`, may create `subject`
+/// with `spec`: the one admission rule of both backends.
+pub(crate) fn admit(
+    subject: &Subject,
+    spec: &ChannelSpec,
+    creator: &Address,
+    owned: usize,
+    quota: usize,
+) -> Result<(), BusError> {
+    crate::catalogue::check_creator(subject, creator)?;
+    spec.check()?;
+    if owned >= quota {
+        return Err(BusError::Quota {
+            who: *creator,
+            max: quota,
+        });
+    }
+    Ok(())
 }
 
 /// The rights on one channel.
@@ -117,10 +163,17 @@ impl ChannelAcl {
         on: bool,
     ) -> Result<(), BusError> {
         self.check_owner(subject, caller)?;
+        let granted = self.publishers.len() + self.subscribers.len();
         let set = match access {
             Access::Publish => &mut self.publishers,
             Access::Subscribe => &mut self.subscribers,
         };
+        if on && !set.contains(&who) && granted >= MAX_GRANTS {
+            return Err(BusError::TooManyGrants {
+                subject: subject.to_string(),
+                max: MAX_GRANTS,
+            });
+        }
         if on {
             set.insert(who);
         } else {
@@ -153,5 +206,44 @@ mod tests {
             .unwrap();
         assert!(acl.check(&subject, &reader, Access::Subscribe).is_err());
         assert!(ChannelAcl::new(owner, true).allows(&other, Access::Subscribe));
+    }
+
+    /// An owner cannot grant without bound (each grant grows the configuration every NATS
+    /// reload rewrites); a repeated grant costs nothing and revoking frees a place.
+    #[test]
+    fn attack_granting_without_bound() {
+        let owner = Address([0; 32]);
+        let subject = Subject::new("agora.stream.1.a.7.input").unwrap();
+        let mut acl = ChannelAcl::new(owner, false);
+        let who = |i: usize| {
+            let mut bytes = [1; 32];
+            bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            Address(bytes)
+        };
+        for i in 0..MAX_GRANTS {
+            let access = if i % 2 == 0 {
+                Access::Subscribe
+            } else {
+                Access::Publish
+            };
+            acl.set(&subject, &owner, who(i), access, true).unwrap();
+        }
+        let over = acl.set(&subject, &owner, who(MAX_GRANTS), Access::Subscribe, true);
+        assert!(
+            matches!(
+                over,
+                Err(BusError::TooManyGrants {
+                    max: MAX_GRANTS,
+                    ..
+                })
+            ),
+            "{over:?}"
+        );
+        acl.set(&subject, &owner, who(0), Access::Subscribe, true)
+            .unwrap();
+        acl.set(&subject, &owner, who(0), Access::Subscribe, false)
+            .unwrap();
+        acl.set(&subject, &owner, who(MAX_GRANTS), Access::Subscribe, true)
+            .unwrap();
     }
 }

@@ -53,7 +53,32 @@ pub fn accept(m: u64, account: &Address) -> Subject {
     under(&market(m), &format!("accept.{account}"))
 }
 
-/// The channels of allocation `a`, all owned by its customer (A22: outputs too).
+/// The account a market subject names as its writer: `agora.stream.<m>.offers.<role>.<acct>`,
+/// `.allocations.<acct>`, `.accept.<acct>`, and anything below them. Only that account may
+/// create such a channel, so nobody opens (and so owns) another account's offer, allocation
+/// or accept channel before it does.
+fn named_account(subject: &Subject) -> Option<&str> {
+    let tokens: Vec<&str> = subject.as_str().split('.').collect();
+    match tokens.as_slice() {
+        ["agora", "stream", _, "offers", _, acct, ..]
+        | ["agora", "stream", _, "allocations" | "accept", acct, ..] => Some(acct),
+        _ => None,
+    }
+}
+
+/// Refuses `creator` opening a channel whose name belongs to another account.
+pub(crate) fn check_creator(subject: &Subject, creator: &Address) -> Result<(), BusError> {
+    match named_account(subject) {
+        Some(acct) if acct != creator.to_string() => Err(BusError::NotOwner {
+            caller: *creator,
+            subject: subject.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The channels of allocation `a`, owned by its customer (A22: outputs too), except each
+/// supplier's mediation evidence, which that supplier owns.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AllocationChannels {
     /// Service descriptor: customer writes; suppliers and mediator read.
@@ -69,7 +94,9 @@ pub struct AllocationChannels {
     pub checklist: Subject,
     /// Test seqs for the mediator: customer writes; mediator reads.
     pub mediation_customer: Subject,
-    /// One per slot: evidence from that slot's supplier for the mediator.
+    /// One per slot: evidence from that slot's supplier for the mediator. Owned by that
+    /// supplier ([`Self::open_evidence`]): in a dispute the customer is its adversary, so the
+    /// customer can neither revoke, delete, fill nor read it.
     pub mediation_suppliers: Vec<Subject>,
 }
 
@@ -114,12 +141,38 @@ impl AllocationChannels {
             (&self.mediation_customer, read(&[mediator])),
         ];
         for (slot, supplier) in suppliers.iter().enumerate() {
-            let write_for_mediator =
-                vec![(*supplier, Access::Publish), (mediator, Access::Subscribe)];
-            rights.push((&self.outputs[slot], write_for_mediator.clone()));
-            rights.push((&self.mediation_suppliers[slot], write_for_mediator));
+            rights.push((
+                &self.outputs[slot],
+                vec![(*supplier, Access::Publish), (mediator, Access::Subscribe)],
+            ));
         }
         rights
+    }
+
+    /// The evidence channel of `slot`.
+    fn evidence(&self, slot: usize) -> Result<&Subject, BusError> {
+        self.mediation_suppliers
+            .get(slot)
+            .ok_or_else(|| BusError::NotFound(format!("slot {slot} of {}", self.input)))
+    }
+
+    /// Creates `slot`'s evidence channel in its supplier's space, readable by the mediator, as
+    /// that supplier does when the allocation is signed.
+    pub async fn open_evidence(
+        &self,
+        supplier: &dyn Bus,
+        slot: usize,
+        mediator: Address,
+        spec: ChannelSpec,
+    ) -> Result<(), BusError> {
+        supplier
+            .create_with(self.evidence(slot)?, spec, &[(mediator, Access::Subscribe)])
+            .await
+    }
+
+    /// Deletes `slot`'s evidence channel when retention ends (its supplier's call).
+    pub async fn close_evidence(&self, supplier: &dyn Bus, slot: usize) -> Result<(), BusError> {
+        supplier.delete(self.evidence(slot)?).await
     }
 
     /// Creates the channels and grants the catalogue's rights, as the customer does when the
@@ -145,8 +198,9 @@ impl AllocationChannels {
         Ok(())
     }
 
-    /// Deletes every channel once the allocation closed and its retention ended
-    /// (≥ a_end + T_reveal + T_post + T_med): every right goes with it.
+    /// Deletes the customer's channels once the allocation closed and its retention ended
+    /// (≥ a_end + T_reveal + T_post + T_med): every right goes with them. Each supplier closes
+    /// its evidence channel with [`Self::close_evidence`].
     pub async fn close(&self, customer: &dyn Bus) -> Result<(), BusError> {
         let subjects = [
             &self.app,
@@ -156,8 +210,7 @@ impl AllocationChannels {
             &self.mediation_customer,
         ]
         .into_iter()
-        .chain(&self.outputs)
-        .chain(&self.mediation_suppliers);
+        .chain(&self.outputs);
         for subject in subjects {
             customer.delete(subject).await?;
         }

@@ -49,6 +49,8 @@ struct Inner {
     state: Mutex<State>,
     /// Bumped on every change; subscriptions wait on it instead of holding per-reader queues.
     changed: watch::Sender<u64>,
+    /// Channels one principal may own at once.
+    quota: usize,
 }
 
 impl Inner {
@@ -76,10 +78,16 @@ impl Default for EmbeddedBroker {
 
 impl EmbeddedBroker {
     pub fn new() -> Self {
+        Self::with_quota(crate::DEFAULT_QUOTA)
+    }
+
+    /// A broker on which a principal owns at most `quota` channels at once.
+    pub fn with_quota(quota: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 changed: watch::channel(0).0,
+                quota,
             }),
         }
     }
@@ -126,7 +134,14 @@ impl Bus for EmbeddedBus {
     }
 
     async fn create(&self, subject: &Subject, spec: ChannelSpec) -> Result<(), BusError> {
+        let me = self.principal();
         let mut state = self.inner.lock();
+        let owned = state
+            .channels
+            .values()
+            .filter(|c| c.acl.owner == me)
+            .count();
+        crate::acl::admit(subject, &spec, &me, owned, self.inner.quota)?;
         if state.channels.contains_key(subject) {
             return Err(BusError::Exists(subject.to_string()));
         }

@@ -12,6 +12,9 @@
 //! - hierarchical [`Subject`]s, subscription by [`Filter`] with `*`/`>` wildcards;
 //! - per-channel rights ([`ChannelAcl`]) granted and revoked at run time by the channel's owner;
 //!   a handle acts for the one key it was opened with, so identity is a key, not a name;
+//! - a market subject that names an account (its offers, allocations, accepts) is created by
+//!   that account only; a principal owns at most its quota of channels ([`DEFAULT_QUOTA`]),
+//!   each with bounded limits ([`ChannelSpec::check`]);
 //! - a durable log per channel: seq 1, 2, ... in one total order every reader sees, replay from
 //!   any seq, deletion when the owner closes the channel;
 //! - every message an [`Envelope`] signed by its publisher over (subject, seq, payload hash,
@@ -29,7 +32,7 @@ mod envelope;
 pub mod nats;
 mod subject;
 
-pub use acl::{Access, ChannelAcl, ChannelSpec};
+pub use acl::{Access, ChannelAcl, ChannelSpec, DEFAULT_QUOTA, MAX_GRANTS, MAX_PAYLOAD};
 pub use envelope::{now_ms, Envelope, ENVELOPE_NAMESPACE};
 pub use subject::{Filter, Subject, MAX_SUBJECT_LEN};
 
@@ -69,6 +72,12 @@ pub enum BusError {
     },
     #[error("{subject} holds its maximum of {max} messages")]
     Full { subject: String, max: u64 },
+    #[error("invalid channel limits: {0}")]
+    InvalidSpec(&'static str),
+    #[error("{subject} already has its maximum of {max} grants")]
+    TooManyGrants { subject: String, max: usize },
+    #[error("{who} already owns its quota of {max} channels")]
+    Quota { who: Address, max: usize },
     #[error("payload of {size} bytes exceeds the channel's {max}")]
     TooLarge { size: usize, max: u32 },
     #[error("{subject} seq {seq}: signature does not verify")]

@@ -22,3 +22,9 @@ async fn fixture() -> Embedded {
 }
 
 conformance_tests!(fixture);
+
+#[tokio::test]
+async fn attack_creating_channels_without_bound() {
+    let fixture = Embedded(EmbeddedBroker::with_quota(conformance::QUOTA));
+    conformance::attack_creating_channels_without_bound(&fixture).await;
+}

@@ -4,7 +4,7 @@
 //! runs beside the ledger feeder that derives grants from allocations.
 
 use super::backend;
-use super::config::{Directory, Entry, LOG_PREFIX, MAX_SERVER_PAYLOAD};
+use super::config::{Directory, Entry, ENVELOPE_OVERHEAD, LOG_PREFIX};
 use super::server::{free_ports, NatsServer, NATS_SERVER};
 use crate::{Access, BusError, ChannelAcl, ChannelSpec, Filter, Subject};
 use agora_types::Address;
@@ -13,9 +13,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
-
-/// Bytes an envelope adds to its payload at most (subject, seq, ts, key, signature, lengths).
-const ENVELOPE_OVERHEAD: u32 = crate::MAX_SUBJECT_LEN as u32 + 160;
 
 /// Starts tried, each on new ports, before giving up.
 const START_ATTEMPTS: usize = 3;
@@ -62,8 +59,9 @@ impl NatsAuthority {
                 store_dir: dir.join("jetstream"),
                 market_user: admin.public_key(),
                 principals: BTreeSet::new(),
+                quota: crate::DEFAULT_QUOTA,
                 channels: BTreeMap::new(),
-                tombstones: BTreeSet::new(),
+                cuts: BTreeSet::new(),
             };
             match NatsServer::start(binary, dir, &directory.render(), port, monitor_port).await {
                 Ok(server) => break (directory, server),
@@ -86,6 +84,13 @@ impl NatsAuthority {
             market,
             url,
         })
+    }
+
+    /// This authority with principals owning at most `quota` channels at once; it applies
+    /// from the next configuration reload (the first stakeholder's registration).
+    pub fn with_quota(self, quota: usize) -> Self {
+        self.directory().quota = quota;
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -141,6 +146,8 @@ impl NatsAuthority {
         let (before, after, value) = {
             let mut directory = self.directory();
             let before = directory.clone();
+            // The last reload cut these readers off already.
+            directory.cuts.clear();
             let value = change(&mut directory)?;
             (before, directory.render(), value)
         };
@@ -173,8 +180,17 @@ impl NatsAuthority {
         spec: ChannelSpec,
         grants: &[(Address, Access)],
     ) -> Result<(), BusError> {
-        if self.directory().channels.contains_key(subject) {
-            return Err(BusError::Exists(subject.to_string()));
+        {
+            let directory = self.directory();
+            let owned = directory
+                .channels
+                .values()
+                .filter(|e| e.acl.owner == owner)
+                .count();
+            crate::acl::admit(subject, &spec, &owner, owned, directory.quota)?;
+            if directory.channels.contains_key(subject) {
+                return Err(BusError::Exists(subject.to_string()));
+            }
         }
         let client = if spec.public {
             &self.market
@@ -194,7 +210,7 @@ impl NatsAuthority {
             "max_msgs_per_subject": -1,
             "max_bytes": -1,
             "max_age": 0,
-            "max_msg_size": (spec.max_payload + ENVELOPE_OVERHEAD).min(MAX_SERVER_PAYLOAD),
+            "max_msg_size": spec.max_payload + ENVELOPE_OVERHEAD,
             "allow_direct": true,
             "republish": { "src": subject.as_str(), "dest": format!("{LOG_PREFIX}.{subject}") },
         });
@@ -205,7 +221,6 @@ impl NatsAuthority {
         }
         let entry = Entry { acl, spec };
         self.update(|d| {
-            d.tombstones.remove(subject);
             d.channels.insert(subject.clone(), entry);
             Ok(())
         })
@@ -226,7 +241,11 @@ impl NatsAuthority {
                 .get_mut(subject)
                 .ok_or_else(|| BusError::NotFound(subject.to_string()))?
                 .acl
-                .set(subject, &caller, who, access, on)
+                .set(subject, &caller, who, access, on)?;
+            if !on && access == Access::Subscribe {
+                d.cuts.insert((who, subject.clone()));
+            }
+            Ok(())
         })
         .await
     }
@@ -253,7 +272,14 @@ impl NatsAuthority {
         .await?;
         self.update(|d| {
             d.channels.remove(subject);
-            d.tombstones.insert(subject.clone());
+            let readers: Vec<Address> = d
+                .principals
+                .iter()
+                .filter(|p| entry.acl.allows(p, Access::Subscribe))
+                .copied()
+                .collect();
+            d.cuts
+                .extend(readers.into_iter().map(|p| (p, subject.clone())));
             Ok(())
         })
         .await

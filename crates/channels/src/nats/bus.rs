@@ -55,8 +55,14 @@ fn cut_subscription(message: &str) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
+/// A header as the server set it: its last value. The server appends its own headers after
+/// whatever the publisher sent, so an earlier value may be forged.
+fn server_header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+    Some(message.headers.as_ref()?.get_last(name)?.as_str())
+}
+
 fn header_u64(message: &Message, name: &str) -> Option<u64> {
-    message.headers.as_ref()?.get(name)?.as_str().parse().ok()
+    server_header(message, name)?.parse().ok()
 }
 
 /// The envelope the stream holds at `seq` of `subject`: verified, and signed for that place.
@@ -387,8 +393,19 @@ impl Bus for NatsBus {
             pending: VecDeque::new(),
             done: false,
         };
-        for subject in self.authority.readable(filter, &self.principal()) {
-            let last = self.last_seq(&subject).await?;
+        let readable = self.authority.readable(filter, &self.principal());
+        let lasts = futures::future::join_all(readable.iter().map(|s| self.last_seq(s))).await;
+        for (subject, last) in readable.into_iter().zip(lasts) {
+            let last = match last {
+                Ok(last) => last,
+                // One unreachable channel (its owner deleted the stream past the authority)
+                // must not stop a wildcard reader of many owners' channels: it skips it.
+                Err(e) if reader.exact.is_none() => {
+                    tracing::debug!(%subject, %e, "wildcard subscription skips a channel");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let next = start.first(last);
             if next <= last {
                 reader.backlog.push_back((subject.clone(), next, last));
@@ -478,6 +495,11 @@ impl Reader {
         else {
             return;
         };
+        // The channel's own stream re-published it, not another stream of the home account
+        // re-publishing onto the same log subject.
+        if server_header(&message, "Nats-Stream") != Some(subject.stream_name().as_str()) {
+            return;
+        }
         let Some(seq) = header_u64(&message, "Nats-Sequence") else {
             return;
         };

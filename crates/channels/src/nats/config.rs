@@ -22,11 +22,21 @@ pub const PUBLISH_PREFIX: &str = "agora_pub";
 pub const LOG_PREFIX: &str = "agora_log";
 /// Subject prefix under which readers reach another account's direct-get service.
 pub const GET_PREFIX: &str = "agora_get";
+/// The JetStream API calls a stakeholder's user makes in its own account: create and delete
+/// its channels' streams, and read them. Nothing that erases, purges or reconfigures a stored
+/// message (the customer's account holds its suppliers' outputs).
+const JS_API_ALLOWED: &str =
+    r#""$JS.API.STREAM.CREATE.*", "$JS.API.STREAM.DELETE.*", "$JS.API.DIRECT.GET.*""#;
+
 /// The account holding the public channels.
 pub const MARKET_ACCOUNT: &str = "MARKET";
 
+/// Bytes a message adds to its payload at most: the envelope (subject, seq, ts, key,
+/// signature, lengths: under 400) and the publish headers.
+pub const ENVELOPE_OVERHEAD: u32 = 1024;
+
 /// Largest message the server accepts: a channel payload plus its envelope.
-pub const MAX_SERVER_PAYLOAD: u32 = 1024 * 1024;
+pub const MAX_SERVER_PAYLOAD: u32 = crate::MAX_PAYLOAD + ENVELOPE_OVERHEAD;
 
 /// One channel as the authority knows it.
 #[derive(Clone, Debug)]
@@ -55,10 +65,14 @@ pub struct Directory {
     /// The public nkey of the authority's own user in MARKET (it creates public streams).
     pub market_user: String,
     pub principals: BTreeSet<Address>,
+    /// Channels (so streams) a stakeholder's account may hold, enforced by the server too.
+    pub quota: usize,
     pub channels: BTreeMap<Subject, Entry>,
-    /// Deleted channels: nobody may read them until they are created again, so open readers
-    /// are cut off.
-    pub tombstones: BTreeSet<Subject>,
+    /// Readers to cut off at the next reload: (reader, channel) for each withdrawn read right
+    /// and each reader of a deleted channel. The server ends their open subscriptions on that
+    /// reload; the route itself is already gone with the import, so the denial is dropped at
+    /// the following change and the configuration does not grow with every channel ever closed.
+    pub cuts: BTreeSet<(Address, Subject)>,
 }
 
 /// The NATS account of a stakeholder.
@@ -192,15 +206,13 @@ impl Directory {
         accounts
     }
 
-    /// Subjects `who` may not subscribe to: every private channel it cannot read and every
-    /// deleted one.
+    /// Subjects `who` may not subscribe to: the channels it is being cut off from and cannot
+    /// read again (a channel it never could read has no import, so needs no denial).
     fn denied_logs(&self, who: &Address) -> Vec<String> {
-        self.channels
+        self.cuts
             .iter()
-            .filter(|(_, e)| !e.acl.allows(who, Access::Subscribe))
-            .map(|(s, _)| s)
-            .chain(&self.tombstones)
-            .map(|s| format!("{LOG_PREFIX}.{s}"))
+            .filter(|(reader, s)| reader == who && !self.readable(s, who))
+            .map(|(_, s)| format!("{LOG_PREFIX}.{s}"))
             .collect()
     }
 
@@ -212,7 +224,7 @@ impl Directory {
             format!(", deny: {}", quoted_list(&deny))
         };
         format!(
-            "{{ nkey: {:?}, permissions: {{ publish: {{ allow: [\"agora.>\", \"{PUBLISH_PREFIX}.>\", \"{GET_PREFIX}.>\", \"$JS.API.>\", \"_INBOX.>\"] }}, subscribe: {{ allow: [\"{LOG_PREFIX}.>\", \"_INBOX.>\"]{deny} }} }} }}",
+            "{{ nkey: {:?}, permissions: {{ publish: {{ allow: [\"agora.>\", \"{PUBLISH_PREFIX}.>\", \"{GET_PREFIX}.>\", {JS_API_ALLOWED}, \"_INBOX.>\"] }}, subscribe: {{ allow: [\"{LOG_PREFIX}.>\", \"_INBOX.>\"]{deny} }} }} }}",
             user_nkey(who)
         )
     }
@@ -244,8 +256,13 @@ impl Directory {
                     .map(|p| self.user_line(p))
                     .unwrap_or_default()
             };
+            let jetstream = if name == MARKET_ACCOUNT {
+                "enabled".to_string()
+            } else {
+                format!("{{ max_streams: {} }}", self.quota)
+            };
             let _ = writeln!(out, "  {name:?}: {{");
-            let _ = writeln!(out, "    jetstream: enabled");
+            let _ = writeln!(out, "    jetstream: {jetstream}");
             let _ = writeln!(out, "    users: [ {users} ]");
             let _ = writeln!(out, "    exports: [ {} ]", lines.exports.join(",\n      "));
             let _ = writeln!(out, "    imports: [ {} ]", lines.imports.join(",\n      "));
@@ -267,8 +284,9 @@ mod tests {
             store_dir: "/tmp/js".into(),
             market_user: user_nkey(&Address([9; 32])),
             principals: BTreeSet::new(),
+            quota: crate::DEFAULT_QUOTA,
             channels: BTreeMap::new(),
-            tombstones: BTreeSet::new(),
+            cuts: BTreeSet::new(),
         }
     }
 
@@ -314,9 +332,12 @@ mod tests {
             .any(|e| e.contains("service: \"agora.stream")));
         assert_eq!(lines[&account_name(&supplier)].imports.len(), 2);
         assert!(lines[&account_name(&outsider)].imports.is_empty());
+        assert!(!dir.user_line(&outsider).contains("deny"));
+        dir.cuts.insert((outsider, input.clone()));
         assert!(dir
             .user_line(&outsider)
             .contains("deny: [\"agora_log.agora.stream.1.a.7.input\"]"));
+        dir.cuts.insert((supplier, input));
         assert!(!dir.user_line(&supplier).contains("deny"));
     }
 }

@@ -8,6 +8,9 @@ use agora_channels::{
 use agora_types::Keypair;
 use async_trait::async_trait;
 
+mod attacks;
+pub use attacks::*;
+
 /// A fresh broker that hands out handles acting for given keys.
 #[async_trait]
 pub trait Fixture: Send + Sync {
@@ -480,6 +483,17 @@ pub async fn allocation_rights_follow_the_catalogue(fixture: &dyn Fixture) {
         .await
         .unwrap();
     let [out0, out1] = [&channels.outputs[0], &channels.outputs[1]];
+    for (slot, supplier) in [&p.supplier, &second].into_iter().enumerate() {
+        channels
+            .open_evidence(
+                supplier.as_ref(),
+                slot,
+                p.mediator.principal(),
+                ChannelSpec::default(),
+            )
+            .await
+            .unwrap();
+    }
 
     p.customer
         .publish(&channels.input, b"frame".to_vec())
@@ -533,7 +547,10 @@ macro_rules! conformance_tests {
             denies_without_grant, grant_then_revoke_at_run_time, replay_from_start_and_from_seq,
             one_order_for_every_reader, retention_ends_with_deletion, dedupe_by_subject_and_seq,
             back_pressure_bounds_memory, forged_signature_refused, wildcard_subscribe_public_market,
-            allocation_rights_follow_the_catalogue);
+            allocation_rights_follow_the_catalogue,
+            attack_squatting_another_accounts_market_channels,
+            attack_unbounded_channel_specs_refused, attack_customer_silencing_a_suppliers_evidence,
+            attack_revoked_reader_behind_a_wildcard);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
