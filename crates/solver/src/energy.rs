@@ -36,13 +36,14 @@
 //! HiGHS runs on one thread with a fixed seed and the model is built in a fixed order
 //! (offers by id, intervals ascending), so the same instance gives the same answer.
 
+use crate::lp::{self, Built};
 use agora_energy::{
     clearing::{self, Amount},
     verify, FeederId, FeederLimits, Group, GroupId, Interval, Offer, OfferId, Score, Side,
     SolutionContext, Trade,
 };
 use agora_types::Address;
-use highs::{HighsModelStatus, RowProblem, Sense};
+use highs::{HighsModelStatus, RowProblem};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -50,6 +51,7 @@ use std::{
 };
 
 mod pairwise;
+pub use crate::lp::Integrality;
 pub use pairwise::pairwise_lp_optimum;
 
 /// Assets an account holds (eq. 2.5's bound).
@@ -93,18 +95,6 @@ impl Default for SolveOptions {
             time_limit: Duration::from_secs(30),
         }
     }
-}
-
-/// How the integral answer was obtained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Integrality {
-    /// The LP optimum was integral.
-    Lp,
-    /// The MIP on the same model.
-    Mip,
-    /// The LP optimum rounded down and repaired.
-    Repair,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -151,7 +141,6 @@ struct Model {
     problem: RowProblem,
     /// The x and y columns, which come first in `problem`; auxiliary columns follow.
     vars: Vec<Var>,
-    rows: usize,
 }
 
 /// What the model maximizes: the ledger's ranking ([`agora_energy::clearing`]) in two stages.
@@ -251,10 +240,8 @@ fn build(
             by_interval.entry(t).or_default().push(i);
         }
     }
-    let mut rows = 0;
-    let mut row = |problem: &mut RowProblem, lo: f64, hi: f64, terms: &[(highs::Col, f64)]| {
+    let row = |problem: &mut RowProblem, lo: f64, hi: f64, terms: &[(highs::Col, f64)]| {
         problem.add_row(lo..=hi, terms);
-        rows += 1;
     };
     let terms = |is: &[usize], coef: f64| -> Vec<(highs::Col, f64)> {
         is.iter().map(|i| (cols[*i], coef)).collect()
@@ -411,47 +398,13 @@ fn build(
         // Buyers below every modelled seller's price cannot trade; `tradeable` left them out
         // of the model, so no row is needed for them.
     }
-    Model {
-        problem,
-        vars,
-        rows,
-    }
+    Model { problem, vars }
 }
 
-fn run(
-    model: Model,
-    options: &SolveOptions,
-) -> Result<(Vec<f64>, f64, Vec<Var>, usize, HighsModelStatus), SolverError> {
-    let Model {
-        problem,
-        vars,
-        rows,
-    } = model;
-    let mut m = problem.optimise(Sense::Maximise);
-    m.make_quiet();
-    m.set_option("threads", 1);
-    m.set_option("random_seed", 0);
-    m.set_option("mip_rel_gap", 0.0);
-    m.set_option("time_limit", options.time_limit.as_secs_f64());
-    let solved = m.solve();
-    let status = solved.status();
-    match status {
-        HighsModelStatus::Optimal | HighsModelStatus::ModelEmpty => {}
-        HighsModelStatus::ReachedTimeLimit
-            if solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible => {}
-        other => return Err(SolverError::Status(other)),
-    }
-    let columns = if status == HighsModelStatus::ModelEmpty {
-        vec![0.0; vars.len()]
-    } else {
-        solved.get_solution().columns().to_vec()
-    };
-    let objective = if status == HighsModelStatus::ModelEmpty {
-        0.0
-    } else {
-        solved.objective_value()
-    };
-    Ok((columns, objective, vars, rows, status))
+/// The model's LP optimum (columns and objective).
+fn run(model: Model, options: &SolveOptions) -> Result<(Vec<f64>, f64), SolverError> {
+    let optimum = lp::maximise(model.problem, options.time_limit).map_err(SolverError::Status)?;
+    Ok((optimum.columns, optimum.objective))
 }
 
 /// Trades for per-offer amounts, paired and priced by the ledger's clearing rule; energy the
@@ -673,57 +626,24 @@ fn repair(index: &IndexedInstance, mut trades: Vec<Trade>) -> Result<Vec<Trade>,
     Ok(trades)
 }
 
-/// An integral point of the model: the LP's if integral, else the MIP's, else the LP's rounded
-/// down (to be repaired).
-struct Integral {
-    amounts: Vec<u64>,
-    vars: Vec<Var>,
-    lp_objective: f64,
-    integrality: Integrality,
-    variables: usize,
-    rows: usize,
-}
-
+/// An integral point of the model (see [`lp::integral_point`]); its `meta` are the columns.
 fn integral_point(
     instance: &EnergyInstance,
     options: &SolveOptions,
     objective: Objective,
-) -> Result<Integral, SolverError> {
-    let (columns, lp_objective, vars, rows, _) =
-        run(build(instance, options, objective, false), options)?;
-    let variables = columns.len();
-    let xy = &columns[..vars.len()];
-    let integral = xy.iter().all(|v| (v - v.round()).abs() < 1e-6);
-    let (amounts, integrality) = if integral {
-        (
-            xy.iter().map(|v| v.round().max(0.0) as u64).collect(),
-            Integrality::Lp,
-        )
-    } else {
-        match run(build(instance, options, objective, true), options) {
-            Ok((mip, _, _, _, _)) => (
-                mip[..vars.len()]
-                    .iter()
-                    .map(|v| v.round().max(0.0) as u64)
-                    .collect(),
-                Integrality::Mip,
-            ),
-            Err(_) => (
-                xy.iter()
-                    .map(|v| (v + 1e-9).floor().max(0.0) as u64)
-                    .collect(),
-                Integrality::Repair,
-            ),
-        }
-    };
-    Ok(Integral {
-        amounts,
-        vars,
-        lp_objective,
-        integrality,
-        variables,
-        rows,
-    })
+) -> Result<lp::Point<Vec<Var>>, SolverError> {
+    lp::integral_point(
+        |integer| {
+            let model = build(instance, options, objective, integer);
+            Built {
+                problem: model.problem,
+                decisions: model.vars.len(),
+                meta: model.vars,
+            }
+        },
+        options.time_limit,
+    )
+    .map_err(SolverError::Status)
 }
 
 /// Solves an instance: an integral solution that verifies, ranked as the ledger ranks
@@ -738,7 +658,7 @@ pub fn solve(
     let first = integral_point(instance, options, Objective::Energy)?;
     let mut trades = repair(
         &index,
-        decompose(&index.offers, &first.vars, &first.amounts),
+        decompose(&index.offers, &first.meta, &first.amounts),
     )?;
     let mut score = index.check(&trades)?;
     if score.energy > 0 {
@@ -751,7 +671,7 @@ pub fn solve(
             },
         );
         if let Some(second) = second.ok().filter(|p| p.integrality != Integrality::Repair) {
-            let better = decompose(&index.offers, &second.vars, &second.amounts);
+            let better = decompose(&index.offers, &second.meta, &second.amounts);
             if let Ok(s) = index.check(&better) {
                 if s > score {
                     (trades, score) = (better, s);

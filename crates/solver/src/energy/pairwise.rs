@@ -95,11 +95,10 @@ pub fn pairwise_lp_optimum(
                 .collect::<Vec<_>>(),
         );
     }
-    let (_, objective, _, _, _) = run(
+    let (_, objective) = run(
         Model {
             problem,
             vars: Vec::new(),
-            rows: 0,
         },
         options,
     )?;
