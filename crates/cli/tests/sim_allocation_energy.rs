@@ -5,22 +5,11 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::Path;
 
 fn allocation_energy(args: &[&str]) -> Value {
-    let out = agora()
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .args(["sim", "allocation-energy"])
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "agora sim allocation-energy {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut all = vec!["sim", "allocation-energy"];
+    all.extend(args);
+    agora_json_in_root(&all)
 }
 
 fn intervals(summary: &Value) -> Vec<(u64, u64, u64, u64)> {

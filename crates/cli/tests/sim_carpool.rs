@@ -19,19 +19,9 @@ const PICKUPS: &str = "crates/cli/tests/data/pickups-g5.csv";
 
 /// `agora sim carpool --reference --pickups-file PICKUPS ARGS --json`, run in the root.
 fn carpool(args: &[&str]) -> Value {
-    let out = agora()
-        .current_dir(root())
-        .args(["sim", "carpool", "--reference", "--pickups-file", PICKUPS])
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "agora sim carpool {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut all = vec!["sim", "carpool", "--reference", "--pickups-file", PICKUPS];
+    all.extend(args);
+    agora_json_in_root(&all)
 }
 
 /// G5's optimum in seats by the pairwise MILP solved directly (not the platform's LP, repair

@@ -26,8 +26,13 @@ pub mod summary;
 
 pub use solver::SolverKind;
 
-use agora_allocation::{Alternative, Side};
+use agora_allocation::{Alternative, Market, Side};
 use serde::Serialize;
+
+/// The market's state as its `market` query gives it.
+async fn market(client: &agora_client::Client, m: u64) -> Result<Market, crate::energy::SimError> {
+    crate::daemon::query(client, agora_allocation::NAME, "market", m).await
+}
 
 /// One offer an agent places: `PlaceOffer`'s arguments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -159,7 +159,8 @@ impl SolverStats {
     }
 }
 
-async fn query<T: DeserializeOwned>(
+/// A market's query `path` with `{"market": market}`, parsed.
+pub(crate) async fn query<T: DeserializeOwned>(
     client: &Client,
     module: &str,
     path: &str,

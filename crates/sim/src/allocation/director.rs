@@ -4,23 +4,12 @@
 
 use super::summary::FinalizeTiming;
 use crate::energy::{now_ms, SimError};
-use agora_allocation::{AllocationCall, Market, Phase};
+use agora_allocation::{AllocationCall, Phase};
 use agora_client::Client;
 use agora_types::{Keypair, TxStatus};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::debug;
-
-async fn market(client: &Client, m: u64) -> Result<Market, SimError> {
-    let value = client
-        .query(
-            agora_allocation::NAME,
-            "market",
-            serde_json::json!({"market": m}),
-        )
-        .await?;
-    serde_json::from_value(value).map_err(|e| SimError::Unexpected(e.to_string()))
-}
 
 /// Drives `cycles` cycles; `placed` says how many cycles' offers the prosumers have placed.
 pub(super) async fn run_director(
@@ -32,7 +21,7 @@ pub(super) async fn run_director(
 ) -> Result<Vec<FinalizeTiming>, SimError> {
     let mut timings = Vec::new();
     loop {
-        let market = market(&client, m).await?;
+        let market = super::market(&client, m).await?;
         if market.cycle >= cycles {
             return Ok(timings);
         }

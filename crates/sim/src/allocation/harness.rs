@@ -14,7 +14,7 @@ use crate::{
     energy::{execute_all, SimError, FUNDING, SOLVER_FUNDING},
 };
 use agora_allocation::{
-    AllocationCall, Assignment, Final, Market, MarketParams, Objective, OfferId, PairRule, Phase,
+    AllocationCall, Assignment, Final, MarketParams, Objective, OfferId, PairRule, Phase,
 };
 use agora_bank::BankCall;
 use agora_client::Client;
@@ -92,17 +92,6 @@ pub struct Run {
     pub tally: Tally,
     /// The daemons' labels, in order (the Byzantine one last).
     pub solvers: Vec<String>,
-}
-
-async fn market(client: &Client, m: u64) -> Result<Market, SimError> {
-    let value = client
-        .query(
-            agora_allocation::NAME,
-            "market",
-            serde_json::json!({"market": m}),
-        )
-        .await?;
-    serde_json::from_value(value).map_err(|e| SimError::Unexpected(e.to_string()))
 }
 
 async fn finalized(
@@ -236,7 +225,7 @@ pub async fn run(
     let mut cycles = Vec::new();
     for cycle in 0..cfg.cycles {
         loop {
-            let mk = market(client, m).await?;
+            let mk = super::market(client, m).await?;
             if mk.cycle == cycle && mk.phase == Phase::Receive {
                 break;
             }
@@ -253,7 +242,7 @@ pub async fn run(
             .await?;
         placed_tx.send_replace(cycle + 1);
         loop {
-            if market(client, m).await?.cycle > cycle {
+            if super::market(client, m).await?.cycle > cycle {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
