@@ -89,6 +89,9 @@ pub enum BenchCommand {
         #[arg(long)]
         target: Option<String>,
     },
+    /// The allocation market's solver round trip on a fresh chain: offers placed, open-problem
+    /// read, solve, verify, solution submitted to receipt, `Finalize` submitted to receipt.
+    Allocation(crate::allocation::BenchArgs),
     /// One CoinShuffle session among N members on loopback TCP: time and bytes.
     Mix {
         /// Session sizes to measure.
@@ -137,6 +140,7 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
             return energy(&profiles, prosumers, horizon, c_int, c_ext, runs, out);
         }
         BenchCommand::Mix { members, runs } => return mix(&members, runs, out),
+        BenchCommand::Allocation(args) => return crate::allocation::bench(args, out),
         BenchCommand::Faults { seeds } => return crate::reliability::faults(seeds, out),
         BenchCommand::Fuzz {
             seconds,

@@ -1,5 +1,6 @@
 //! `agora`: run nodes and local chains, manage keys, send transactions, query state, benchmark.
 
+mod allocation;
 mod allocation_sim;
 mod bench;
 mod compute;

@@ -135,6 +135,8 @@ pub enum SolveCommand {
         #[arg(long)]
         horizon: Option<u32>,
     },
+    /// Solve one allocation instance (the market's `open_problem` JSON, docs/allocation.md).
+    Allocation(crate::allocation::SolveArgs),
 }
 
 fn wh(kwh: f64) -> u64 {
@@ -306,7 +308,10 @@ fn run_experiment_command(
 }
 
 pub fn run_solve(cmd: SolveCommand, out: &Output) -> Result<()> {
-    let SolveCommand::Energy { input, horizon } = cmd;
+    let (input, horizon) = match cmd {
+        SolveCommand::Energy { input, horizon } => (input, horizon),
+        SolveCommand::Allocation(args) => return crate::allocation::solve(args, out),
+    };
     let text = std::fs::read_to_string(&input)
         .with_context(|| format!("cannot read {}", input.display()))?;
     let instance: EnergyInstance = serde_json::from_str(&text)

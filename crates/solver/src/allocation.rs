@@ -12,10 +12,13 @@
 //! ledger computes it; one that fails the check is an error, never returned.
 //!
 //! Prices are the midpoint of each triple's window [max(V_p, min_t), min(V_c, max_t)], rounded
-//! down (spec 4.2). [`greedy`] is a second solver that uses no LP. Determinism: HiGHS on one
+//! down (spec 4.2). Under eq. 6.5 without pair rules and with equal quantities per offer (the
+//! seed's encodings) the compact model is a flow problem, solved as a maximum flow instead of an
+//! LP (`allocation/flow.rs`). [`greedy`] is a second solver that uses no LP. Determinism: HiGHS on one
 //! thread with a fixed seed, the model built in a fixed order (types ascending, offers by id),
 //! so the same instance gives the same assignments.
 
+mod flow;
 mod formulation;
 mod greedy;
 mod instance;
@@ -81,7 +84,7 @@ pub struct AllocationSolution {
     pub integrality: Integrality,
     /// The model used (`Pairwise` or `Compact`; `Auto` for the greedy solver).
     pub formulation: Formulation,
-    /// Columns and rows of the first stage's model.
+    /// Columns and rows of the first stage's model (for a flow: arcs and nodes).
     pub variables: usize,
     pub rows: usize,
     pub solve_ms: f64,
@@ -132,6 +135,19 @@ fn stage_point(
     stage: Stage,
     time_limit: Duration,
 ) -> Result<(lp::Point<()>, Vec<Assignment>), SolverError> {
+    if formulation == Formulation::Compact && flow::applies(ix) {
+        let (amounts, value, arcs, nodes) = flow::amounts(ix);
+        let assignments = formulation::compact_assignments(ix, &amounts);
+        let point = lp::Point {
+            amounts,
+            meta: (),
+            lp_objective: value as f64,
+            integrality: Integrality::Flow,
+            variables: arcs,
+            rows: nodes,
+        };
+        return Ok((point, assignments));
+    }
     let point = lp::integral_point(
         |integer| match formulation {
             Formulation::Compact => formulation::compact(ix, stage, integer),

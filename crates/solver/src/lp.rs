@@ -18,6 +18,9 @@ pub enum Integrality {
     Mip,
     /// The LP optimum rounded down and repaired.
     Repair,
+    /// A maximum flow (the allocation solver's compact model when it is a flow problem):
+    /// integral and optimal by construction.
+    Flow,
     /// No LP at all: the greedy fill (a baseline and a second, independent solver).
     Greedy,
 }
@@ -29,16 +32,19 @@ pub struct Optimum {
 }
 
 /// Maximises `problem` within `time_limit`. A MIP stopped by the time limit counts if it has a
-/// feasible point; any other status but optimal (or an empty model, all zero) is an error.
+/// feasible point; any other status but optimal (or an empty model, all zero) is an error, and so
+/// is a model HiGHS refuses to load or run (e.g. coefficients beyond its infinity, 1e20).
 pub fn maximise(problem: RowProblem, time_limit: Duration) -> Result<Optimum, HighsModelStatus> {
     let columns = problem.num_cols();
-    let mut m = problem.optimise(Sense::Maximise);
+    let mut m = problem
+        .try_optimise(Sense::Maximise)
+        .map_err(|_| HighsModelStatus::ModelError)?;
     m.make_quiet();
     m.set_option("threads", 1);
     m.set_option("random_seed", 0);
     m.set_option("mip_rel_gap", 0.0);
     m.set_option("time_limit", time_limit.as_secs_f64());
-    let solved = m.solve();
+    let solved = m.try_solve().map_err(|_| HighsModelStatus::SolveError)?;
     match solved.status() {
         HighsModelStatus::ModelEmpty => Ok(Optimum {
             columns: vec![0.0; columns],

@@ -7,8 +7,8 @@ use agora_allocation::{
 };
 use agora_solver::{
     allocation::{
-        greedy, pairwise_optimum, solve, AllocationInstance, AllocationSolveOptions, Formulation,
-        InstanceOffer, SolverError,
+        greedy, pairwise_optimum, solve, AllocationInstance, AllocationSolveOptions, Checker,
+        Formulation, InstanceOffer, SolverError,
     },
     lp::Integrality,
 };
@@ -410,6 +410,87 @@ proptest! {
         let g = greedy(&i).unwrap();
         prop_assert_eq!(reference_score(&i, &g.assignments), Some(g.score));
         prop_assert!(g.score <= best);
+    }
+
+    /// Equal quantities per offer under eq. 6.5: the compact model is solved as a maximum flow,
+    /// which reaches the pairwise MILP optimum, with and without price bounds.
+    #[test]
+    fn max_flow_reaches_the_pairwise_optimum(
+        offers in prop::collection::vec(
+            (1..5u64, prop::collection::btree_map(0..6u64, 0..6u64, 1..4)), 2..30),
+        bound in prop::option::of((0..6u64, 0..6u64)),
+    ) {
+        let offers = offers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (q, alts))| {
+                let side = if i % 2 == 0 { Side::Provide } else { Side::Consume };
+                let alts: Vec<(u64, u64, u64)> = alts.into_iter().map(|(t, v)| (t, q, v)).collect();
+                offer(i as u64, i as u8, side, &alts)
+            })
+            .collect();
+        let mut i = instance(Objective::Quantity, offers);
+        if let Some((a, b)) = bound {
+            i.default_bound = Some(PriceBound { min: a.min(b), max: a.max(b) });
+        }
+        let reference = pairwise_optimum(&i, &AllocationSolveOptions::default()).unwrap();
+        let flow = solve(&i, &with(Formulation::Compact)).unwrap();
+        prop_assert_eq!(flow.integrality, Integrality::Flow);
+        prop_assert!((reference - flow.score.primary as f64).abs() < 1e-6);
+        prop_assert!((flow.lp_objective - reference).abs() < 1e-6);
+        prop_assert_eq!(solve(&i, &with(Formulation::Pairwise)).unwrap().score, flow.score);
+        let again = solve(&i, &with(Formulation::Compact)).unwrap();
+        prop_assert_eq!(again.assignments, flow.assignments);
+    }
+
+    /// Quantities and values near u64::MAX (inexact in the LP's floats, overflowing sums):
+    /// every formulation answers without panicking, and what it returns passes the module's
+    /// check with the score it claims.
+    #[test]
+    fn huge_numbers_never_yield_an_unchecked_answer(
+        offers in prop::collection::vec(
+            (
+                any::<bool>(),
+                prop::collection::btree_map(
+                    0..3u64,
+                    (prop_oneof![1..10u64, 1..=u64::MAX], prop_oneof![0..10u64, any::<u64>()]),
+                    1..3,
+                ),
+            ),
+            2..8),
+        welfare in any::<bool>(),
+    ) {
+        let offers = offers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (equal, alts))| {
+                let side = if i % 2 == 0 { Side::Provide } else { Side::Consume };
+                let first = alts.values().next().map_or(1, |a| a.0);
+                let alts: Vec<(u64, u64, u64)> = alts
+                    .into_iter()
+                    .map(|(t, (q, v))| (t, if equal { first } else { q }, v))
+                    .collect();
+                offer(i as u64, i as u8, side, &alts)
+            })
+            .collect();
+        let objective = if welfare { Objective::Welfare } else { Objective::Quantity };
+        let i = instance(objective, offers);
+        let checker = match Checker::new(&i) {
+            Ok(c) => c,
+            // Only an lcm beyond u64 is refused.
+            Err(e) => return { prop_assert!(e.to_string().contains("overflows"), "{}", e); Ok(()) },
+        };
+        for formulation in [Formulation::Pairwise, Formulation::Compact] {
+            match solve(&i, &with(formulation)) {
+                Ok(s) => prop_assert_eq!(checker.check(&s.assignments), Ok(s.score)),
+                Err(SolverError::Unverified(v)) => prop_assert_eq!(v.reason(), "overflow"),
+                Err(SolverError::Status(_)) => {}
+                Err(e) => prop_assert!(false, "{:?}: {}", formulation, e),
+            }
+        }
+        if let Ok(g) = greedy(&i) {
+            prop_assert_eq!(checker.check(&g.assignments), Ok(g.score));
+        }
     }
 
     /// With price bounds, compact and pairwise agree with the pairwise MILP.

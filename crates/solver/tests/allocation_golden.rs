@@ -3,8 +3,10 @@
 
 use agora_allocation::{Alternative, Objective, Side};
 use agora_solver::allocation::{
-    pairwise_optimum, solve, AllocationInstance, AllocationSolveOptions, Formulation, InstanceOffer,
+    greedy, pairwise_optimum, solve, AllocationInstance, AllocationSolveOptions, Formulation,
+    InstanceOffer,
 };
+use agora_solver::lp::Integrality;
 use agora_types::Address;
 use std::{collections::BTreeSet, path::PathBuf};
 
@@ -74,6 +76,11 @@ fn g4_no_battery_trades_the_sum_of_interval_minima() {
     for formulation in [Formulation::Compact, Formulation::Pairwise] {
         let s = solve(&i, &with(formulation)).unwrap();
         assert_eq!(s.score.quantity, 4_131_200, "{formulation:?}");
+        let expected = match formulation {
+            Formulation::Compact => Integrality::Flow,
+            _ => Integrality::Lp,
+        };
+        assert_eq!(s.integrality, expected);
         assert!((s.lp_objective - 4_131_200.0).abs() < 1e-3);
     }
 }
@@ -87,8 +94,11 @@ fn g4_with_battery_compact_equals_pairwise() {
     let reference = pairwise_optimum(&i, &AllocationSolveOptions::default()).unwrap();
     assert_eq!(compact.score, pairwise.score);
     assert!((reference - compact.score.primary as f64).abs() < 1e-3);
-    // F3: uniform prices and equal quantities per offer make the LP integral.
-    assert_eq!(compact.integrality, agora_solver::lp::Integrality::Lp);
+    // Equal quantities per offer under eq. 6.5: the compact model is a flow; and F3: the
+    // pairwise LP is integral.
+    assert_eq!(compact.integrality, Integrality::Flow);
+    assert_eq!(pairwise.integrality, Integrality::Lp);
+    assert!((compact.lp_objective - pairwise.lp_objective).abs() < 1e-3);
     assert!(compact.score.quantity > 4_131_200);
 }
 
@@ -215,4 +225,12 @@ fn g5_reference_carpool_matches_the_independent_formulation() {
     assert!((reference - auto.score.primary as f64).abs() < 1e-6);
     assert!(auto.score.primary > 0);
     assert!(auto.lp_objective >= reference - 1e-6);
+    let g = greedy(&i).unwrap();
+    assert!(g.score <= auto.score);
+    assert_eq!(
+        agora_solver::allocation::Checker::new(&i)
+            .unwrap()
+            .check(&g.assignments),
+        Ok(g.score)
+    );
 }
