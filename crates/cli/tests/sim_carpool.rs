@@ -128,3 +128,29 @@ fn a_byzantine_solver_changes_nothing() {
             .unwrap();
     assert_eq!(written["seats_matched"], summary["seats_matched"]);
 }
+
+#[test]
+fn bad_input_is_refused_before_any_chain_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("pickups.csv");
+    std::fs::write(&bad, "lat,lng\n36.1,-86.8\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    let missing = dir.path().join("none");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--pickups-file", bad], "expected the header id,lat,lng"),
+        (&["--reference"], "--pickups-file"),
+        (&["--data", missing.to_str().unwrap()], "latlng.csv"),
+    ];
+    for (args, message) in cases {
+        let out = agora()
+            .current_dir(root())
+            .args(["sim", "carpool"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
