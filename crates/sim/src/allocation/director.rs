@@ -47,13 +47,14 @@ pub(super) async fn run_director(
         };
         let finalizing = market.phase == Phase::Solve;
         // Subscribed before sending, so the event cannot slip past.
-        let mut events = match finalizing {
-            true => Some(
+        let mut events = if finalizing {
+            Some(
                 client
                     .subscribe_events(Some(agora_allocation::NAME), Some("Finalized"))
                     .await?,
-            ),
-            false => None,
+            )
+        } else {
+            None
         };
         let sent = Instant::now();
         let tx = client.send(&key, call.into_call()).await?;

@@ -100,9 +100,9 @@ fn accepted(tally: &Tally, cycle: u64) -> Vec<&SolutionRecord> {
         .filter(|r| r.round == cycle && r.accepted && r.lie.is_none())
         .collect();
     records.sort_by(|a, b| {
-        (a.height, quantity(a))
-            .partial_cmp(&(b.height, quantity(b)))
-            .unwrap_or(std::cmp::Ordering::Equal)
+        a.height
+            .cmp(&b.height)
+            .then(quantity(a).total_cmp(&quantity(b)))
     });
     records
 }
