@@ -49,8 +49,9 @@ impl Frame {
         H - BOTTOM - (v - self.y_min) / self.span * (H - TOP - BOTTOM)
     }
 
-    /// The SVG up to the plotted data: background, title, axes, ticks and axis labels.
-    fn open(&self, title: &str, x_label: &str, y_label: &str) -> String {
+    /// The SVG up to the plotted data: background, title, axes, ticks (x ticks only with
+    /// `x_ticks`) and axis labels.
+    fn open(&self, title: &str, x_label: &str, y_label: &str, x_ticks: bool) -> String {
         let mut svg = String::new();
         let _ = write!(
             svg,
@@ -85,12 +86,14 @@ impl Frame {
                 py + 4.0
             );
             let vx = self.x_max * i as f64 / 5.0;
-            let px = self.x(vx);
-            let _ = write!(
-                svg,
-                r#"<text x="{px}" y="{}" text-anchor="middle">{vx:.0}</text>"#,
-                y0 + 18.0
-            );
+            if x_ticks {
+                let _ = write!(
+                    svg,
+                    r#"<text x="{}" y="{}" text-anchor="middle">{vx:.0}</text>"#,
+                    self.x(vx),
+                    y0 + 18.0
+                );
+            }
         }
         let _ = write!(
             svg,
@@ -135,7 +138,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_
         points.clone().map(|p| p.0).fold(1.0, f64::max),
         points.map(|p| p.1),
     );
-    let mut svg = frame.open(title, x_label, y_label);
+    let mut svg = frame.open(title, x_label, y_label, true);
     for (i, s) in series.iter().enumerate() {
         let path: Vec<String> = s
             .points
@@ -160,8 +163,9 @@ pub struct Bar<'a> {
     pub segments: Vec<(f64, &'a str)>,
 }
 
-/// Stacked bars over an x axis (e.g. which solver's solution is on top in each cycle, Fig.
-/// 6.9), a legend, and an optional red vertical line at `marker` (e.g. a failure).
+/// Stacked bars side by side, each labelled with its x (e.g. which solver's solution is on top
+/// in each cycle, Fig. 6.9), a legend, and an optional red vertical line before the first bar
+/// whose x is at least `marker` (e.g. a failure).
 pub fn stacked_bars(
     title: &str,
     x_label: &str,
@@ -170,28 +174,37 @@ pub fn stacked_bars(
     legend_entries: &[(&str, &str)],
     marker: Option<f64>,
 ) -> String {
-    let x_max = bars.iter().map(|b| b.x + 1.0).fold(1.0, f64::max);
+    // Bars stand side by side in their order, each labelled with its x.
     let tops = bars
         .iter()
         .map(|b| b.segments.iter().map(|s| s.0).sum::<f64>());
-    let frame = Frame::new(x_max, tops);
-    let mut svg = frame.open(title, x_label, y_label);
+    // Headroom above the tallest bar for the legend.
+    let frame = Frame::new(bars.len() as f64, tops.map(|t| t * 1.25));
+    let mut svg = frame.open(title, x_label, y_label, false);
     let width = (frame.x(1.0) - frame.x(0.0)) * 0.8;
-    for bar in bars {
+    for (i, bar) in bars.iter().enumerate() {
+        let left = frame.x(i as f64) + width * 0.125;
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            left + width / 2.0,
+            H - BOTTOM + 18.0,
+            bar.x
+        );
         let mut base = 0.0;
         for (value, color) in &bar.segments {
             let (top, bottom) = (frame.y(base + value), frame.y(base));
             let _ = write!(
                 svg,
-                r#"<rect class="segment" x="{:.1}" y="{top:.1}" width="{width:.1}" height="{:.1}" fill="{color}" stroke="white"/>"#,
-                frame.x(bar.x) + width * 0.125,
+                r#"<rect class="segment" x="{left:.1}" y="{top:.1}" width="{width:.1}" height="{:.1}" fill="{color}" stroke="white"/>"#,
                 bottom - top
             );
             base += value;
         }
     }
-    if let Some(m) = marker {
-        let px = frame.x(m);
+    // The marker stands before the first bar at or after it.
+    if let Some(i) = marker.and_then(|m| bars.iter().position(|b| b.x >= m)) {
+        let px = frame.x(i as f64);
         let _ = write!(
             svg,
             r#"<line class="marker" x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{}" stroke="red" stroke-width="2"/>"#,
