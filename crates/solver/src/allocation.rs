@@ -135,7 +135,8 @@ fn stage_point(
     stage: Stage,
     time_limit: Duration,
 ) -> Result<(lp::Point<()>, Vec<Assignment>), SolverError> {
-    if formulation == Formulation::Compact && flow::applies(ix) {
+    // Under eq. 6.5 there is no second stage: the flow answers the primary one.
+    if formulation == Formulation::Compact && matches!(stage, Stage::Primary) && flow::applies(ix) {
         let (amounts, value, arcs, nodes) = flow::amounts(ix);
         let assignments = formulation::compact_assignments(ix, &amounts);
         let point = lp::Point {
