@@ -1,6 +1,7 @@
 //! `agora`: run nodes and local chains, manage keys, send transactions, query state, benchmark.
 
 mod allocation;
+mod allocation_sim;
 mod bench;
 mod compute;
 mod devnet;

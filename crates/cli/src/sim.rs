@@ -19,6 +19,10 @@ use std::{path::PathBuf, time::Duration};
 pub enum SimCommand {
     /// A day of the TRANSAX energy market on the homes of a profile directory.
     Energy(EnergyArgs),
+    /// The SolidWorx carpool case (seed 6.5.1) on the allocation market.
+    Carpool(crate::allocation_sim::CarpoolArgs),
+    /// The SolidWorx energy case (seed 6.5.2) on the allocation market.
+    AllocationEnergy(crate::allocation_sim::AllocationEnergyArgs),
 }
 
 #[derive(Args)]
@@ -109,7 +113,7 @@ pub struct ExperimentArgs {
 }
 
 /// `A..B` with 1 <= A <= B.
-fn parse_intervals(s: &str) -> Result<(u32, u32), String> {
+pub(crate) fn parse_intervals(s: &str) -> Result<(u32, u32), String> {
     let (a, b) = s
         .split_once("..")
         .ok_or_else(|| format!("expected A..B, got {s:?}"))?;
@@ -160,7 +164,7 @@ fn config(args: &EnergyArgs) -> EnergySimConfig {
 }
 
 /// Runs `body` against a fresh one-node devnet, with a progress bar over `len` intervals.
-fn on_devnet<T>(
+pub(crate) fn on_devnet<T>(
     len: u64,
     body: impl AsyncFnOnce(&Client, &Keypair, &ProgressBar) -> Result<T>,
 ) -> Result<T> {
@@ -181,7 +185,7 @@ fn on_devnet<T>(
     })
 }
 
-fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
+pub(crate) fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, text) in files {
         std::fs::write(dir.join(name), text).with_context(|| format!("cannot write {name}"))?;
@@ -190,7 +194,13 @@ fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
 }
 
 pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
-    let SimCommand::Energy(args) = cmd;
+    let args = match cmd {
+        SimCommand::Energy(args) => args,
+        SimCommand::Carpool(args) => return crate::allocation_sim::run_carpool(args, out),
+        SimCommand::AllocationEnergy(args) => {
+            return crate::allocation_sim::run_allocation_energy(args, out)
+        }
+    };
     let mut profiles = agora_sim::profiles::read_profiles(&args.profiles)?;
     if let Some((a, b)) = args.intervals {
         profiles = agora_sim::profiles::window(&profiles, a, b)?;

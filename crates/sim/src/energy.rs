@@ -17,7 +17,7 @@
 //!   it measured (the profile's single-interval rows less what the battery stored, plus what
 //!   the profile's flexible rows traded: a battery delivers its trades), computes the bill of
 //!   eq. 2.16 and posts the day's total.
-//! - **Solver daemon** (`solver.rs`): every quarter interval reads the open problem, solves it
+//! - **Solver daemon** (`solver.rs`, on [`crate::daemon`]): every quarter interval reads the open problem, solves it
 //!   with horizon T_h and posts the solution if it beats the candidate. Any number run; any
 //!   may stop.
 //!
@@ -56,14 +56,14 @@ pub fn day_length(profiles: &[Profile]) -> u32 {
         .unwrap_or(0)
 }
 /// Funds each agent account gets from the faucet (micro-tokens).
-const FUNDING: u64 = 1_000_000_000;
+pub(crate) const FUNDING: u64 = 1_000_000_000;
 const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };
 /// Time for set-up and mixing before the market's first interval, when homes mix.
 const MIX_LEAD_MS: u64 = 15_000;
 /// Funds each solver daemon gets: staging a solution costs about 2 micro-tokens per byte
 /// (its transactions and what they store), so a large grid's solutions need more than an
 /// agent's funding over a day.
-const SOLVER_FUNDING: u64 = 10 * FUNDING;
+pub(crate) const SOLVER_FUNDING: u64 = 10 * FUNDING;
 
 #[derive(Clone, Debug)]
 pub struct EnergySimConfig {
@@ -110,7 +110,7 @@ pub enum SimError {
     Unexpected(String),
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

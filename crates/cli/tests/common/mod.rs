@@ -15,7 +15,18 @@ pub fn agora() -> Command {
 
 /// Runs `agora ARGS --json` and parses its JSON output; panics with stderr if it failed.
 pub fn agora_json(args: &[&str]) -> serde_json::Value {
-    let out = agora().args(args).arg("--json").output().unwrap();
+    json_of(agora(), args)
+}
+
+/// [`agora_json`] run in the repository's root, where the default data paths point.
+pub fn agora_json_in_root(args: &[&str]) -> serde_json::Value {
+    let mut cmd = agora();
+    cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    json_of(cmd, args)
+}
+
+fn json_of(mut cmd: Command, args: &[&str]) -> serde_json::Value {
+    let out = cmd.args(args).arg("--json").output().unwrap();
     assert!(
         out.status.success(),
         "agora {args:?} failed: {}",

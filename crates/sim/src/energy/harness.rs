@@ -9,10 +9,11 @@ use super::{
     home::{predictions, Home},
     now_ms,
     setup::set_up,
-    solver::{run_solver, SolverStats},
+    solver::EnergyMarket,
     EnergySimConfig, EnergySimSummary, IntervalSummary, SimError, SolutionCounts, SOLVER_FUNDING,
 };
 use crate::{
+    daemon::{self, DaemonConfig, SolverStats},
     meter::{self, HomeBill},
     profiles::Profile,
 };
@@ -93,18 +94,24 @@ pub async fn run(
         .collect();
     execute_all(client, faucet, funding, "solver funding").await?;
     let stats = Arc::new(SolverStats::default());
+    let energy = Arc::new(EnergyMarket::new(&cfg, day));
     let solvers: Vec<_> = solver_keys
         .into_iter()
         .enumerate()
         .map(|(i, key)| {
-            tokio::spawn(run_solver(
+            let daemon = DaemonConfig {
+                period: Duration::from_millis((cfg.interval_ms / 4).max(50)),
+                fail_at_round: cfg.fail_solver_at.filter(|_| i == 0).map(u64::from),
+                byzantine: false,
+                label: format!("solver {i}"),
+            };
+            tokio::spawn(daemon::run(
                 client.clone(),
                 key,
                 m,
-                cfg.clone(),
-                i,
+                energy.clone(),
+                daemon,
                 stats.clone(),
-                day,
             ))
         })
         .collect();
@@ -228,7 +235,7 @@ pub async fn run(
             max_variables: tally.max_variables,
             max_rows: tally.max_rows,
             verify_max_ms: tally.verify_max_ms,
-            largest_trades: tally.largest_trades,
+            largest_trades: tally.largest_items,
             largest_bytes: tally.largest_bytes,
             largest_parts: tally.largest_parts,
             unsendable: tally.unsendable,

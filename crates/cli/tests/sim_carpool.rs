@@ -1,0 +1,156 @@
+//! `agora sim carpool` (seed 6.5.1, spec 5.1 and golden check G5) as a user runs it, from the
+//! repository's root: riders and drivers, a director and solver daemons on a fresh chain.
+
+mod common;
+
+use agora_sim::allocation::carpool::{
+    read_commuters, read_pickups, Carpool, CarpoolConfig, Pickups,
+};
+use agora_solver::allocation::{pairwise_optimum, AllocationInstance, AllocationSolveOptions};
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const PICKUPS: &str = "crates/cli/tests/data/pickups-g5.csv";
+
+/// `agora sim carpool --reference --pickups-file PICKUPS ARGS --json`, run in the root.
+fn carpool(args: &[&str]) -> Value {
+    let mut all = vec!["sim", "carpool", "--reference", "--pickups-file", PICKUPS];
+    all.extend(args);
+    agora_json_in_root(&all)
+}
+
+/// G5's optimum in seats by the pairwise MILP solved directly (not the platform's LP, repair
+/// and ledger pipeline), on the instance rebuilt from the data.
+fn g5_optimum() -> f64 {
+    let commuters = read_commuters(&root().join("data/carpool/latlng.csv")).unwrap();
+    let cfg = CarpoolConfig {
+        pickups: Pickups::Points(read_pickups(&root().join(PICKUPS)).unwrap()),
+        reference: true,
+        ..CarpoolConfig::default()
+    };
+    let offers: Vec<Value> = Carpool::new(commuters, cfg)
+        .unwrap()
+        .next_cycle()
+        .iter()
+        .filter_map(|o| o.offer.as_ref())
+        .enumerate()
+        .map(|(id, o)| json!({"id": id, "side": o.side, "alternatives": o.alternatives}))
+        .collect();
+    let instance: AllocationInstance = serde_json::from_value(json!({ "offers": offers })).unwrap();
+    pairwise_optimum(&instance, &AllocationSolveOptions::default()).unwrap()
+}
+
+fn matched_per_cycle(summary: &Value) -> Vec<u64> {
+    summary["per_cycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["seats_matched"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_reference_instance_finalizes_the_optimum() {
+    let summary = carpool(&[]);
+    let optimum = g5_optimum();
+    // G5's optimum, found by the allocation solver's two formulations.
+    assert_eq!(optimum, 31.0);
+    assert_eq!(summary["seats_matched"].as_u64(), Some(31), "{summary}");
+    assert_eq!(summary["score"], json!({"primary": 31, "quantity": 31}));
+    assert_eq!(summary["lp_objective"].as_f64(), Some(31.0));
+    for (field, value) in [
+        ("commuters", 75),
+        ("drivers", 38),
+        ("riders", 37),
+        ("offers_posted", 71),
+        ("offers_without_pickup", 4),
+        ("alternatives", 423),
+        ("seats_offered", 76),
+        ("seats_requested", 74),
+        ("cycles", 1),
+    ] {
+        assert_eq!(summary[field].as_u64(), Some(value), "{field}");
+    }
+    for field in ["solve_ms", "finalize_ms"] {
+        assert!(summary[field].as_f64().unwrap() > 0.0, "{field}");
+    }
+    let solutions = &summary["solutions"];
+    assert!(solutions["accepted"].as_u64().unwrap() >= 1);
+    let total = ["accepted", "rejected"].map(|k| solutions[k].as_u64().unwrap());
+    assert_eq!(solutions["submitted"].as_u64(), Some(total[0] + total[1]));
+}
+
+#[test]
+fn a_failed_solver_loses_nothing() {
+    let summary = carpool(&["--solvers", "2", "--fail-solver-at", "1", "--cycles", "2"]);
+    assert_eq!(matched_per_cycle(&summary), [31, 31], "{summary}");
+    // From cycle 1 only solver 1 runs, and its solution is the one finalized.
+    assert_eq!(summary["finalized_by"][1], "solver 1 (lp)");
+    let failed = &summary["solutions"]["by_solver"]["solver 0 (lp)"];
+    assert!(failed.is_null() || failed["submitted"].as_u64() <= Some(1));
+}
+
+#[test]
+fn a_byzantine_solver_changes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let summary = carpool(&["--byzantine-solver", "--cycles", "2", "--out", dir]);
+    assert_eq!(matched_per_cycle(&summary), [31, 31], "{summary}");
+    let solutions = &summary["solutions"];
+    assert_eq!(solutions["by_solver"]["byzantine"]["accepted"], 0);
+    let lies = solutions["lies"].as_array().unwrap();
+    let told: Vec<(u64, &str)> = lies
+        .iter()
+        .map(|l| (l["cycle"].as_u64().unwrap(), l["lie"].as_str().unwrap()))
+        .collect();
+    // Over capacity and above a bid in every cycle; an earlier cycle's offer from cycle 1.
+    for lie in ["over-uses a consumption offer", "prices above a bid"] {
+        assert!(
+            told.contains(&(0, lie)) && told.contains(&(1, lie)),
+            "{lie}"
+        );
+    }
+    assert!(told.contains(&(1, "names an offer of an earlier cycle")));
+    assert_eq!(
+        solutions["lies_refused_as_expected"].as_u64(),
+        Some(lies.len() as u64),
+        "{lies:?}"
+    );
+    let svg = std::fs::read_to_string(out.path().join("failover.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains(r#"class="segment""#));
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["seats_matched"], summary["seats_matched"]);
+}
+
+#[test]
+fn bad_input_is_refused_before_any_chain_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("pickups.csv");
+    std::fs::write(&bad, "lat,lng\n36.1,-86.8\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    let missing = dir.path().join("none");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--pickups-file", bad], "expected the header id,lat,lng"),
+        (&["--reference"], "--pickups-file"),
+        (&["--data", missing.to_str().unwrap()], "latlng.csv"),
+    ];
+    for (args, message) in cases {
+        let out = agora()
+            .current_dir(root())
+            .args(["sim", "carpool"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

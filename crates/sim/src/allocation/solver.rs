@@ -1,0 +1,256 @@
+//! The allocation market's solver daemon: [`crate::daemon`] with the allocation solver (`lp`:
+//! HiGHS, spec 4.1-4.3; `greedy`: no LP), and the Byzantine daemon's lies (spec 4.5).
+
+use crate::{
+    daemon::{Lie, Solved, SolverMarket, Status},
+    energy::SimError,
+};
+use agora_allocation::{
+    AllocationCall, Alternative, Assignment, Market, Offer, OfferId, Phase, Score, Side, TypeId,
+};
+use agora_client::Client;
+use agora_solver::allocation::{
+    greedy, solve, AllocationInstance, AllocationSolveOptions, Checker, InstanceOffer,
+};
+use agora_types::Call;
+use std::{collections::BTreeMap, time::Duration};
+
+/// Which solver a daemon runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SolverKind {
+    /// LP, then MIP, then round down and fill (HiGHS).
+    Lp,
+    /// Triples by weight descending, filled to capacity: no LP.
+    Greedy,
+}
+
+impl std::str::FromStr for SolverKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lp" => Ok(Self::Lp),
+            "greedy" => Ok(Self::Greedy),
+            _ => Err(format!("unknown solver kind {s:?} (lp or greedy)")),
+        }
+    }
+}
+
+/// The allocation market for `cycles` cycles, solved by one kind of solver.
+pub(super) struct AllocationSolver {
+    pub(super) kind: SolverKind,
+    pub(super) cycles: u64,
+    pub(super) time_limit: Duration,
+}
+
+impl SolverMarket for AllocationSolver {
+    const MODULE: &'static str = agora_allocation::NAME;
+    type Market = Market;
+    type Instance = AllocationInstance;
+    type Solution = Vec<Assignment>;
+    type Score = Score;
+
+    /// Rounds are cycles; only the solving phase takes solutions.
+    fn status(&self, market: &Market) -> Status<Score> {
+        match market.phase {
+            _ if market.cycle >= self.cycles => Status::Done,
+            Phase::Receive => Status::Wait {
+                round: market.cycle,
+            },
+            Phase::Solve => Status::Solve {
+                round: market.cycle,
+                candidate: market.candidate.score,
+            },
+        }
+    }
+
+    fn solve(
+        &self,
+        instance: &AllocationInstance,
+    ) -> Result<Solved<Vec<Assignment>, Score>, String> {
+        let solution = match self.kind {
+            SolverKind::Lp => {
+                let options = AllocationSolveOptions {
+                    time_limit: self.time_limit,
+                    ..AllocationSolveOptions::default()
+                };
+                solve(instance, &options)
+            }
+            SolverKind::Greedy => greedy(instance),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(Solved {
+            score: solution.score,
+            items: solution.assignments.len(),
+            solve_ms: solution.solve_ms,
+            variables: solution.variables,
+            rows: solution.rows,
+            bound: (self.kind == SolverKind::Lp).then_some(solution.lp_objective),
+            solution: solution.assignments,
+        })
+    }
+
+    fn check(
+        &self,
+        instance: &AllocationInstance,
+        assignments: &Vec<Assignment>,
+    ) -> Result<f64, String> {
+        let checker = Checker::new(instance).map_err(|e| e.to_string())?;
+        let start = std::time::Instant::now();
+        checker.check(assignments).map_err(|v| v.to_string())?;
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    }
+
+    fn calls(&self, market: u64, assignments: Vec<Assignment>) -> Vec<Call> {
+        vec![AllocationCall::SubmitSolution {
+            market,
+            misc: 0,
+            assignments,
+        }
+        .into_call()]
+    }
+
+    async fn lies(
+        &self,
+        client: &Client,
+        market: u64,
+        instance: &AllocationInstance,
+    ) -> Result<Vec<Lie>, SimError> {
+        let submit = |assignments| {
+            vec![AllocationCall::SubmitSolution {
+                market,
+                misc: 0,
+                assignments,
+            }
+            .into_call()]
+        };
+        let offers = &instance.offers;
+        let mut lies = Vec::new();
+        if let Some(a) = over_use(offers) {
+            lies.push(Lie {
+                what: "over-uses a consumption offer",
+                expect: "eq_6_2_consumer_capacity",
+                calls: submit(a),
+            });
+        }
+        if let Some((p_, c, t)) = compatible(offers).next() {
+            lies.push(Lie {
+                what: "prices above a bid",
+                expect: "eq_6_4_consumer_price",
+                calls: submit(vec![assign(p_, c, t, 1, c.1.value + 1)]),
+            });
+        }
+        if let Some(old) = earlier_provider(client, market, instance.cycle).await? {
+            if let Some((_, c, t)) = compatible(offers).next() {
+                lies.push(Lie {
+                    what: "names an offer of an earlier cycle",
+                    expect: "offer_other_cycle",
+                    calls: submit(vec![Assignment {
+                        provider: old,
+                        consumer: c.0,
+                        rtype: t,
+                        quantity: 1,
+                        price: c.1.value,
+                    }]),
+                });
+            }
+        }
+        if let Some(s) = instance.candidate.solution {
+            let value = client
+                .query(
+                    agora_allocation::NAME,
+                    "solution",
+                    serde_json::json!({"market": market, "solution": s}),
+                )
+                .await?;
+            let copy: Vec<Assignment> = serde_json::from_value(value["assignments"].clone())
+                .map_err(|e| SimError::Unexpected(format!("solution: {e}")))?;
+            lies.push(Lie {
+                what: "copies the candidate",
+                expect: "solution_not_better",
+                calls: submit(copy),
+            });
+        }
+        Ok(lies)
+    }
+}
+
+/// (offer id, its alternative for the type).
+type Side1<'a> = (OfferId, &'a Alternative);
+
+/// Every (provider, consumer, type) whose values leave room for a price, in id order.
+fn compatible(offers: &[InstanceOffer]) -> impl Iterator<Item = (Side1<'_>, Side1<'_>, TypeId)> {
+    let by_side = move |side| offers.iter().filter(move |o| o.side == side);
+    by_side(Side::Provide).flat_map(move |p| {
+        by_side(Side::Consume).flat_map(move |c| {
+            p.alternatives.iter().filter_map(move |pa| {
+                let ca = c.alternatives.iter().find(|a| a.rtype == pa.rtype)?;
+                (pa.value <= ca.value).then_some(((p.id, pa), (c.id, ca), pa.rtype))
+            })
+        })
+    })
+}
+
+fn assign(p: Side1<'_>, c: Side1<'_>, rtype: TypeId, quantity: u64, price: u64) -> Assignment {
+    Assignment {
+        provider: p.0,
+        consumer: c.0,
+        rtype,
+        quantity,
+        price,
+    }
+}
+
+/// Assignments that fill one consumption offer past its capacity (eq. 6.2) while every
+/// provider stays within its own (each gives at most one alternative's quantity once).
+fn over_use(offers: &[InstanceOffer]) -> Option<Vec<Assignment>> {
+    let scale: BTreeMap<OfferId, u64> = offers
+        .iter()
+        .filter_map(|o| Some((o.id, o.scale?)))
+        .collect();
+    let mut by_consumer: BTreeMap<OfferId, Vec<(Side1<'_>, Side1<'_>, TypeId)>> = BTreeMap::new();
+    for triple in compatible(offers) {
+        by_consumer.entry(triple.1 .0).or_default().push(triple);
+    }
+    by_consumer.into_iter().find_map(|(c, triples)| {
+        let cap = u128::from(*scale.get(&c)?);
+        let (mut used, mut providers, mut assignments) = (0u128, Vec::new(), Vec::new());
+        for (p, c, t) in triples {
+            if providers.contains(&p.0) {
+                continue;
+            }
+            providers.push(p.0);
+            let weight = u128::from(cap as u64 / c.1.quantity);
+            used += u128::from(p.1.quantity) * weight;
+            assignments.push(assign(p, c, t, p.1.quantity, p.1.value));
+            if used > cap {
+                return Some(assignments);
+            }
+        }
+        None
+    })
+}
+
+/// A providing offer of the previous cycle, if there was one.
+async fn earlier_provider(
+    client: &Client,
+    market: u64,
+    cycle: u64,
+) -> Result<Option<OfferId>, SimError> {
+    let Some(previous) = cycle.checked_sub(1) else {
+        return Ok(None);
+    };
+    let value = client
+        .query(
+            agora_allocation::NAME,
+            "offers",
+            serde_json::json!({"market": market, "cycle": previous}),
+        )
+        .await?;
+    let offers: Vec<Offer> =
+        serde_json::from_value(value).map_err(|e| SimError::Unexpected(format!("offers: {e}")))?;
+    Ok(offers
+        .into_iter()
+        .find(|o| o.side == Side::Provide)
+        .map(|o| o.id))
+}
