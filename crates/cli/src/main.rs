@@ -2,6 +2,7 @@
 
 mod bench;
 mod compute;
+mod compute_sim;
 mod devnet;
 mod discovery;
 mod exec;

@@ -19,6 +19,9 @@ use std::{path::PathBuf, time::Duration};
 pub enum SimCommand {
     /// A day of the TRANSAX energy market on the homes of a profile directory.
     Energy(EnergyArgs),
+    /// The MODiCuM compute market: a job creator's jobs one after another, with a resource
+    /// provider, a mediator, a directory, a solver and a keeper as agents.
+    Compute(crate::compute_sim::ComputeSimArgs),
 }
 
 #[derive(Args)]
@@ -157,9 +160,10 @@ fn config(args: &EnergyArgs) -> EnergySimConfig {
     }
 }
 
-/// Runs `body` against a fresh one-node devnet, with a progress bar over `len` intervals.
-fn on_devnet<T>(
+/// Runs `body` against a fresh one-node devnet, with a progress bar over `len` `unit`s.
+pub(crate) fn on_devnet<T>(
     len: u64,
+    unit: &str,
     body: impl AsyncFnOnce(&Client, &Keypair, &ProgressBar) -> Result<T>,
 ) -> Result<T> {
     crate::runtime()?.block_on(async {
@@ -169,8 +173,10 @@ fn on_devnet<T>(
         let client = Client::new(&running.devnet.rpc_urls()[0])?;
         let faucet = Keypair::read(&Devnet::faucet_key_path(dir.path()))?;
         let bar = ProgressBar::new(len).with_style(
-            ProgressStyle::with_template("{msg} {bar:40} interval {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(&format!(
+                "{{msg}} {{bar:40}} {unit} {{pos}}/{{len}} {{elapsed}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let result = body(&client, &faucet, &bar).await;
         bar.finish_and_clear();
@@ -179,7 +185,7 @@ fn on_devnet<T>(
     })
 }
 
-fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
+pub(crate) fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, text) in files {
         std::fs::write(dir.join(name), text).with_context(|| format!("cannot write {name}"))?;
@@ -188,7 +194,10 @@ fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
 }
 
 pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
-    let SimCommand::Energy(args) = cmd;
+    let args = match cmd {
+        SimCommand::Energy(args) => args,
+        SimCommand::Compute(args) => return crate::compute_sim::run_sim(args, out),
+    };
     let mut profiles = agora_sim::profiles::read_profiles(&args.profiles)?;
     if let Some((a, b)) = args.intervals {
         profiles = agora_sim::profiles::window(&profiles, a, b)?;
@@ -201,7 +210,7 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
     if let Some(EnergyCommand::Experiment(exp)) = &args.command {
         return run_experiment_command(exp, cfg, &profiles, day, out);
     }
-    let summary = on_devnet(day as u64, async |client, faucet, bar| {
+    let summary = on_devnet(day as u64, "interval", async |client, faucet, bar| {
         let summary = agora_sim::energy::run(client, faucet, profiles, cfg, |t| {
             bar.set_position(t as u64)
         })
@@ -275,7 +284,7 @@ fn run_experiment_command(
         errors: exp.errors.clone(),
         days: exp.days,
     };
-    let report = on_devnet(day as u64, async |client, faucet, bar| {
+    let report = on_devnet(day as u64, "interval", async |client, faucet, bar| {
         let progress = |label: &str, t: u32| {
             bar.set_message(label.to_string());
             bar.set_position(t as u64);

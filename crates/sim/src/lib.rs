@@ -1,6 +1,7 @@
 //! Simulations of Agora's markets: agents that act for each stakeholder, driven by real data,
 //! against a real chain over RPC.
 //!
+//! - [`compute`]: the MODiCuM market with every role as an agent (`agora sim compute`).
 //! - [`compute_game`]: the MODiCuM game (Theorem 3, eq. 3.4, 3.5, Table 3.4) for `agora compute calc`.
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
@@ -10,6 +11,7 @@
 //! - [`plot`]: SVG line charts of the results.
 //! - [`stream_analysis`]: the stream market's games, eq. 4.3-4.6 and break-even.
 
+pub mod compute;
 pub mod compute_game;
 pub mod energy;
 pub mod meter;
