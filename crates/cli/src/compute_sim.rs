@@ -38,7 +38,7 @@ pub struct ComputeSimArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Completion deadline of each job, ms after its offer.
-    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1_000..))]
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1_000..))]
     completion_window_ms: u64,
     /// Write summary.json, jobs.csv and the figures (fig_3_6.svg, latency.svg) there.
     #[arg(long)]

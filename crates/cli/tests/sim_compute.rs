@@ -172,7 +172,7 @@ fn a_silent_rp_times_out_the_keeper_closes_it_and_the_jc_gets_the_estimate() {
         "--rp-silent-rate",
         "1",
         "--completion-window-ms",
-        "1500",
+        "3000",
         "--out",
         dir.path().to_str().unwrap(),
     ]);

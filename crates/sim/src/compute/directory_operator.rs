@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::warn;
 
-/// Heartbeat period of the availability log.
-const HEARTBEAT_MS: u64 = 100;
+/// Heartbeat period of the availability log: two missed beats (2 s) are an outage, long
+/// enough that a busy host's scheduling delays are not.
+const HEARTBEAT_MS: u64 = 1_000;
 /// How long a closed match's blobs stay, for late downloads and disputes.
 pub(super) const GRACE_MS: u64 = 10_000;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);

@@ -70,7 +70,7 @@ impl Default for ComputeSimConfig {
             jc_verify_rate: 0.0,
             rp_silent_rate: 0.0,
             seed: 0,
-            completion_window_ms: 5_000,
+            completion_window_ms: 30_000,
         }
     }
 }
