@@ -67,3 +67,92 @@ pub(super) async fn run_keeper(account: Account, market: u64, stop: Stop) -> Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_compute::{ExecReport, MarketParams, Prices, Resources, ResultStatus, Terms};
+    use agora_types::Address;
+
+    fn market() -> Market {
+        Market {
+            id: 3,
+            creator: Address([0; 32]),
+            params: MarketParams {
+                penalty_rate: 1,
+                verification_count: 1,
+                reaction_window_ms: 100,
+                mediation_window_ms: 200,
+                min_match_incentive: 0,
+            },
+            next_offer: 0,
+            next_match: 1,
+        }
+    }
+
+    fn matched(state: MatchState) -> Match {
+        let a = Address([1; 32]);
+        Match {
+            id: 0,
+            job_offer: 0,
+            resource_offer: 1,
+            jc: a,
+            rp: a,
+            mediator: a,
+            directory: a,
+            solver: a,
+            jc_hold: 0,
+            rp_hold: 1,
+            terms: Terms {
+                penalty_rate: 1,
+                verification_count: 1,
+                estimate: 1,
+                limits: Resources::default(),
+                job_bytes: 0,
+                rp_prices: Prices::default(),
+                mediator_prices: Prices::default(),
+                mediator_fee: 0,
+                directory_fee: 0,
+            },
+            completion_deadline_ms: 1_000,
+            matched_at: 0,
+            result: Some(ExecReport {
+                status: ResultStatus::JobNotFound,
+                output: None,
+                output_bytes: 0,
+                instructions: 0,
+            }),
+            result_at: Some(2_000),
+            reason: None,
+            rejected_at: Some(3_000),
+            verdict: None,
+            state,
+        }
+    }
+
+    #[test]
+    fn the_keeper_calls_exactly_what_is_due() {
+        let m = market();
+        let due_at = |state, now| due(&matched(state), &m, now);
+        assert_eq!(due_at(MatchState::AwaitingResult, 1_000), None);
+        assert!(matches!(
+            due_at(MatchState::AwaitingResult, 1_001),
+            Some(ComputeCall::Timeout {
+                market: 3,
+                match_id: 0
+            })
+        ));
+        assert_eq!(due_at(MatchState::AwaitingReaction, 2_100), None);
+        assert!(matches!(
+            due_at(MatchState::AwaitingReaction, 2_101),
+            Some(ComputeCall::AcceptResult { .. })
+        ));
+        assert_eq!(due_at(MatchState::InMediation, 3_200), None);
+        assert!(matches!(
+            due_at(MatchState::InMediation, 3_201),
+            Some(ComputeCall::MediationTimeout { .. })
+        ));
+        let closed = MatchState::Closed(agora_compute::Outcome::Accepted);
+        assert_eq!(due_at(closed, u64::MAX), None);
+    }
+}

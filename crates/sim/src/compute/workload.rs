@@ -148,3 +148,80 @@ impl Executor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(body: &str) -> (JobSpec, Vec<u8>) {
+        let module = format!(
+            r#"(module (import "agora" "output_write" (func $w (param i32 i32)))
+                (memory (export "memory") 1) {body})"#
+        )
+        .into_bytes();
+        let spec = JobSpec {
+            module: BlobHash::of(&module).0,
+            input: [0; 32],
+            module_bytes: module.len() as u64,
+            input_bytes: 0,
+            runtime: agora_exec::runtime_id(),
+            directory: agora_types::Address([0; 32]),
+        };
+        (spec, module)
+    }
+
+    fn limits(instructions: u64, storage: u64, bandwidth: u64) -> Resources {
+        Resources {
+            instructions,
+            memory: JOB_MEMORY_BYTES,
+            storage,
+            bandwidth,
+        }
+    }
+
+    /// What RP, JC and mediator report for one run.
+    fn reported(body: &str, l: impl Fn(u64) -> Resources) -> ExecReport {
+        let (spec, module) = job(body);
+        Executor::new()
+            .unwrap()
+            .run(&spec, &module, &[], &l(spec.module_bytes))
+            .report
+    }
+
+    const WRITE_100: &str = r#"(func (export "run") (call $w (i32.const 0) (i32.const 100)))"#;
+
+    #[test]
+    fn every_way_a_job_ends_is_a_status_the_ledger_takes() {
+        let done = reported(WRITE_100, |m| limits(1_000, 100, m + 100));
+        assert_eq!(done.status, ResultStatus::Completed);
+        assert_eq!(done.output_bytes, 100);
+        assert!(done.output.is_some() && done.instructions > 0);
+        let looping = reported(r#"(func (export "run") (loop $l (br $l)))"#, |m| {
+            limits(5_000, 1, m + 1)
+        });
+        assert_eq!(
+            looping,
+            failure(ResultStatus::InstructionsExceeded, 5_000),
+            "a job that loops ends when its fuel does, billed L_I"
+        );
+        let trap = reported(r#"(func (export "run") unreachable)"#, |m| {
+            limits(1_000, 1, m + 1)
+        });
+        assert_eq!(trap.status, ResultStatus::ExceptionOccurred);
+        let bad = Executor::new()
+            .unwrap()
+            .run(&job("").0, b"not wasm", &[], &limits(1, 1, 1));
+        assert_eq!(bad.report, failure(ResultStatus::JobDescriptionError, 0));
+    }
+
+    #[test]
+    fn the_smaller_output_cap_names_the_status() {
+        // Storage 50 below the 100 bytes bandwidth leaves for output: storage exceeded.
+        let storage = reported(WRITE_100, |m| limits(1_000, 50, m + 100));
+        assert_eq!(storage.status, ResultStatus::StorageExceeded);
+        // Bandwidth leaves 50, storage allows 1,000: bandwidth exceeded.
+        let bandwidth = reported(WRITE_100, |m| limits(1_000, 1_000, m + 50));
+        assert_eq!(bandwidth.status, ResultStatus::BandwidthExceeded);
+        assert_eq!((storage.output, bandwidth.output_bytes), (None, 0));
+    }
+}
