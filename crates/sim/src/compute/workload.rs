@@ -208,6 +208,13 @@ mod tests {
             limits(1_000, 1, m + 1)
         });
         assert_eq!(trap.status, ResultStatus::ExceptionOccurred);
+        // 1,000 pages (62.5 MiB) past the 16 MiB limit.
+        let grow = reported(
+            r#"(func (export "run") (drop (memory.grow (i32.const 1000))))"#,
+            |m| limits(1_000, 1, m + 1),
+        );
+        assert_eq!(grow.status, ResultStatus::MemoryExceeded);
+        assert_eq!(grow.output, None);
         let bad = Executor::new()
             .unwrap()
             .run(&job("").0, b"not wasm", &[], &limits(1, 1, 1));
