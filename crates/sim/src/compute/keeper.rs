@@ -71,7 +71,8 @@ pub(super) async fn run_keeper(account: Account, market: u64, stop: Stop) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agora_compute::{ExecReport, MarketParams, Prices, Resources, ResultStatus, Terms};
+    use crate::compute::test_support::matched;
+    use agora_compute::MarketParams;
     use agora_types::Address;
 
     fn market() -> Market {
@@ -87,46 +88,6 @@ mod tests {
             },
             next_offer: 0,
             next_match: 1,
-        }
-    }
-
-    fn matched(state: MatchState) -> Match {
-        let a = Address([1; 32]);
-        Match {
-            id: 0,
-            job_offer: 0,
-            resource_offer: 1,
-            jc: a,
-            rp: a,
-            mediator: a,
-            directory: a,
-            solver: a,
-            jc_hold: 0,
-            rp_hold: 1,
-            terms: Terms {
-                penalty_rate: 1,
-                verification_count: 1,
-                estimate: 1,
-                limits: Resources::default(),
-                job_bytes: 0,
-                rp_prices: Prices::default(),
-                mediator_prices: Prices::default(),
-                mediator_fee: 0,
-                directory_fee: 0,
-            },
-            completion_deadline_ms: 1_000,
-            matched_at: 0,
-            result: Some(ExecReport {
-                status: ResultStatus::JobNotFound,
-                output: None,
-                output_bytes: 0,
-                instructions: 0,
-            }),
-            result_at: Some(2_000),
-            reason: None,
-            rejected_at: Some(3_000),
-            verdict: None,
-            state,
         }
     }
 

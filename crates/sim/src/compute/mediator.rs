@@ -65,7 +65,14 @@ impl MediatorAgent {
                 .collect();
             for m in fresh {
                 done.insert(m.id);
-                let (verdict, execution) = self.decide(&m).await?;
+                let job: JobOffer = query(
+                    &self.account.client,
+                    "job_offer",
+                    json!({"market": self.market, "offer": m.job_offer}),
+                )
+                .await?;
+                let now = chain_time(&self.account.client).await?;
+                let (verdict, execution) = self.decide(&m, &job, now).await?;
                 let receipt = self
                     .account
                     .submit(ComputeCall::PostMediationResult {
@@ -93,7 +100,13 @@ impl MediatorAgent {
         }
     }
 
-    async fn decide(&mut self, m: &Match) -> Result<(Verdict, Option<ExecReport>), SimError> {
+    /// The verdict on match `m` of `job` at block time `now` (spec §4.4, row by row).
+    async fn decide(
+        &mut self,
+        m: &Match,
+        job: &JobOffer,
+        now: u64,
+    ) -> Result<(Verdict, Option<ExecReport>), SimError> {
         let corrupt = || SimError::Unexpected(format!("match {} in mediation lacks data", m.id));
         let rp = m.result.clone().ok_or_else(corrupt)?;
         let reason = m.reason.ok_or_else(corrupt)?;
@@ -107,10 +120,7 @@ impl MediatorAgent {
                 let output = rp.output.ok_or_else(corrupt)?;
                 if self.dir.get(&BlobHash(output)).await.is_ok() {
                     (Verdict::CorrectResults, None)
-                } else if self
-                    .available(m, m.matched_at, chain_time(&self.account.client).await?)
-                    .await
-                {
+                } else if self.available(m, m.matched_at, now).await {
                     (Verdict::ResultNotFound, None)
                 } else {
                     down
@@ -131,7 +141,6 @@ impl MediatorAgent {
                 }
             }
             (RejectReason::InvalidResultStatus, ResultStatus::JobNotFound) => {
-                let job = self.job(m).await?;
                 if fetch_job(&self.dir, &job.job).await.is_ok() {
                     (Verdict::InvalidResultStatus, None)
                 } else if self.available(m, m.matched_at, result_at).await {
@@ -141,7 +150,6 @@ impl MediatorAgent {
                 }
             }
             _ => {
-                let job = self.job(m).await?;
                 match fetch_job(&self.dir, &job.job).await {
                     Ok((module, input)) => {
                         let runs: Vec<ExecReport> = (0..self.runs)
@@ -158,15 +166,6 @@ impl MediatorAgent {
                 }
             }
         })
-    }
-
-    async fn job(&self, m: &Match) -> Result<JobOffer, SimError> {
-        query(
-            &self.account.client,
-            "job_offer",
-            json!({"market": self.market, "offer": m.job_offer}),
-        )
-        .await
     }
 }
 
@@ -224,5 +223,238 @@ mod tests {
         let (verdict, execution) = judge(&good, &[report(Completed, Some(1), 80), other]);
         assert_eq!(verdict, Verdict::NonDeterministic);
         assert_eq!(execution.unwrap().instructions, 100);
+    }
+}
+
+/// The rows of spec §4.4 that read the directory, against a real one.
+#[cfg(test)]
+mod directory_rows {
+    use super::*;
+    use crate::compute::test_support::matched;
+    use crate::compute::workload::{job_source, JOB_MEMORY_BYTES};
+    use agora_compute::{JobSpec, MatchState, OfferState, Resources};
+    use agora_directory::{Availability, BlobStore, StoreConfig};
+    use agora_types::Keypair;
+
+    struct Fixture {
+        mediator: MediatorAgent,
+        job: JobOffer,
+        honest: ExecReport,
+        key: Keypair,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+        _root: tempfile::TempDir,
+    }
+
+    /// A directory up over [1,000, 2,000] and [6,000, 6,500] (block-clock ms), holding a real
+    /// job; a mediator that reaches it.
+    async fn fixture() -> Fixture {
+        let key = Keypair::from_seed(41);
+        let log = Arc::new(Availability::new(key.clone(), 1_000));
+        for t in [1_000, 1_500, 2_000, 6_000, 6_500] {
+            log.beat(t);
+        }
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(StoreConfig {
+            root: root.path().to_path_buf(),
+            max_blob_bytes: 1 << 20,
+            max_total_bytes: 1 << 24,
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(agora_directory::serve(listener, store, Some(log)));
+        let dir = agora_directory::Client::new(base, 1 << 20);
+        let (_, source, input) = job_source(3, 7);
+        let spec = JobSpec {
+            module: dir.put(source.as_bytes()).await.unwrap().0,
+            input: dir.put(&input).await.unwrap().0,
+            module_bytes: source.len() as u64,
+            input_bytes: input.len() as u64,
+            runtime: agora_exec::runtime_id(),
+            directory: key.address(),
+        };
+        let limits = Resources {
+            instructions: 1 << 30,
+            memory: JOB_MEMORY_BYTES,
+            storage: 1 << 16,
+            bandwidth: 1 << 20,
+        };
+        let mut exec = Executor::new().unwrap();
+        let honest = exec.run(&spec, source.as_bytes(), &input, &limits);
+        dir.put(&honest.output).await.unwrap();
+        let job = JobOffer {
+            id: 0,
+            owner: key.address(),
+            job: spec,
+            limits,
+            max_prices: Default::default(),
+            completion_deadline_ms: 10_000,
+            match_incentive: 0,
+            deposit: 1,
+            hold: 0,
+            state: OfferState::Matched(0),
+        };
+        let client = agora_client::Client::new("http://127.0.0.1:1").unwrap();
+        Fixture {
+            mediator: MediatorAgent {
+                account: Account::new(Keypair::from_seed(42), client),
+                market: 3,
+                dir,
+                exec,
+                runs: 2,
+                observed: Arc::default(),
+            },
+            job,
+            honest: honest.report,
+            key,
+            server,
+            _root: root,
+        }
+    }
+
+    impl Fixture {
+        /// The verdict on a rejection with `reason` of `rp`, for a match made at `matched_at`,
+        /// with result and rejection at `at`, decided at `now`.
+        async fn verdict(
+            &mut self,
+            reason: RejectReason,
+            rp: ExecReport,
+            matched_at: u64,
+            at: u64,
+            now: u64,
+        ) -> (Verdict, Option<ExecReport>) {
+            let mut m = matched(MatchState::InMediation);
+            m.directory = self.key.address();
+            m.matched_at = matched_at;
+            m.result = Some(rp);
+            m.result_at = Some(at);
+            m.rejected_at = Some(at);
+            m.reason = Some(reason);
+            let job = self.job.clone();
+            self.mediator.decide(&m, &job, now).await.unwrap()
+        }
+    }
+
+    fn missing(status: ResultStatus) -> ExecReport {
+        ExecReport {
+            status,
+            output: Some([9; 32]),
+            output_bytes: 1,
+            instructions: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_mediator_reads_the_directory_as_the_table_says() {
+        use RejectReason as R;
+        use ResultStatus::*;
+        let mut f = fixture().await;
+        let honest = f.honest.clone();
+        let v = |x: (Verdict, Option<ExecReport>)| x.0;
+        // ResultNotFound: the output is there; missing while the directory was up; missing
+        // across an outage.
+        assert_eq!(
+            v(
+                f.verdict(R::ResultNotFound, honest.clone(), 1_000, 1_800, 1_900)
+                    .await
+            ),
+            Verdict::CorrectResults
+        );
+        assert_eq!(
+            v(
+                f.verdict(R::ResultNotFound, missing(Completed), 1_000, 1_800, 1_900)
+                    .await
+            ),
+            Verdict::ResultNotFound
+        );
+        assert_eq!(
+            v(
+                f.verdict(R::ResultNotFound, missing(Completed), 1_500, 1_800, 6_200)
+                    .await
+            ),
+            Verdict::DirectoryUnavailable
+        );
+        // The JC's DirectoryUnavailable: up over [matched, rejected] or not.
+        assert_eq!(
+            v(
+                f.verdict(R::DirectoryUnavailable, honest.clone(), 1_000, 1_900, 1_900)
+                    .await
+            ),
+            Verdict::CorrectResults
+        );
+        assert_eq!(
+            v(
+                f.verdict(R::DirectoryUnavailable, honest.clone(), 1_500, 6_200, 6_200)
+                    .await
+            ),
+            Verdict::DirectoryUnavailable
+        );
+        // The RP's DirectoryUnavailable while the directory was up is a false status.
+        let unavailable = crate::compute::workload::failure(DirectoryUnavailable, 0);
+        assert_eq!(
+            v(f.verdict(
+                R::InvalidResultStatus,
+                unavailable.clone(),
+                1_000,
+                1_900,
+                1_900
+            )
+            .await),
+            Verdict::InvalidResultStatus
+        );
+        assert_eq!(
+            v(
+                f.verdict(R::InvalidResultStatus, unavailable, 1_500, 6_200, 6_200)
+                    .await
+            ),
+            Verdict::DirectoryUnavailable
+        );
+        // The RP's JobNotFound while the job is retrievable is a false status.
+        let not_found = crate::compute::workload::failure(JobNotFound, 0);
+        assert_eq!(
+            v(f.verdict(
+                R::InvalidResultStatus,
+                not_found.clone(),
+                1_000,
+                1_900,
+                1_900
+            )
+            .await),
+            Verdict::InvalidResultStatus
+        );
+        // A forged output is caught by the runs, which become the verdict's execution.
+        let (verdict, execution) = f
+            .verdict(R::WrongResults, missing(Completed), 1_000, 1_900, 1_900)
+            .await;
+        assert_eq!(
+            (verdict, execution),
+            (Verdict::WrongResults, Some(honest.clone()))
+        );
+        assert_eq!(
+            v(
+                f.verdict(R::WrongResults, honest.clone(), 1_000, 1_900, 1_900)
+                    .await
+            ),
+            Verdict::CorrectResults
+        );
+        // The job's input gone while the directory was up: the RP's JobNotFound stands.
+        f.job.job.input = [8; 32];
+        assert_eq!(
+            v(
+                f.verdict(R::InvalidResultStatus, not_found, 1_000, 1_900, 1_900)
+                    .await
+            ),
+            Verdict::CorrectResults
+        );
+        // A directory that does not answer is down.
+        f.server.abort();
+        let _ = (&mut f.server).await;
+        assert_eq!(
+            v(
+                f.verdict(R::ResultNotFound, missing(Completed), 1_000, 1_800, 1_900)
+                    .await
+            ),
+            Verdict::DirectoryUnavailable
+        );
     }
 }

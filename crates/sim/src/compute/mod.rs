@@ -269,3 +269,52 @@ pub(crate) fn rng(seed: u64, agent: u64) -> rand::rngs::StdRng {
     use rand::SeedableRng;
     rand::rngs::StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ agent)
 }
+
+/// Records the agents' unit tests build.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use agora_compute::{ExecReport, Match, MatchState, Prices, Resources, ResultStatus, Terms};
+    use agora_types::Address;
+
+    /// Match 0 of market 3 in `state`: T_c 1,000, result (JobNotFound) at 2,000, rejected at
+    /// 3,000; every party the same dummy account.
+    pub fn matched(state: MatchState) -> Match {
+        let a = Address([1; 32]);
+        Match {
+            id: 0,
+            job_offer: 0,
+            resource_offer: 1,
+            jc: a,
+            rp: a,
+            mediator: a,
+            directory: a,
+            solver: a,
+            jc_hold: 0,
+            rp_hold: 1,
+            terms: Terms {
+                penalty_rate: 1,
+                verification_count: 1,
+                estimate: 1,
+                limits: Resources::default(),
+                job_bytes: 0,
+                rp_prices: Prices::default(),
+                mediator_prices: Prices::default(),
+                mediator_fee: 0,
+                directory_fee: 0,
+            },
+            completion_deadline_ms: 1_000,
+            matched_at: 0,
+            result: Some(ExecReport {
+                status: ResultStatus::JobNotFound,
+                output: None,
+                output_bytes: 0,
+                instructions: 0,
+            }),
+            result_at: Some(2_000),
+            reason: None,
+            rejected_at: Some(3_000),
+            verdict: None,
+            state,
+        }
+    }
+}
