@@ -208,6 +208,7 @@ fn a_silent_rp_times_out_the_keeper_closes_it_and_the_jc_gets_the_estimate() {
         .iter()
         .map(|r| {
             assert_eq!(r["outcome"], "result_timed_out");
+            assert_eq!(r["silent"], true);
             u(&r["estimate"])
         })
         .sum();

@@ -173,6 +173,7 @@ impl JobCreator {
             estimate,
             result: None,
             forged: false,
+            silent: false,
             verified: false,
             rejected: None,
             outcome: None,
@@ -235,6 +236,7 @@ impl JobCreator {
             record.outcome = Some(outcome);
         }
         record.forged = Observed::has(&self.observed.forged, matched);
+        record.silent = Observed::has(&self.observed.silent, matched);
         record.rp_exec_ms = self.observed.rp_ms.get(matched);
         record.mediation_ms = self.observed.mediator_ms.get(matched);
         record.added_latency_ms =

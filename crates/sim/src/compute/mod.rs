@@ -115,12 +115,8 @@ impl Account {
     /// Sends `call` and waits for its receipt, whatever its status (a lost race is a failed
     /// receipt, not an error).
     pub async fn submit(&self, call: ComputeCall) -> Result<Receipt, SimError> {
-        self.submit_call(call.into_call()).await
-    }
-
-    pub async fn submit_call(&self, call: agora_types::Call) -> Result<Receipt, SimError> {
         let start = Instant::now();
-        let tx = self.client.send(&self.key, call).await?;
+        let tx = self.client.send(&self.key, call.into_call()).await?;
         let receipt = self
             .client
             .wait_for_receipt(&tx.hash(), Duration::from_secs(60))

@@ -87,6 +87,8 @@ pub struct JobRecord {
     /// What the RP posted.
     pub result: Option<ExecReport>,
     pub forged: bool,
+    /// The RP never answered.
+    pub silent: bool,
     pub verified: bool,
     pub rejected: Option<RejectReason>,
     pub outcome: Option<Outcome>,
