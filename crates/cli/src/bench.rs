@@ -18,6 +18,16 @@ use std::{
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// The compute market: time the market adds to a job beyond its runs, what fuel metering
+    /// costs on the shipped kernels, and resident memory per agent.
+    Compute {
+        /// Jobs of the market run (nominal: honest RP, p_v = 0.02).
+        #[arg(long, default_value_t = 20)]
+        jobs: usize,
+        /// Runs of each kernel on each engine for the metering overhead.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
     /// Finalized transfers per second and finality latency on loopback.
     Transfers {
         #[arg(long, default_value_t = 1)]
@@ -141,6 +151,7 @@ pub fn run(cmd: BenchCommand, out: &Output) -> Result<()> {
         }
         BenchCommand::Mix { members, runs } => return mix(&members, runs, out),
         BenchCommand::Allocation(args) => return crate::allocation::bench(args, out),
+        BenchCommand::Compute { jobs, reps } => return crate::compute_sim::bench(jobs, reps, out),
         BenchCommand::Faults { seeds } => return crate::reliability::faults(seeds, out),
         BenchCommand::Fuzz {
             seconds,
@@ -182,7 +193,7 @@ fn rss_mb(pid: u32) -> Option<f64> {
 }
 
 /// A memory figure (kB in the file) of `/proc/PID/status`, in MB.
-fn status_mb(pid: u32, field: &str) -> Option<f64> {
+pub(crate) fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

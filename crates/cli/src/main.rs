@@ -4,6 +4,7 @@ mod allocation;
 mod allocation_sim;
 mod bench;
 mod compute;
+mod compute_sim;
 mod devnet;
 mod discovery;
 mod exec;

@@ -23,6 +23,9 @@ pub enum SimCommand {
     Carpool(crate::allocation_sim::CarpoolArgs),
     /// The SolidWorx energy case (seed 6.5.2) on the allocation market.
     AllocationEnergy(crate::allocation_sim::AllocationEnergyArgs),
+    /// The MODiCuM compute market: a job creator's jobs one after another, with a resource
+    /// provider, a mediator, a directory, a solver and a keeper as agents.
+    Compute(crate::compute_sim::ComputeSimArgs),
 }
 
 #[derive(Args)]
@@ -163,9 +166,10 @@ fn config(args: &EnergyArgs) -> EnergySimConfig {
     }
 }
 
-/// Runs `body` against a fresh one-node devnet, with a progress bar over `len` intervals.
+/// Runs `body` against a fresh one-node devnet, with a progress bar over `len` `unit`s.
 pub(crate) fn on_devnet<T>(
     len: u64,
+    unit: &str,
     body: impl AsyncFnOnce(&Client, &Keypair, &ProgressBar) -> Result<T>,
 ) -> Result<T> {
     crate::runtime()?.block_on(async {
@@ -175,8 +179,10 @@ pub(crate) fn on_devnet<T>(
         let client = Client::new(&running.devnet.rpc_urls()[0])?;
         let faucet = Keypair::read(&Devnet::faucet_key_path(dir.path()))?;
         let bar = ProgressBar::new(len).with_style(
-            ProgressStyle::with_template("{msg} {bar:40} interval {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(&format!(
+                "{{msg}} {{bar:40}} {unit} {{pos}}/{{len}} {{elapsed}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let result = body(&client, &faucet, &bar).await;
         bar.finish_and_clear();
@@ -200,6 +206,7 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
         SimCommand::AllocationEnergy(args) => {
             return crate::allocation_sim::run_allocation_energy(args, out)
         }
+        SimCommand::Compute(args) => return crate::compute_sim::run_sim(args, out),
     };
     let mut profiles = agora_sim::profiles::read_profiles(&args.profiles)?;
     if let Some((a, b)) = args.intervals {
@@ -213,7 +220,7 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
     if let Some(EnergyCommand::Experiment(exp)) = &args.command {
         return run_experiment_command(exp, cfg, &profiles, day, out);
     }
-    let summary = on_devnet(day as u64, async |client, faucet, bar| {
+    let summary = on_devnet(day as u64, "interval", async |client, faucet, bar| {
         let summary = agora_sim::energy::run(client, faucet, profiles, cfg, |t| {
             bar.set_position(t as u64)
         })
@@ -287,7 +294,7 @@ fn run_experiment_command(
         errors: exp.errors.clone(),
         days: exp.days,
     };
-    let report = on_devnet(day as u64, async |client, faucet, bar| {
+    let report = on_devnet(day as u64, "interval", async |client, faucet, bar| {
         let progress = |label: &str, t: u32| {
             bar.set_message(label.to_string());
             bar.set_position(t as u64);

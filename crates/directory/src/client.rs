@@ -1,6 +1,6 @@
 //! The client every market role uses to reach a directory.
 
-use crate::{BlobHash, ErrorBody, Stored};
+use crate::{AvailabilityRecord, BlobHash, ErrorBody, Stored};
 use reqwest::StatusCode;
 
 /// What went wrong talking to a directory. `NotFound`, `Altered` and `Unavailable` are directory faults for
@@ -108,6 +108,36 @@ impl Client {
             });
         }
         Ok(bytes)
+    }
+}
+
+impl Client {
+    /// The directory's signed availability record of `[from, to]` (ms), checked against the
+    /// key of `directory`: a record it did not sign is [`ClientError::Refused`].
+    pub async fn availability(
+        &self,
+        directory: &agora_types::Address,
+        from: u64,
+        to: u64,
+    ) -> Result<AvailabilityRecord, ClientError> {
+        let url = format!("{}/availability?from={from}&to={to}", self.base);
+        let response = self.http.get(url).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        let refused = |message: String| ClientError::Refused { status, message };
+        if !status.is_success() {
+            return Err(refused(
+                String::from_utf8_lossy(&body).chars().take(200).collect(),
+            ));
+        }
+        let record: AvailabilityRecord = serde_json::from_slice(&body)
+            .map_err(|e| refused(format!("unreadable record: {e}")))?;
+        if !record.verify(directory) || record.from != from || record.to != to {
+            return Err(refused(
+                "the record is not signed by the directory for this range".into(),
+            ));
+        }
+        Ok(record)
     }
 }
 

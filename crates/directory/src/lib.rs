@@ -6,20 +6,24 @@
 //! | `PUT /blobs` (body) | `201` (new) or `200` (already held) with `{"sha256", "size"}` |
 //! | `PUT /blobs/{sha256}` (body) | the same, or `422 hash_mismatch` when the body hashes to something else |
 //! | `GET /blobs/{sha256}` | the bytes, or `404 not_found` (a directory fault for the protocol) |
+//! | `GET /availability?from=&to=` | the signed [`AvailabilityRecord`] of `[from, to]` (ms), or `400 bad_range` |
 //!
-//! Errors are `{"error": code, "message"}` with codes `bad_hash` (400), `too_large` (413), `hash_mismatch`
+//! Errors are `{"error": code, "message"}` with codes `bad_hash` and `bad_range` (400), `too_large` (413), `hash_mismatch`
 //! (422), `full` (507), `io` (500). Uploads stream to a temporary file while being hashed, so a server's
 //! memory does not grow with blob size; a blob is visible only once complete and verified, under its hash, and
 //! survives restarts. The [`Client`] verifies every blob it downloads against its hash, so a directory can
-//! withhold a blob but not alter it undetected.
+//! withhold a blob but not alter it undetected. A match's blobs are kept until it closes plus a grace period
+//! ([`BlobStore::retain`], [`BlobStore::sweep`]); blobs no match claims are kept.
 
+pub mod availability;
 mod client;
 mod server;
 mod store;
 
+pub use availability::{Availability, AvailabilityRecord};
 pub use client::{Client, ClientError};
 pub use server::{router, serve};
-pub use store::{BlobStore, StoreConfig, StoreError};
+pub use store::{BlobStore, Holder, StoreConfig, StoreError};
 
 use sha2::{Digest, Sha256};
 

@@ -1,28 +1,71 @@
 //! The HTTP face of the store (routes in the crate doc).
 
-use crate::{BlobHash, BlobStore, ErrorBody, StoreError, Stored};
+use crate::{Availability, AvailabilityRecord, BlobHash, BlobStore, ErrorBody, StoreError, Stored};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use std::sync::Arc;
 
-/// The directory's routes over `store`.
-pub fn router(store: Arc<BlobStore>) -> Router {
-    Router::new()
+/// The directory's routes over `store`; `/availability` only with a log to sign.
+pub fn router(store: Arc<BlobStore>, availability: Option<Arc<Availability>>) -> Router {
+    let blobs = Router::new()
         .route("/blobs", put(put_blob))
         .route("/blobs/{hash}", put(put_blob_as).get(get_blob))
-        .with_state(store)
+        .with_state(store);
+    match availability {
+        Some(log) => blobs.merge(
+            Router::new()
+                .route("/availability", get(get_availability))
+                .with_state(log),
+        ),
+        None => blobs,
+    }
 }
 
-/// Serves the directory on `listener` until the task is dropped or the listener fails.
+/// Serves the directory on `listener` until the task is dropped or the listener fails; with an
+/// availability log, also beats its heartbeat meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<BlobStore>,
+    availability: Option<Arc<Availability>>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).await
+    let server = axum::serve(listener, router(store, availability.clone()));
+    match availability {
+        Some(log) => {
+            tokio::select! {
+                result = server => result,
+                () = log.heartbeat() => Ok(()),
+            }
+        }
+        None => server.await,
+    }
+}
+
+/// `from` and `to` of an availability request, ms.
+#[derive(serde::Deserialize)]
+struct Range {
+    from: u64,
+    to: u64,
+}
+
+/// Answering is itself serving, so the request is logged as a beat before the record is cut.
+async fn get_availability(
+    State(log): State<Arc<Availability>>,
+    Query(range): Query<Range>,
+) -> Result<Json<AvailabilityRecord>, ApiError> {
+    if range.from > range.to {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "bad_range",
+            format!("from {} is after to {}", range.from, range.to),
+            None,
+        ));
+    }
+    log.beat(crate::availability::now_ms());
+    Ok(Json(log.record(range.from, range.to)))
 }
 
 /// An error answer: status, code and message.

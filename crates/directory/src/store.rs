@@ -3,10 +3,19 @@
 
 use crate::BlobHash;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
+
+/// Who keeps a blob: a match, as (market id, match id).
+pub type Holder = (u64, u64);
+
+/// The claim an upload makes on a blob that matches claimed before.
+const UPLOAD_HOLDER: Holder = (u64::MAX, u64::MAX);
+/// How long a re-uploaded blob stays claimed: time enough for its new offer to be matched.
+pub const REUPLOAD_GRACE_MS: u64 = 10 * 60 * 1_000;
 
 /// Where and how much a directory stores.
 #[derive(Debug, Clone)]
@@ -52,6 +61,9 @@ pub struct BlobStore {
     config: StoreConfig,
     used: AtomicU64,
     next_upload: AtomicU64,
+    /// Per blob, each holder's "keep until" (ms). In memory: after a restart nothing is claimed,
+    /// so nothing is swept until the holders claim again (the safe direction).
+    claims: Mutex<BTreeMap<BlobHash, BTreeMap<Holder, u64>>>,
 }
 
 impl BlobStore {
@@ -62,6 +74,7 @@ impl BlobStore {
             config,
             used: AtomicU64::new(0),
             next_upload: AtomicU64::new(0),
+            claims: Mutex::new(BTreeMap::new()),
         };
         let tmp = store.tmp_dir();
         if tmp.exists() {
@@ -164,6 +177,7 @@ impl BlobStore {
         }
         let size = upload.reserved;
         let target = self.path(&actual);
+        self.renew_claimed(actual);
         if tokio::fs::try_exists(&target)
             .await
             .map_err(io("checking a blob"))?
@@ -192,6 +206,66 @@ impl BlobStore {
             .map_err(io("reading a blob's size"))?
             .len();
         Ok((file, size))
+    }
+}
+
+impl BlobStore {
+    /// Keeps blob `hash` at least until `until_ms` for `holder`. A holder's new claim replaces
+    /// its old one, so a match keeps its blobs for its whole possible life while it runs and
+    /// then for close + grace (spec §4.2); a blob several matches share stays while any claims it.
+    pub fn retain(&self, hash: BlobHash, holder: Holder, until_ms: u64) {
+        self.claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(hash)
+            .or_default()
+            .insert(holder, until_ms);
+    }
+
+    /// An upload of a blob that matches claimed keeps it [`REUPLOAD_GRACE_MS`], so a sweep
+    /// cannot take it between its new offer and that offer's match; a blob never claimed stays
+    /// unclaimed (and kept).
+    fn renew_claimed(&self, hash: BlobHash) {
+        let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(holders) = claims.get_mut(&hash) {
+            holders.insert(
+                UPLOAD_HOLDER,
+                crate::availability::now_ms().saturating_add(REUPLOAD_GRACE_MS),
+            );
+        }
+    }
+
+    /// Deletes every claimed blob whose claims all ended before `now_ms` and returns them;
+    /// blobs nobody claimed are kept.
+    pub async fn sweep(&self, now_ms: u64) -> Result<Vec<BlobHash>, StoreError> {
+        let expired: Vec<BlobHash> = {
+            let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+            let expired: Vec<BlobHash> = claims
+                .iter()
+                .filter(|(_, holders)| holders.values().all(|until| *until < now_ms))
+                .map(|(hash, _)| *hash)
+                .collect();
+            for hash in &expired {
+                claims.remove(hash);
+            }
+            expired
+        };
+        let mut removed = Vec::with_capacity(expired.len());
+        for hash in expired {
+            let path = self.path(&hash);
+            match tokio::fs::metadata(&path).await {
+                Ok(meta) => {
+                    tokio::fs::remove_file(&path)
+                        .await
+                        .map_err(io("removing an expired blob"))?;
+                    self.release(meta.len());
+                    removed.push(hash);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("reading an expired blob")(e)),
+            }
+        }
+        Ok(removed)
     }
 }
 

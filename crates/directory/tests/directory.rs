@@ -28,7 +28,7 @@ async fn start(root: &Path, max_total_bytes: u64) -> Directory {
     let store = BlobStore::open(config).expect("store opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(agora_directory::serve(listener, store.clone()));
+    let server = tokio::spawn(agora_directory::serve(listener, store.clone(), None));
     // A client that accepts larger blobs than the server, so the server's own limit is what is tested.
     Directory {
         client: Client::new(&base, 4 * MAX_BLOB),

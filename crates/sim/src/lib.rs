@@ -2,6 +2,7 @@
 //! against a real chain over RPC.
 //!
 //! - [`allocation`]: the SolidWorx case studies (carpool, energy) on the allocation market.
+//! - [`compute`]: the MODiCuM market with every role as an agent (`agora sim compute`).
 //! - [`compute_game`]: the MODiCuM game (Theorem 3, eq. 3.4, 3.5, Table 3.4) for `agora compute calc`.
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`daemon`]: the solver daemon every hybrid market shares (poll, solve, check, submit).
@@ -13,6 +14,7 @@
 //! - [`stream_analysis`]: the stream market's games, eq. 4.3-4.6 and break-even.
 
 pub mod allocation;
+pub mod compute;
 pub mod compute_game;
 pub mod daemon;
 pub mod energy;

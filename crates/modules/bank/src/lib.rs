@@ -14,7 +14,8 @@
 //!    `beneficiary` (a fine, a payment out of escrow); the rest stays held.
 //!
 //! Every amount is an integer `u64` of the smallest unit. Conservation: the sum of all balances
-//! and of all holds equals the supply after every transaction ([`Bank::check_conservation`]).
+//! and of all holds equals the supply after every transaction ([`Bank::check_conservation`]);
+//! the `conservation` query recomputes both sides from the whole state, so anyone can check it.
 //!
 //! **Fees.** The bank is the ledger's [`FeeCollector`]: a transaction's fee is debited from
 //! its sender's balance (never from a hold) and burned, so the supply shrinks by exactly the
@@ -406,26 +407,54 @@ impl Bank {
 
     /// Checks that balances and holds add up to the supply.
     pub fn check_conservation(state: &dyn StateRead) -> Result<(), String> {
+        let totals = Self::totals(state)?;
+        if !totals.conserved() {
+            return Err(format!(
+                "balances and holds sum to {}, supply is {}",
+                totals.balances + totals.holds,
+                totals.supply
+            ));
+        }
+        Ok(())
+    }
+
+    /// The supply and what balances and holds add up to, read from the whole state (the
+    /// `conservation` query: simulations recompute the invariant from the ledger).
+    pub fn totals(state: &dyn StateRead) -> Result<Totals, String> {
         let supply = read_u64(state, &supply_key()).map_err(|e| e.to_string())?;
-        let mut total: u128 = 0;
+        let mut balances: u128 = 0;
         for (_, v) in state
             .scan_prefix(&TxContext::module_key(NAME, b"bal:"))
             .map_err(|e| e.to_string())?
         {
-            total += decode_u64(Some(v)).map_err(|e| e.to_string())? as u128;
+            balances += decode_u64(Some(v)).map_err(|e| e.to_string())? as u128;
         }
+        let mut holds: u128 = 0;
         for (_, v) in state
             .scan_prefix(&TxContext::module_key(NAME, b"hold:"))
             .map_err(|e| e.to_string())?
         {
-            total += decode_hold(&v).map_err(|e| e.to_string())?.amount as u128;
+            holds += decode_hold(&v).map_err(|e| e.to_string())?.amount as u128;
         }
-        if total != supply as u128 {
-            return Err(format!(
-                "balances and holds sum to {total}, supply is {supply}"
-            ));
-        }
-        Ok(())
+        Ok(Totals {
+            supply,
+            balances,
+            holds,
+        })
+    }
+}
+
+/// Answer of the `conservation` query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub supply: u64,
+    pub balances: u128,
+    pub holds: u128,
+}
+
+impl Totals {
+    pub fn conserved(&self) -> bool {
+        self.balances + self.holds == u128::from(self.supply)
     }
 }
 
@@ -535,6 +564,13 @@ impl Module for Bank {
             "supply" => {
                 let supply = read_u64(state, &supply_key()).map_err(bank)?;
                 Ok(serde_json::json!({"supply": supply}))
+            }
+            "conservation" => {
+                let t = Self::totals(state).map_err(QueryError::BadParams)?;
+                Ok(
+                    serde_json::json!({"supply": t.supply, "balances": t.balances.to_string(),
+                    "holds": t.holds.to_string(), "conserved": t.conserved()}),
+                )
             }
             "hold" => {
                 let id: u64 = query_param(params, "id")?;

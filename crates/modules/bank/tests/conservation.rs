@@ -380,3 +380,33 @@ fn fees_are_burned_per_call_byte_and_written_byte() {
     exec.with_state(Bank::check_conservation).unwrap().unwrap();
     assert_eq!(exec.recompute_state_root().unwrap(), exec.state_root());
 }
+
+#[test]
+fn the_conservation_query_recomputes_balances_and_holds_against_the_supply() {
+    let keys: Vec<_> = (0..2).map(Keypair::from_seed).collect();
+    let exec = funded(&keys, START, FeeSchedule::default());
+    let applied = exec
+        .apply_block(&block(
+            1,
+            vec![sign(
+                &keys[0],
+                0,
+                BankCall::Hold {
+                    amount: 300,
+                    controller: keys[1].address(),
+                },
+            )],
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(applied.receipts[0].status, TxStatus::Success);
+    let fee = applied.receipts[0].fee;
+    assert!(fee > 0);
+    let answer = exec
+        .query("bank", "conservation", &serde_json::Value::Null)
+        .unwrap();
+    assert_eq!(answer["supply"], 2 * START - fee);
+    assert_eq!(answer["holds"], "300");
+    assert_eq!(answer["balances"], (2 * START - fee - 300).to_string());
+    assert_eq!(answer["conserved"], true);
+}
