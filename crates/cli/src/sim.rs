@@ -19,6 +19,9 @@ use std::{path::PathBuf, time::Duration};
 pub enum SimCommand {
     /// A day of the TRANSAX energy market on the homes of a profile directory.
     Energy(EnergyArgs),
+    /// The stream market's experiments (seed section 4.7).
+    #[command(subcommand)]
+    Stream(crate::stream::StreamSimCommand),
 }
 
 #[derive(Args)]
@@ -158,7 +161,7 @@ fn config(args: &EnergyArgs) -> EnergySimConfig {
 }
 
 /// Runs `body` against a fresh one-node devnet, with a progress bar over `len` intervals.
-fn on_devnet<T>(
+pub(crate) fn on_devnet<T>(
     len: u64,
     body: impl AsyncFnOnce(&Client, &Keypair, &ProgressBar) -> Result<T>,
 ) -> Result<T> {
@@ -179,7 +182,7 @@ fn on_devnet<T>(
     })
 }
 
-fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
+pub(crate) fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, text) in files {
         std::fs::write(dir.join(name), text).with_context(|| format!("cannot write {name}"))?;
@@ -188,7 +191,10 @@ fn write_out(dir: &std::path::Path, files: &[(String, String)]) -> Result<()> {
 }
 
 pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
-    let SimCommand::Energy(args) = cmd;
+    let args = match cmd {
+        SimCommand::Energy(args) => args,
+        SimCommand::Stream(cmd) => return crate::stream::run_sim(cmd, out),
+    };
     let mut profiles = agora_sim::profiles::read_profiles(&args.profiles)?;
     if let Some((a, b)) = args.intervals {
         profiles = agora_sim::profiles::window(&profiles, a, b)?;
