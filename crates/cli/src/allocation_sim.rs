@@ -166,7 +166,7 @@ pub fn run_carpool(args: CarpoolArgs, out: &Output) -> Result<()> {
     let mut cfg = args.market.config(2_000, 2_000);
     cfg.cycles = args.cycles;
     cfg.fail_solver_at = args.fail_solver_at;
-    let (summary, run) = on_devnet(cfg.cycles, async |client, faucet, _| {
+    let (summary, run) = on_devnet(cfg.cycles, "cycle", async |client, faucet, _| {
         Ok(agora_sim::allocation::run_carpool(client, faucet, carpool, &cfg).await?)
     })?;
     if let Some(dir) = &args.market.out {
@@ -211,7 +211,7 @@ pub fn run_allocation_energy(args: AllocationEnergyArgs, out: &Output) -> Result
         cfg.fail_solver_at =
             Some(energy::fail_cycle(&profiles, interval).context("the profiles have no offers")?);
     }
-    let (summary, run) = on_devnet(0, async |client, faucet, _| {
+    let (summary, run) = on_devnet(0, "cycle", async |client, faucet, _| {
         Ok(energy::run(
             client,
             faucet,

@@ -26,6 +26,9 @@ pub enum SimCommand {
     /// The MODiCuM compute market: a job creator's jobs one after another, with a resource
     /// provider, a mediator, a directory, a solver and a keeper as agents.
     Compute(crate::compute_sim::ComputeSimArgs),
+    /// The stream market's experiments (seed section 4.7).
+    #[command(subcommand)]
+    Stream(crate::stream::StreamSimCommand),
 }
 
 #[derive(Args)]
@@ -207,6 +210,7 @@ pub fn run_sim(cmd: SimCommand, out: &Output) -> Result<()> {
             return crate::allocation_sim::run_allocation_energy(args, out)
         }
         SimCommand::Compute(args) => return crate::compute_sim::run_sim(args, out),
+        SimCommand::Stream(cmd) => return crate::stream::run_sim(cmd, out),
     };
     let mut profiles = agora_sim::profiles::read_profiles(&args.profiles)?;
     if let Some((a, b)) = args.intervals {

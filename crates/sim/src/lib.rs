@@ -11,6 +11,7 @@
 //! - [`mixer`]: the mixer agent (denomination plan, CoinShuffle sessions, the mix transaction).
 //! - [`mixing`]: the homes' mixing in a simulated day (withdraw, mix, offer anonymously).
 //! - [`plot`]: SVG line and stacked bar charts of the results.
+//! - [`stream`]: the stream market's allocator, agents and experiments (Fig. 4.5, 4.6).
 //! - [`stream_analysis`]: the stream market's games, eq. 4.3-4.6 and break-even.
 
 pub mod allocation;
@@ -23,4 +24,5 @@ pub mod mixer;
 pub mod mixing;
 pub mod plot;
 pub mod profiles;
+pub mod stream;
 pub mod stream_analysis;
