@@ -6,6 +6,8 @@ use agora_node::{
     devnet::{Devnet, DEFAULT_BASE_PORT, DEFAULT_CHAIN_ID},
     genesis::Home,
 };
+use agora_sim::demo::{DemoContext, Started};
+use agora_types::Keypair;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::{
@@ -13,6 +15,7 @@ use std::{
     process::{Child, Stdio},
     time::{Duration, Instant},
 };
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 #[derive(Args)]
@@ -27,6 +30,17 @@ pub struct DevnetArgs {
     /// BASE+2I+1 (p2p).
     #[arg(long, default_value_t = DEFAULT_BASE_PORT)]
     base_port: u16,
+    /// Keep every market busy: set it up (or resume the one an earlier start set up), and run
+    /// its solver daemons and demo agents on the shipped data until Ctrl-C.
+    #[arg(long)]
+    markets: bool,
+    /// With --markets: real milliseconds per market interval of a new market (900000 plays
+    /// the profiles' quarter hours in step with the UTC day).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
+    interval_ms: u64,
+    /// With --markets: the repository's data directory.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
 }
 
 /// Makes `home` a single-validator chain unless it already is a node home.
@@ -207,13 +221,24 @@ pub fn run(args: DevnetArgs, out: &Output) -> Result<()> {
         let running = RunningDevnet::start(&args.home, args.validators, args.base_port).await?;
         let devnet = &running.devnet;
         let faucet = Devnet::faucet_key_path(&devnet.dir);
+        let mut agents = JoinSet::new();
+        let markets = if args.markets {
+            start_markets(devnet, &faucet, &args, &mut agents).await?
+        } else {
+            Vec::new()
+        };
+        let explorer = devnet
+            .rpc_urls()
+            .first()
+            .map(|url| format!("{url}/explorer"));
         out.print(
             &serde_json::json!({
                 "chain_id": devnet.genesis.chain_id,
                 "home": devnet.dir,
                 "faucet_key": faucet,
                 "rpc": devnet.rpc_urls(),
-                "explorer": devnet.rpc_urls().first().map(|url| format!("{url}/explorer")),
+                "explorer": explorer,
+                "markets": markets,
                 "pids": running.pids(),
             }),
             || {
@@ -230,16 +255,59 @@ pub fn run(args: DevnetArgs, out: &Output) -> Result<()> {
                 }
                 if let Some(url) = devnet.rpc_urls().first() {
                     text += &format!("explorer: {url}/explorer (also /health, /ready, /metrics)\n");
+                    for m in &markets {
+                        text += &format!(
+                            "{} market {}{}: {url}{}\n",
+                            m.name,
+                            m.market,
+                            if m.resumed { " (resumed)" } else { "" },
+                            m.explorer
+                        );
+                    }
                 }
                 text += &format!("faucet key: {}\nstop with Ctrl-C", faucet.display());
                 text
             },
         )?;
         wait_for_stop().await;
+        agents.abort_all();
         info!("stopping validators");
         drop(running);
         Ok(())
     })
+}
+
+/// Starts every market of [`agora_sim::demo::markets`] on the first validator, keeping what
+/// they need to resume in the chain's `markets` directory.
+async fn start_markets(
+    devnet: &Devnet,
+    faucet: &Path,
+    args: &DevnetArgs,
+    agents: &mut JoinSet<()>,
+) -> Result<Vec<Started>> {
+    let url = devnet
+        .rpc_urls()
+        .into_iter()
+        .next()
+        .context("the chain has no validator")?;
+    let ctx = DemoContext {
+        client: Client::new(&url)?,
+        faucet: Keypair::read(faucet)?,
+        dir: devnet.dir.join("markets"),
+        data: args.data.clone(),
+        interval_ms: args.interval_ms,
+    };
+    let mut started = Vec::new();
+    for market in agora_sim::demo::markets() {
+        info!(market = market.name(), "starting market");
+        started.push(
+            market
+                .start(&ctx, agents)
+                .await
+                .with_context(|| format!("cannot start the {} market", market.name()))?,
+        );
+    }
+    Ok(started)
 }
 
 async fn wait_for_stop() {

@@ -224,10 +224,14 @@ pub struct StrategiesArgs {
 pub fn run_sim(cmd: StreamSimCommand, out: &Output) -> Result<()> {
     let StreamSimCommand::Strategies(args) = cmd;
     let service = Arc::new(Service::crc32().context("cannot compile the stream service")?);
-    let report = crate::sim::on_devnet(args.allocations, "allocation", async |client, faucet, bar| {
-        bar.set_message("stream strategies");
-        Ok(run_strategies(client, faucet, args.allocations, args.seed, service).await?)
-    })?;
+    let report = crate::sim::on_devnet(
+        args.allocations,
+        "allocation",
+        async |client, faucet, bar| {
+            bar.set_message("stream strategies");
+            Ok(run_strategies(client, faucet, args.allocations, args.seed, service).await?)
+        },
+    )?;
     if let Some(dir) = &args.out {
         let mut files = report.figures();
         files.push((

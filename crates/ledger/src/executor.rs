@@ -4,8 +4,8 @@ use crate::{
     admission::{CallError, FeeCollector, INSUFFICIENT_FEE},
     module::{DynModule, Failure, TxContext, Writes},
     state::{
-        entry_element, scan, Snapshot, StateError, BLOCKS, META, META_CHAIN_ID, META_HEIGHT,
-        META_LTHASH, RECEIPTS, STATE,
+        entry_element, scan, Snapshot, StateError, BLOCKS, BLOCK_DIGESTS, META, META_CHAIN_ID,
+        META_HEIGHT, META_LTHASH, RECEIPTS, STATE,
     },
     Module, QueryError, StateRead,
 };
@@ -98,6 +98,7 @@ impl Executor {
             txn.open_table(STATE).map_err(StateError::from)?;
             txn.open_table(RECEIPTS).map_err(StateError::from)?;
             txn.open_table(BLOCKS).map_err(StateError::from)?;
+            txn.open_table(BLOCK_DIGESTS).map_err(StateError::from)?;
             let stored = meta
                 .get(META_CHAIN_ID)
                 .map_err(StateError::from)?
@@ -462,6 +463,21 @@ impl Executor {
             .transpose()
     }
 
+    /// The block with `digest`, among those executed (blocks executed before the digest index
+    /// existed are not found).
+    pub fn block_by_digest(&self, digest: &[u8]) -> Result<Option<BlockRecord>, ExecutorError> {
+        let height = {
+            let txn = self.db.begin_read().map_err(StateError::from)?;
+            let table = txn.open_table(BLOCK_DIGESTS).map_err(StateError::from)?;
+            let found = table.get(digest).map_err(StateError::from)?;
+            found.map(|h| h.value())
+        };
+        match height {
+            Some(h) => self.block(h),
+            None => Ok(None),
+        }
+    }
+
     /// The nonce the sender's next transaction must carry.
     pub fn nonce(&self, address: &Address) -> Result<u64, ExecutorError> {
         match self.read(&nonce_key(address))? {
@@ -557,5 +573,12 @@ fn finish(
     meta.insert(META_HEIGHT, record.height.to_be_bytes().as_slice())?;
     let mut blocks = txn.open_table(BLOCKS)?;
     blocks.insert(record.height, json(record).as_slice())?;
+    // The genesis record has no digest.
+    if let Ok(digest) = hex::decode(&record.digest) {
+        if !digest.is_empty() {
+            txn.open_table(BLOCK_DIGESTS)?
+                .insert(digest.as_slice(), record.height)?;
+        }
+    }
     Ok(())
 }

@@ -10,6 +10,8 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(crate) const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
 /// Block records by height (JSON).
 pub(crate) const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Block heights by digest, for finding a block by its digest (the explorer's search).
+pub(crate) const BLOCK_DIGESTS: TableDefinition<&[u8], u64> = TableDefinition::new("block_digests");
 
 pub(crate) const META_HEIGHT: &str = "last_applied_height";
 pub(crate) const META_LTHASH: &str = "lthash";

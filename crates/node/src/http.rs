@@ -92,12 +92,20 @@ async fn metrics(State(state): State<RpcState>) -> Response {
         Ok(status) => status,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let text = state.metrics.encode(ChainGauges {
-        executed_height: status.height,
-        finalized_height: status.finalized_height,
-        mempool_txs: status.mempool,
-        mempool_bytes: state.mempool.bytes(),
-        mempool_gapped: state.mempool.gapped(),
-    });
+    // The markets' gauges read redb: off the async workers.
+    let reader = state.clone();
+    let open = tokio::task::spawn_blocking(move || crate::explorer::open_offers(&reader))
+        .await
+        .unwrap_or_default();
+    let text = state.metrics.encode(
+        ChainGauges {
+            executed_height: status.height,
+            finalized_height: status.finalized_height,
+            mempool_txs: status.mempool,
+            mempool_bytes: state.mempool.bytes(),
+            mempool_gapped: state.mempool.gapped(),
+        },
+        &open,
+    );
     ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response()
 }

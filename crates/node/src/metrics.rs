@@ -10,7 +10,10 @@
 use agora_ledger::AppliedBlock;
 use agora_types::TxStatus;
 use jsonrpsee::{
-    core::middleware::{Batch, BatchEntry, Notification, RpcServiceT},
+    core::{
+        middleware::{Batch, BatchEntry, Notification, RpcServiceT},
+        server::BatchResponseBuilder,
+    },
     types::Request,
     MethodResponse,
 };
@@ -43,6 +46,20 @@ struct FailureLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabel {
     method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MarketLabels {
+    module: String,
+    market: String,
+}
+
+/// The open offers of one market when scraped.
+#[derive(Clone, Debug)]
+pub struct OpenOffers {
+    pub module: &'static str,
+    pub market: u64,
+    pub count: u64,
 }
 
 /// What the chain and the mempool look like when scraped.
@@ -80,6 +97,7 @@ pub struct NodeMetrics {
     energy_solutions: Counter,
     energy_intervals: Counter,
     energy_traded_wh: Counter,
+    open_offers: Family<MarketLabels, Gauge>,
 }
 
 impl std::fmt::Debug for NodeMetrics {
@@ -115,6 +133,7 @@ impl NodeMetrics {
             energy_solutions: Counter::default(),
             energy_intervals: Counter::default(),
             energy_traded_wh: Counter::default(),
+            open_offers: Family::default(),
         };
         metrics.register();
         metrics
@@ -184,7 +203,7 @@ impl NodeMetrics {
         );
         r.register(
             "rpc_errors",
-            "JSON-RPC calls answered with an error, by method (single calls only)",
+            "JSON-RPC calls answered with an error, by method (calls inside batches too)",
             self.rpc_errors.clone(),
         );
         r.register(
@@ -206,6 +225,11 @@ impl NodeMetrics {
             "energy_traded_wh",
             "Energy traded in finalized intervals, in Wh",
             self.energy_traded_wh.clone(),
+        );
+        r.register(
+            "open_offers",
+            "Open offers per market (stream: open allocations), read when scraped",
+            self.open_offers.clone(),
         );
     }
 
@@ -260,19 +284,27 @@ impl NodeMetrics {
         }
     }
 
-    fn on_rpc(&self, known: &BTreeSet<String>, method: &str, failed: Option<bool>) {
+    fn on_rpc(&self, known: &BTreeSet<String>, method: &str, failed: bool) {
         let label = MethodLabel {
             method: Self::label(known, method),
         };
         self.rpc_requests.get_or_create(&label).inc();
-        if failed == Some(true) {
+        if failed {
             self.rpc_errors.get_or_create(&label).inc();
         }
     }
 
-    /// The Prometheus text of every metric, with the chain's gauges set to `chain`.
-    pub fn encode(&self, chain: ChainGauges) -> String {
+    /// The Prometheus text of every metric, with the chain's gauges set to `chain` and the
+    /// markets' to `open`.
+    pub fn encode(&self, chain: ChainGauges, open: &[OpenOffers]) -> String {
         let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for o in open {
+            let labels = MarketLabels {
+                module: o.module.to_string(),
+                market: o.market.to_string(),
+            };
+            self.open_offers.get_or_create(&labels).set(gauge(o.count));
+        }
         self.executed_height.set(gauge(chain.executed_height));
         self.finalized_height.set(gauge(chain.finalized_height));
         self.caught_up
@@ -305,6 +337,8 @@ pub struct Counted<S> {
     pub metrics: Arc<NodeMetrics>,
     /// The server's methods; any other name a client sends counts as `other`.
     pub known: Arc<BTreeSet<String>>,
+    /// The largest answer the server sends, batches included.
+    pub max_response_bytes: usize,
 }
 
 impl<S> RpcServiceT for Counted<S>
@@ -331,19 +365,43 @@ where
         async move {
             let method = request.method_name().to_string();
             let response = service.call(request).await;
-            metrics.on_rpc(&known, &method, Some(response.is_error()));
+            metrics.on_rpc(&known, &method, response.is_error());
             response
         }
     }
 
+    /// Answers each call of the batch through [`Self::call`], so that its errors count like a
+    /// single call's; entries that are not valid requests count as errors of `other`. Builds
+    /// the batch's answer as jsonrpsee's own service does.
     fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        for entry in batch.iter() {
-            if let Ok(BatchEntry::Call(request)) = entry {
-                self.metrics
-                    .on_rpc(&self.known, request.method_name(), None);
+        let this = self.clone();
+        async move {
+            let mut responses = BatchResponseBuilder::new_with_limit(this.max_response_bytes);
+            let mut notified = false;
+            for entry in batch {
+                let response = match entry {
+                    Ok(BatchEntry::Call(request)) => this.call(request).await,
+                    Ok(BatchEntry::Notification(n)) => {
+                        notified = true;
+                        this.service.notification(n).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        this.metrics.on_rpc(&this.known, OTHER, true);
+                        let (error, id) = e.into_parts();
+                        MethodResponse::error(id, error)
+                    }
+                };
+                if let Err(too_large) = responses.append(response) {
+                    return too_large;
+                }
+            }
+            if responses.is_empty() && notified {
+                MethodResponse::notification()
+            } else {
+                MethodResponse::from_batch(responses.finish())
             }
         }
-        self.service.batch(batch)
     }
 
     fn notification<'a>(

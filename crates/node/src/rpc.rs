@@ -142,6 +142,7 @@ pub async fn serve(
     let methods: Methods = state.into_rpc().into();
     let known = Arc::new(methods.method_names().map(str::to_string).collect());
     let limiter = Arc::new(ClientLimiter::new(limits));
+    let max_response_bytes = limits.max_response_bytes as usize;
     let page_limiter = limiter.clone();
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
@@ -159,6 +160,7 @@ pub async fn serve(
                     service,
                     metrics: metrics.clone(),
                     known: Arc::clone(&known),
+                    max_response_bytes,
                 })
                 .layer_fn(move |service| RateLimited {
                     service,

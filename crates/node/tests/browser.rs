@@ -276,9 +276,11 @@ async fn the_explorer_works_in_a_real_browser() {
     let rect = browser.get(&format!("/element/{svg}/rect")).await.unwrap();
     assert!(rect["width"].as_f64().unwrap() > 100.0, "{rect}");
 
-    // The search box finds a block, a transaction and an account.
+    // The search box finds a block (by height and by digest), a transaction and an account.
+    let digest = node.state.executor.block(3).unwrap().unwrap().digest;
     for (q, path) in [
         ("2".to_string(), "/explorer/block/2".to_string()),
+        (digest, "/explorer/block/3".to_string()),
         (
             sent.tx_hash.to_string(),
             format!("/explorer/tx/{}", sent.tx_hash),

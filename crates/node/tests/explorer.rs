@@ -68,7 +68,7 @@ async fn the_explorer_shows_blocks_transactions_accounts_and_a_market() {
     let front: Value = serde_json::from_str(&front).unwrap();
     assert_eq!(front["status"]["height"], height);
     assert_eq!(front["blocks"][0]["height"], height);
-    assert_eq!(front["energy_markets"], serde_json::json!([0]));
+    assert_eq!(front["markets"]["energy"], serde_json::json!([0]));
 
     // A block with its transfer's receipt and event; one with a failure and its reason.
     let (code, html) = page(&format!("{base}/explorer/block/1")).await;

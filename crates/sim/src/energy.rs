@@ -23,13 +23,14 @@
 //!
 //! [`run`] (`harness.rs`) plays a day, or intervals A..B of it, with `profiles` possibly
 //! replicated ([`crate::profiles::replicate`]); [`experiments`] plays the seed's three
-//! experiments with it.
+//! experiments with it. [`live`] keeps the market busy on a devnet instead, without end.
 
 pub mod battery;
 mod dso;
 pub mod experiments;
 mod harness;
 mod home;
+pub mod live;
 mod offline;
 mod setup;
 mod solver;
@@ -55,6 +56,8 @@ pub fn day_length(profiles: &[Profile]) -> u32 {
         .max()
         .unwrap_or(0)
 }
+/// Requests in flight at once when every home does the same (deposits, readings, bills).
+const CONCURRENCY: usize = 256;
 /// Funds each agent account gets from the faucet (micro-tokens).
 pub(crate) const FUNDING: u64 = 1_000_000_000;
 const DSO_PRICE: DsoPrice = DsoPrice { buy: 40, sell: 5 };

@@ -4,6 +4,7 @@
 //! - [`allocation`]: the SolidWorx case studies (carpool, energy) on the allocation market.
 //! - [`compute`]: the MODiCuM market with every role as an agent (`agora sim compute`).
 //! - [`compute_game`]: the MODiCuM game (Theorem 3, eq. 3.4, 3.5, Table 3.4) for `agora compute calc`.
+//! - [`demo`]: the markets `agora devnet --markets` keeps busy.
 //! - [`profiles`]: the microgrid's day-ahead energy profiles.
 //! - [`daemon`]: the solver daemon every hybrid market shares (poll, solve, check, submit).
 //! - [`energy`]: a day of the TRANSAX market (DSO, prosumers, smart meters, solver daemons).
@@ -18,6 +19,7 @@ pub mod allocation;
 pub mod compute;
 pub mod compute_game;
 pub mod daemon;
+pub mod demo;
 pub mod energy;
 pub mod meter;
 pub mod mixer;

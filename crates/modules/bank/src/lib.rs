@@ -13,6 +13,9 @@
 //! 5. **Slash** `(hold, amount, beneficiary)` by the controller pays `amount` of the hold to
 //!    `beneficiary` (a fine, a payment out of escrow); the rest stays held.
 //!
+//! Queries: `balance {address}`, `supply`, `hold {id}`, and `holds {address}`: the holds an
+//! account owns, read through an index by owner.
+//!
 //! Every amount is an integer `u64` of the smallest unit. Conservation: the sum of all balances
 //! and of all holds equals the supply after every transaction ([`Bank::check_conservation`]);
 //! the `conservation` query recomputes both sides from the whole state, so anyone can check it.
@@ -29,6 +32,8 @@
 //! 2 Release:  hold id (u64 BE)
 //! 3 Slash:    hold id (u64 BE) | amount (u64 BE) | beneficiary (32)
 //! ```
+
+mod holds;
 
 use agora_ledger::{
     query_param, FeeCollector, Module, QueryError, ReasonCode, StateError, StateRead, TxContext,
@@ -343,6 +348,7 @@ impl Bank {
             amount,
         };
         ctx.put(hold_key(id), serde_json::to_vec(&hold).unwrap_or_default());
+        holds::add(ctx, &hold);
         ctx.emit(NAME, "Held", &hold);
         Ok(id)
     }
@@ -366,6 +372,7 @@ impl Bank {
     pub fn release(ctx: &mut TxContext<'_>, id: u64, by: &Address) -> Result<(), BankError> {
         let hold = Self::controlled_hold(ctx, id, by)?;
         ctx.delete(hold_key(id));
+        holds::remove(ctx, &hold);
         Self::credit(ctx, &hold.owner, hold.amount)?;
         ctx.emit(NAME, "Released", &hold);
         Ok(())
@@ -393,6 +400,7 @@ impl Bank {
             })?;
         if hold.amount == 0 {
             ctx.delete(hold_key(id));
+            holds::remove(ctx, &hold);
         } else {
             ctx.put(hold_key(id), serde_json::to_vec(&hold).unwrap_or_default());
         }
@@ -579,6 +587,11 @@ impl Module for Bank {
                     .ok_or_else(|| QueryError::NotFound(format!("hold {id}")))?;
                 let hold = decode_hold(&bytes).map_err(bank)?;
                 Ok(serde_json::to_value(hold).unwrap_or_default())
+            }
+            "holds" => {
+                let address: Address = query_param(params, "address")?;
+                let holds = holds::of(state, &address).map_err(bank)?;
+                Ok(serde_json::json!({"address": address, "holds": holds}))
             }
             _ => Err(QueryError::UnknownPath {
                 module: NAME.into(),

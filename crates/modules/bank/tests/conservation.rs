@@ -4,6 +4,7 @@ use agora_bank::{module_account, Bank, BankCall};
 use agora_ledger::{Executor, ModuleGenesis, TxStatus};
 use agora_types::{Address, Block, Call, FeeSchedule, Keypair, SignedTransaction, Transaction};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const CHAIN: &str = "bank-test";
 const START: u64 = 1_000_000;
@@ -244,6 +245,109 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Each key's `holds` answer is exactly the holds (by id) that key owns.
+fn holds_by_owner_match_the_holds(exec: &Executor, keys: &[Keypair]) -> Result<(), TestCaseError> {
+    let mut owned: BTreeMap<Address, Vec<serde_json::Value>> = BTreeMap::new();
+    // The ops make at most 40 holds.
+    for id in 0..40u64 {
+        if let Ok(hold) = exec.query("bank", "hold", &serde_json::json!({"id": id})) {
+            let owner: Address = hold["owner"].as_str().unwrap().parse().unwrap();
+            owned.entry(owner).or_default().push(hold);
+        }
+    }
+    for key in keys {
+        let answer = exec
+            .query(
+                "bank",
+                "holds",
+                &serde_json::json!({"address": key.address()}),
+            )
+            .unwrap();
+        let expected = owned.remove(&key.address()).unwrap_or_default();
+        prop_assert_eq!(answer["holds"].as_array().unwrap(), &expected);
+    }
+    Ok(())
+}
+
+#[test]
+fn an_accounts_holds_are_listed_until_released_or_slashed_away() {
+    let keys: Vec<_> = (0..3).map(Keypair::from_seed).collect();
+    let exec = executor(&keys);
+    let (a, c) = (&keys[0], keys[2].address());
+    let hold = |nonce, amount| {
+        sign(
+            a,
+            nonce,
+            BankCall::Hold {
+                amount,
+                controller: c,
+            },
+        )
+    };
+    exec.apply_block(&block(1, vec![hold(0, 10), hold(1, 20), hold(2, 30)]))
+        .unwrap()
+        .unwrap();
+    let ids = |exec: &Executor| -> Vec<u64> {
+        exec.query(
+            "bank",
+            "holds",
+            &serde_json::json!({"address": a.address()}),
+        )
+        .unwrap()["holds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&exec), [0, 1, 2]);
+    let by_c = |nonce, call| sign(&keys[2], nonce, call);
+    let applied = exec
+        .apply_block(&block(
+            2,
+            vec![
+                by_c(0, BankCall::Release { hold: 0 }),
+                by_c(
+                    1,
+                    BankCall::Slash {
+                        hold: 1,
+                        amount: 5,
+                        beneficiary: c,
+                    },
+                ),
+                by_c(
+                    2,
+                    BankCall::Slash {
+                        hold: 2,
+                        amount: 30,
+                        beneficiary: c,
+                    },
+                ),
+            ],
+        ))
+        .unwrap()
+        .unwrap();
+    assert!(applied
+        .receipts
+        .iter()
+        .all(|r| r.status == TxStatus::Success));
+    // Released and slashed to nothing: gone; slashed in part: still held, with what is left.
+    assert_eq!(ids(&exec), [1]);
+    let left = exec
+        .query(
+            "bank",
+            "holds",
+            &serde_json::json!({"address": a.address()}),
+        )
+        .unwrap();
+    assert_eq!(left["holds"][0]["amount"], 15);
+    let none = exec
+        .query("bank", "holds", &serde_json::json!({"address": c}))
+        .unwrap();
+    assert_eq!(none["holds"], serde_json::json!([]));
+    exec.with_state(Bank::check_conservation).unwrap().unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
@@ -266,6 +370,7 @@ proptest! {
             let applied = exec.apply_block(&block(i as u64 + 1, chunk.to_vec())).unwrap().unwrap();
             burned += applied.receipts.iter().map(|r| r.fee).sum::<u64>();
             exec.with_state(Bank::check_conservation).unwrap().map_err(TestCaseError::fail)?;
+            holds_by_owner_match_the_holds(&exec, &keys)?;
         }
         prop_assert_eq!(exec.recompute_state_root().unwrap(), exec.state_root());
         // Fees are burned: the supply shrinks by exactly what the receipts say was paid.

@@ -13,8 +13,6 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// Markets probed for the front page.
-const MAX_MARKETS: u64 = 64;
 /// Intervals plotted and finalized intervals read.
 const MAX_INTERVALS: usize = 96;
 /// Groups whose loads are plotted.
@@ -27,15 +25,7 @@ fn query<T: DeserializeOwned>(
     path: &str,
     params: serde_json::Value,
 ) -> Option<T> {
-    let value = state.executor.query("energy", path, &params).ok()?;
-    serde_json::from_value(value).ok()
-}
-
-/// The ids of the energy markets that exist (they are numbered from 0).
-pub(super) fn market_ids(state: &RpcState) -> Vec<MarketId> {
-    (0..MAX_MARKETS)
-        .take_while(|m| query::<Market>(state, "market", json!({"market": m})).is_some())
-        .collect()
+    super::markets::query(state, "energy", path, params)
 }
 
 pub(super) async fn market(
@@ -82,9 +72,7 @@ fn per_interval(trades: &[Trade]) -> BTreeMap<Interval, u64> {
 }
 
 fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
-    let m: MarketId = market
-        .parse()
-        .map_err(|_| Problem::bad(format!("{:?} is not a market number", short(market, 80))))?;
+    let m: MarketId = super::markets::market_id(market)?;
     let info: Market = query(state, "market", json!({"market": m}))
         .ok_or_else(|| Problem::missing(format!("no energy market {m}")))?;
     let offers: Vec<Offer> = query(state, "open_offers", json!({"market": m})).unwrap_or_default();

@@ -2,21 +2,30 @@
 //!
 //! `/explorer` (and `/`) shows the chain's status, validators, latest blocks and markets;
 //! `/explorer/block/{height}`, `/explorer/tx/{hash}`, `/explorer/account/{address}` and
-//! `/explorer/energy/{market}` ([`energy`]) show one thing; `/explorer/search?q=` finds a
-//! height, a transaction hash or an address. Every page has a JSON twin at the same path
+//! `/explorer/{energy,allocation,compute,stream}/{market}` show one thing;
+//! `/explorer/search?q=` ([`search`]) finds a height, a block digest, a transaction hash or an
+//! address. Every page has a JSON twin at the same path
 //! (`?format=json`, or `Accept: application/json`). Live pages reload themselves every few
 //! seconds. Bad input gets an error page in the same format saying what was wrong.
 
+mod account;
+mod allocation;
+mod compute;
 mod energy;
 mod html;
+mod markets;
+
+pub(crate) use markets::open_offers;
+mod search;
+mod stream;
 
 use crate::rpc::RpcState;
-use agora_types::{Address, BlockRecord, Receipt, TxHash, TxStatus};
+use agora_types::{BlockRecord, Receipt, TxHash, TxStatus};
 use axum::{
     extract::{FromRequestParts, Path, Request, State},
     http::{header, request::Parts, StatusCode},
     middleware::{self, Next},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
@@ -139,9 +148,12 @@ pub fn router() -> Router<RpcState> {
         .route("/explorer", get(index))
         .route("/explorer/block/{height}", get(block))
         .route("/explorer/tx/{hash}", get(tx))
-        .route("/explorer/account/{address}", get(account))
+        .route("/explorer/account/{address}", get(account::account))
         .route("/explorer/energy/{market}", get(energy::market))
-        .route("/explorer/search", get(search))
+        .route("/explorer/allocation/{market}", get(allocation::market))
+        .route("/explorer/compute/{market}", get(compute::market))
+        .route("/explorer/stream/{market}", get(stream::market))
+        .route("/explorer/search", get(search::search))
         .layer(middleware::from_fn(limit_query))
 }
 
@@ -211,7 +223,15 @@ fn front_page(state: &RpcState) -> Result<Page, Problem> {
             blocks.push(b);
         }
     }
-    let markets = energy::market_ids(state);
+    let markets: serde_json::Map<String, Value> = markets::MODULES
+        .iter()
+        .map(|module| {
+            (
+                module.to_string(),
+                json!(markets::market_ids(state, module)),
+            )
+        })
+        .collect();
     let mut body = format!(
         "<p>chain <b>{}</b> · height {} (finalized {}) · caught up: {} · mempool {}</p>\
          <p>state root <code>{}</code></p><h2>Validators</h2>",
@@ -235,22 +255,26 @@ fn front_page(state: &RpcState) -> Result<Page, Problem> {
         blocks.iter().map(block_row),
     );
     body += "<h2>Markets</h2><ul>";
-    if markets.is_empty() {
-        body += "<li>none yet</li>";
+    let mut any = false;
+    for (module, ids) in &markets {
+        for m in ids.as_array().into_iter().flatten() {
+            any = true;
+            body += &format!(
+                "<li>{}</li>",
+                link(
+                    &format!("/explorer/{module}/{m}"),
+                    &format!("{module} market {m}")
+                )
+            );
+        }
     }
-    for m in &markets {
-        body += &format!(
-            "<li>{}</li>",
-            link(
-                &format!("/explorer/energy/{m}"),
-                &format!("energy market {m}")
-            )
-        );
+    if !any {
+        body += "<li>none yet</li>";
     }
     body += "</ul>";
     Ok(Page {
         title: "Chain".into(),
-        data: json!({"status": status, "blocks": blocks, "energy_markets": markets}),
+        data: json!({"status": status, "blocks": blocks, "markets": markets}),
         body,
         live: true,
     })
@@ -365,102 +389,4 @@ fn tx_page(state: &RpcState, hash: &str) -> Result<Page, Problem> {
         body,
         live: false,
     })
-}
-
-async fn account(
-    State(state): State<RpcState>,
-    format: Format,
-    Path(address): Path<String>,
-) -> Response {
-    answer(format, move || account_page(&state, &address)).await
-}
-
-fn account_page(state: &RpcState, address: &str) -> Result<Page, Problem> {
-    let parsed: Address = address.parse().map_err(|_| {
-        Problem::bad(format!(
-            "{:?} is not an address (64 hex digits)",
-            short(address, 80)
-        ))
-    })?;
-    let balance = state
-        .executor
-        .query("bank", "balance", &json!({"address": parsed}))
-        .map_err(Problem::node)?["balance"]
-        .as_u64()
-        .unwrap_or(0);
-    let spendable = state.executor.spendable(&parsed).map_err(Problem::node)?;
-    let nonce = state.executor.nonce(&parsed).map_err(Problem::node)?;
-    let body = format!(
-        "<p><code>{}</code></p>{}",
-        esc(&parsed.to_string()),
-        table(
-            &["balance", "spendable (after fees in flight)", "next nonce"],
-            [vec![
-                balance.to_string(),
-                spendable.to_string(),
-                nonce.to_string()
-            ]],
-        )
-    );
-    Ok(Page {
-        title: format!("Account {}", short(&parsed.to_string(), 16)),
-        data: json!({"address": parsed, "balance": balance, "spendable": spendable, "nonce": nonce}),
-        body,
-        live: true,
-    })
-}
-
-#[derive(serde::Deserialize)]
-struct SearchQuery {
-    #[serde(default)]
-    q: String,
-}
-
-async fn search(
-    State(state): State<RpcState>,
-    format: Format,
-    query: Result<axum::extract::Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let q = match query {
-        Ok(query) => query.0.q.trim().to_string(),
-        Err(e) => return render(format, Err(Problem::bad(e.body_text()))),
-    };
-    match find(&state, &q) {
-        Ok(path) if format == Format::Json => {
-            let target = format!("{path}?format=json");
-            Redirect::to(&target).into_response()
-        }
-        Ok(path) => Redirect::to(&path).into_response(),
-        Err(p) => render(format, Err(p)),
-    }
-}
-
-/// Where `q` leads: a height to its block, a hash of an executed transaction to it, any other
-/// 64 hex digits to the account of that address.
-fn find(state: &RpcState, q: &str) -> Result<String, Problem> {
-    if q.is_empty() {
-        return Err(Problem::bad(
-            "search for a block height, a transaction hash or an address",
-        ));
-    }
-    if let Ok(height) = q.parse::<u64>() {
-        return Ok(format!("/explorer/block/{height}"));
-    }
-    if let Ok(hash) = q.parse::<TxHash>() {
-        if state
-            .executor
-            .receipt(&hash)
-            .map_err(Problem::node)?
-            .is_some()
-        {
-            return Ok(format!("/explorer/tx/{hash}"));
-        }
-    }
-    if let Ok(address) = q.parse::<Address>() {
-        return Ok(format!("/explorer/account/{address}"));
-    }
-    Err(Problem::bad(format!(
-        "{:?} is neither a block height, nor a transaction hash, nor an address",
-        short(q, 80)
-    )))
 }

@@ -6,11 +6,12 @@ use super::{
     day_length,
     dso::run_dso,
     execute_all,
-    home::{predictions, Home},
+    home::Home,
     now_ms,
     setup::set_up,
     solver::EnergyMarket,
-    EnergySimConfig, EnergySimSummary, IntervalSummary, SimError, SolutionCounts, SOLVER_FUNDING,
+    EnergySimConfig, EnergySimSummary, IntervalSummary, SimError, SolutionCounts, CONCURRENCY,
+    SOLVER_FUNDING,
 };
 use crate::{
     daemon::{self, DaemonConfig, SolverStats},
@@ -29,9 +30,6 @@ use std::{
     time::Duration,
 };
 
-/// Requests in flight at once when every home does the same (deposits, readings, bills).
-const CONCURRENCY: usize = 256;
-
 /// Runs the day (or `cfg.intervals` of it) on the chain behind `client`, with `faucet`
 /// paying for everything.
 pub async fn run(
@@ -48,21 +46,7 @@ pub async fn run(
     let dso = Keypair::generate(&mut OsRng);
     let mut homes: Vec<Home> = profiles
         .into_iter()
-        .map(|profile| Home {
-            predicted: predictions(&profile, cfg.prediction_error, cfg.seed),
-            announced: BTreeMap::new(),
-            flexible: Vec::new(),
-            profile,
-            key: Keypair::generate(&mut OsRng),
-            meter: Keypair::generate(&mut OsRng),
-            group: 0,
-            withdrawn: BTreeMap::new(),
-            offered: BTreeMap::new(),
-            requested: BTreeMap::new(),
-            mix: None,
-            stored: BTreeMap::new(),
-            unconfirmed: Vec::new(),
-        })
+        .map(|profile| Home::new(profile, cfg.prediction_error, cfg.seed))
         .collect();
     let mut batteries = batteries(&homes, cfg.battery);
     let market = set_up(

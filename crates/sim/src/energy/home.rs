@@ -33,6 +33,27 @@ pub(super) struct Home {
 }
 
 impl Home {
+    /// A home with fresh keys, in group 0 until set-up assigns its feeder's, predicting its
+    /// rows with `prediction_error` percent ([`predictions`]).
+    pub(super) fn new(profile: Profile, prediction_error: f64, seed: u64) -> Self {
+        use rand::rngs::OsRng;
+        Self {
+            predicted: predictions(&profile, prediction_error, seed),
+            announced: BTreeMap::new(),
+            flexible: Vec::new(),
+            profile,
+            key: Keypair::generate(&mut OsRng),
+            meter: Keypair::generate(&mut OsRng),
+            group: 0,
+            withdrawn: BTreeMap::new(),
+            offered: BTreeMap::new(),
+            requested: BTreeMap::new(),
+            mix: None,
+            stored: BTreeMap::new(),
+            unconfirmed: Vec::new(),
+        }
+    }
+
     /// Withdraws assets for and posts the offer of every row now within the window.
     pub(super) async fn post_due_rows(
         &mut self,

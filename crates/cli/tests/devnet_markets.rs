@@ -1,0 +1,175 @@
+//! `agora devnet --markets` as a user runs it: the chain, the explorer and the energy market
+//! trading on the shipped homes; stopped with Ctrl-C and started again, it resumes the same
+//! market with the same agents.
+
+mod common;
+
+use agora_client::Client;
+use common::*;
+use serde_json::{json, Value};
+use std::{
+    path::Path,
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+
+/// The devnet process; stopped with SIGTERM when dropped, so that it stops its validators.
+struct Devnet(Child);
+
+impl Devnet {
+    fn spawn(home: &Path, port: u16) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.with_extension("log"))
+            .unwrap();
+        Self(
+            agora()
+                .args(["devnet", "--home"])
+                .arg(home)
+                .args(["--base-port", &port.to_string(), "--markets"])
+                .args(["--interval-ms", "1000", "--data", DATA])
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, signal);
+        }
+    }
+
+    /// Waits for the process to end after a signal; None if it does not within `timeout`.
+    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        self.signal(libc::SIGTERM);
+        if self.wait(Duration::from_secs(20)).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+async fn energy_market(client: &Client, m: u64) -> Option<Value> {
+    client
+        .query("energy", "market", json!({"market": m}))
+        .await
+        .ok()
+}
+
+/// The first interval from `from` on that became final with trades.
+async fn first_traded(client: &Client, from: u32) -> Option<u32> {
+    let next_final = energy_market(client, 0).await?["next_final"].as_u64()? as u32;
+    for t in from..next_final {
+        let trades = client
+            .query("energy", "finalized", json!({"market": 0, "interval": t}))
+            .await
+            .ok()?;
+        if trades.as_array().is_some_and(|a| !a.is_empty()) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+async fn wait_traded(client: &Client, from: u32) -> u32 {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = first_traded(client, from).await {
+            return t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no energy interval from {from} traded"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devnet_markets_trades_energy_serves_the_explorer_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let port = free_base_port(2);
+    let base = url(port);
+    let client = Client::new(&base).unwrap();
+    let mut devnet = Devnet::spawn(&home, port);
+
+    let traded = wait_traded(&client, 0).await;
+    assert_eq!(get(&format!("{base}/health")).await, (200, "ok".into()));
+    wait_until("/ready", Duration::from_secs(60), || async {
+        get(&format!("{base}/ready")).await.0 == 200
+    })
+    .await;
+    let (code, metrics) = get(&format!("{base}/metrics")).await;
+    assert_eq!(code, 200);
+    assert!(metrics.contains("agora_finalized_height "), "{metrics}");
+    assert!(
+        !metrics.contains("agora_energy_intervals_finalized_total 0\n"),
+        "{metrics}"
+    );
+    for path in ["/", "/explorer"] {
+        let (code, html) = get(&format!("{base}{path}")).await;
+        assert_eq!(code, 200);
+        assert!(html.contains("/explorer/energy/0"), "{html}");
+    }
+    let (code, page) = get(&format!("{base}/explorer/energy/0?format=json")).await;
+    assert_eq!(code, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert!(page["finalized"][traded.to_string()].as_u64().unwrap() > 0);
+    let state = home.join("markets/energy.json");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(stored["homes"].as_array().unwrap().len(), 102);
+
+    // Ctrl-C stops it cleanly, validators included.
+    let height = client.status().await.unwrap().height;
+    let next_final = energy_market(&client, 0).await.unwrap()["next_final"]
+        .as_u64()
+        .unwrap() as u32;
+    devnet.signal(libc::SIGINT);
+    let status = devnet
+        .wait(Duration::from_secs(60))
+        .expect("devnet ignored Ctrl-C");
+    assert!(status.success(), "{status}");
+    assert!(
+        client.status().await.is_err(),
+        "a validator outlived the devnet"
+    );
+
+    let _devnet = Devnet::spawn(&home, port);
+    wait_height(&client, height + 1, Duration::from_secs(120)).await;
+    // The same market keeps trading with the same homes; no second market was created.
+    wait_traded(&client, next_final).await;
+    assert!(energy_market(&client, 1).await.is_none());
+    let restored: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(restored, stored);
+}
