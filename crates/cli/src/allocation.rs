@@ -151,6 +151,9 @@ struct BenchReport {
 
 /// Senders of the offers (each sends offers/SENDERS in nonce order).
 const SENDERS: u64 = 32;
+/// Transactions of one sender in flight at once: below the node's default limit of 16 waiting
+/// on a nonce gap.
+const ONE_SENDER: usize = 8;
 
 pub fn bench(args: BenchArgs, out: &Output) -> Result<()> {
     ensure!(args.offers >= 2, "--offers must be at least 2");
@@ -235,12 +238,14 @@ impl Chain {
         .sign(key)
     }
 
-    /// Submits `txs` (64 in flight, in order: a sender's nonces may not wait on a gap for
-    /// long) and waits for every receipt; all must succeed.
-    async fn run_all(&self, txs: &[SignedTransaction]) -> Result<Vec<Receipt>> {
+    /// Submits `txs` in order, `in_flight` at a time, and waits for every receipt; all must
+    /// succeed. Requests in flight may arrive in any order, and the node keeps only a few of a
+    /// sender's transactions waiting on a nonce gap: one sender's list goes [`ONE_SENDER`] at
+    /// a time, and a round-robin list of the offer senders one per sender.
+    async fn run_all(&self, txs: &[SignedTransaction], in_flight: usize) -> Result<Vec<Receipt>> {
         stream::iter(txs)
             .map(|tx| self.client.submit(tx))
-            .buffered(64)
+            .buffered(in_flight)
             .collect::<Vec<_>>()
             .await
             .into_iter()
@@ -326,7 +331,7 @@ async fn run_bench(args: &BenchArgs) -> Result<BenchReport> {
             .into_call(),
         ));
     }
-    chain.run_all(&setup).await?;
+    chain.run_all(&setup, ONE_SENDER).await?;
 
     let offers: Vec<SignedTransaction> = random_offers(args, market)
         .into_iter()
@@ -337,10 +342,13 @@ async fn run_bench(args: &BenchArgs) -> Result<BenchReport> {
         })
         .collect();
     let start = Instant::now();
-    chain.run_all(&offers).await?;
+    chain.run_all(&offers, SENDERS as usize).await?;
     let offers_per_second = args.offers as f64 / start.elapsed().as_secs_f64();
     chain
-        .run_all(&[faucet_tx(AllocationCall::Close { market }.into_call())])
+        .run_all(
+            &[faucet_tx(AllocationCall::Close { market }.into_call())],
+            1,
+        )
         .await?;
 
     let start = Instant::now();
@@ -409,13 +417,13 @@ async fn run_bench(args: &BenchArgs) -> Result<BenchReport> {
             }
         };
     let start = Instant::now();
-    chain.run_all(&solution_txs).await?;
+    chain.run_all(&solution_txs, ONE_SENDER).await?;
     let submit_to_receipt_ms = ms(start);
 
     let finalize = faucet_tx(AllocationCall::Finalize { market }.into_call());
     let executed = chain.execution_seconds().await?;
     let start = Instant::now();
-    chain.run_all(&[finalize]).await?;
+    chain.run_all(&[finalize], 1).await?;
     let finalize_submit_to_receipt_ms = ms(start);
     let finalize_execution_ms = (chain.execution_seconds().await? - executed) * 1e3;
     let finalized = chain
