@@ -35,6 +35,15 @@ pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
     borsh::to_vec(value).unwrap_or_default()
 }
 
+/// The transaction call that carries `call` to module `module` (borsh-encoded, as every market
+/// module decodes its calls).
+pub fn call<T: BorshSerialize>(module: &str, call: &T) -> agora_types::Call {
+    agora_types::Call {
+        module: module.to_string(),
+        payload: encode(call).into(),
+    }
+}
+
 /// Typed reads and writes within a transaction.
 pub trait Store {
     fn load<T: BorshDeserialize>(&mut self, key: &[u8]) -> Result<Option<T>, StoreError>;

@@ -170,10 +170,7 @@ impl ReasonCode for AllocationError {
 impl AllocationCall {
     /// The [`agora_types::Call`] that carries this call.
     pub fn into_call(self) -> agora_types::Call {
-        agora_types::Call {
-            module: NAME.to_string(),
-            payload: agora_hybrid::store::encode(&self).into(),
-        }
+        agora_hybrid::store::call(NAME, &self)
     }
 }
 

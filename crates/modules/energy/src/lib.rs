@@ -252,10 +252,7 @@ impl ReasonCode for EnergyError {
 impl EnergyCall {
     /// The [`agora_types::Call`] that carries this call.
     pub fn into_call(self) -> agora_types::Call {
-        agora_types::Call {
-            module: NAME.to_string(),
-            payload: encode(&self).into(),
-        }
+        agora_hybrid::store::call(NAME, &self)
     }
 }
 

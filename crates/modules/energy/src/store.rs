@@ -6,7 +6,7 @@ use crate::{
     types::{FeederId, GroupId, Interval, MarketId, OfferId, Side},
     EnergyError, NAME,
 };
-pub(crate) use agora_hybrid::store::{decode, encode, parse_u64_suffix, read, Store};
+pub(crate) use agora_hybrid::store::{decode, parse_u64_suffix, read, Store};
 use agora_ledger::TxContext;
 use agora_types::Address;
 
