@@ -47,6 +47,9 @@ pub enum Verdict {
     TimedOut,
     /// Mismatched and never mediated: deposit back, its V back to the customer.
     Unresolved,
+    /// Posted against a checklist the mediator found false and matched neither Γ^m_i nor Γ_i:
+    /// deposit back, its V to the treasury.
+    Unjudged,
 }
 
 /// Where a payment comes from: the customer's escrow or deposit, or a slot's deposit.
@@ -142,43 +145,62 @@ fn verdicts(a: &Allocation, case: Case) -> (Verdict, Vec<Verdict>) {
                 .collect();
             (Verdict::Ok, slots)
         }
-        Case::Mediated => {
-            let (reference, checklist_ok) = match &a.mediation {
-                Some(m) => (m.gamma_gammas.clone().unwrap_or_default(), m.checklist_ok),
-                None => (Vec::new(), false),
-            };
-            let customer_ok = checklist_ok
-                && reference.len() == a.commitments.len()
-                && reference.iter().zip(&a.commitments).all(|(m, c)| m == c);
-            let slots = a
-                .slots
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let Some(gamma) = s.gamma else {
-                        return Verdict::TimedOut;
-                    };
-                    // A wrong checklist leaves nothing to judge a replica by.
-                    if !checklist_ok || reference.get(i) == Some(&double(&gamma)) {
-                        Verdict::Ok
-                    } else {
-                        Verdict::Fault
-                    }
-                })
-                .collect();
-            let customer = if customer_ok {
-                Verdict::Ok
-            } else {
-                Verdict::Fault
-            };
-            (customer, slots)
-        }
+        Case::Mediated => mediated(a),
     }
 }
 
+/// Case B (spec 3.5, 3.6 row B) with the false-checklist rule of this module.
+///
+/// The customer is at fault unless its checklist was true and every Γ_i equals the
+/// mediator's Γ^m_i (seed Table 4.4: o3 and o4 fine it π_cd; here F_c = r·ρ·π_s).
+///
+/// A replica that did not post is timed out (τ_s·F_s, A16). One that posted is judged by a
+/// hash the ledger checks, never by the mediator's word alone:
+/// - **true checklist**: SHA-256(γ_i) == Γ^m_i → paid (o1), else fault (o2: F_s fined);
+/// - **false checklist**: SHA-256(γ_i) == Γ^m_i (the mediator's re-run of the customer's test
+///   seqs) or == Γ_i (the customer's own commitment, eq. 4.7: what it agreed to pay for) →
+///   paid; otherwise **unjudged**: no V (it goes to the treasury, the customer pays
+///   regardless, A13) and F_s back. Against a false checklist an honest replica finds none of
+///   its outputs in α_c and posts the same γ(∅) as one that did nothing, so the ledger cannot
+///   tell o3 from o4: fining would fine honest work for the customer's lie, paying would pay
+///   laziness in full (the seed's o4 fines it π_sd).
+fn mediated(a: &Allocation) -> (Verdict, Vec<Verdict>) {
+    let (reference, checklist_ok) = match &a.mediation {
+        Some(m) => (m.gamma_gammas.clone().unwrap_or_default(), m.checklist_ok),
+        None => (Vec::new(), false),
+    };
+    let customer_ok = checklist_ok
+        && reference.len() == a.commitments.len()
+        && reference.iter().zip(&a.commitments).all(|(m, c)| m == c);
+    let slots = a
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let Some(gamma) = s.gamma else {
+                return Verdict::TimedOut;
+            };
+            let as_mediator = reference.get(i) == Some(&double(&gamma));
+            match (as_mediator, checklist_ok) {
+                (true, _) => Verdict::Ok,
+                (false, true) => Verdict::Fault,
+                (false, false) if s.matches => Verdict::Ok,
+                (false, false) => Verdict::Unjudged,
+            }
+        })
+        .collect();
+    let customer = if customer_ok {
+        Verdict::Ok
+    } else {
+        Verdict::Fault
+    };
+    (customer, slots)
+}
+
 /// Verdicts and payments (spec 3.6). "The customer pays regardless": each replica's V leaves
-/// the escrow, to the supplier if it is paid, else to the treasury (an unresolved replica's
-/// stays with the customer: nobody was found at fault). Fines pay the mediator's n·π_s first
+/// the escrow, to the supplier if it is paid, else to the treasury, also an unjudged one's
+/// (refunding it would let a customer buy work for F_c < r·V by lying); an unresolved
+/// replica's stays with the customer (nobody was found at fault). Fines pay the mediator's n·π_s first
 /// when it mediated, in the order customer deposit, slot 0, …, slot r−1; the rest goes to the
 /// treasury. The mediator's π_m is paid unless it failed to mediate.
 pub fn settle(a: &Allocation, p: &StreamParams, case: Case) -> Settlement {
@@ -193,7 +215,9 @@ pub fn settle(a: &Allocation, p: &StreamParams, case: Case) -> Settlement {
     for (i, v) in (0u32..).zip(&slots) {
         match v {
             Verdict::Ok => pay(Source::Escrow, Payee::Supplier(i), d.value),
-            Verdict::Fault | Verdict::TimedOut => pay(Source::Escrow, Payee::Treasury, d.value),
+            Verdict::Fault | Verdict::TimedOut | Verdict::Unjudged => {
+                pay(Source::Escrow, Payee::Treasury, d.value)
+            }
             Verdict::Unresolved => {}
         }
     }
@@ -203,7 +227,7 @@ pub fn settle(a: &Allocation, p: &StreamParams, case: Case) -> Settlement {
     let fine = |v: &Verdict, full: u64, bps: u64| match v {
         Verdict::Fault => full,
         Verdict::TimedOut => share(full, bps),
-        Verdict::Ok | Verdict::Unresolved => 0,
+        Verdict::Ok | Verdict::Unresolved | Verdict::Unjudged => 0,
     };
     let mut fines = vec![(
         Source::Deposit,

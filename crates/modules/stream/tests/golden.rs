@@ -153,7 +153,8 @@ fn g4_case_b_customer_faulty() {
 }
 
 /// Case B: the customer's checklist was dishonest (the mediator says so): the customer is
-/// fined and nobody can judge the replicas, which are paid.
+/// fined; slot 0's γ opens Γ^m_0 and is paid, slot 1's opens nothing and is not (its V to
+/// the treasury, its deposit back). More rows in `false_checklist.rs`.
 #[test]
 fn g4_case_b_dishonest_checklist() {
     let mut f = Fixture::revealed();
@@ -162,7 +163,7 @@ fn g4_case_b_dishonest_checklist() {
     let med = f.mediation_call(false);
     f.chain.ok(&f.mediator, med);
     f.clear_at(f.chain.now);
-    assert_eq!(f.deltas(), [3_000, 240_000, 240_000, 273, -523_033, 39_760]);
+    assert_eq!(f.deltas(), [3_000, 240_000, 0, 273, -523_033, 279_760]);
 }
 
 /// Case B: customer and both replicas wrong, each differently.
