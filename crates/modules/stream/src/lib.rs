@@ -34,8 +34,53 @@
 //!    replica gets V, every other replica's V goes to the market's treasury ("the customer pays
 //!    regardless"); faulty parties lose their deposit, the mediator's n·π_s coming out of these
 //!    fines; silent parties lose τ of their deposit; the mediator earns π_m unless it was
-//!    silent. Everything left in a hold returns to its owner.
+//!    silent. Everything left in a hold returns to its owner. Against a false checklist see
+//!    below.
 //! 9. **Cancel** (L10, anyone, once D_sign passed without every signature). Every hold returns.
+//!
+//! # Against a false checklist (spec 3.5 changed; seed Table 4.4 o3, o4)
+//!
+//! Spec 3.5 paid every replica that posted when the mediator reported `checklist_ok = false`
+//! ("nobody can judge it"). A customer that computed no test (the seed's s̄_c) and reveals
+//! random hashes then made a lazy replica's pay certain: laziness was free whenever the
+//! customer was lazy too, where the seed's o4 fines both (π_sd, π_cd). The rule now:
+//!
+//! - the customer pays F_c (o3, o4: π_cd), n·π_s of it to the mediator (3.6 row B);
+//! - a replica that posted is paid only for a γ whose hash the ledger checks: SHA-256(γ_i)
+//!   equal to the mediator's Γ^m_i (its re-run of the customer's test seqs, 3.5 step 2) or to
+//!   the customer's own Γ_i (eq. 4.7: what the customer committed to pay for);
+//! - any other replica that posted is **unjudged**: F_s back, its V to the treasury (the
+//!   customer pays regardless, A13; refunding V would sell the work for F_c < r·V);
+//! - a replica that did not post is timed out as in row B (τ_s·F_s, A16).
+//!
+//! G4's allocation (r = 2, V = 240 000, F_s = 20 000, F_c = 40 000, n·π_s = 240; allocator
+//! +3 000, mediator +273 and customer −523 033 in every row), customer revealing random
+//! hashes, mediator reporting Γ^m over the true tests (`tests/false_checklist.rs`):
+//!
+//! | slot 0 + slot 1 | slot 0 | slot 1 | treasury | spec 3.5 paid |
+//! | --- | --- | --- | --- | --- |
+//! | honest + honest (each finds nothing, posts γ(∅)) | 0 | 0 | 519 760 | +V, +V |
+//! | honest + lazy | 0 | 0 | 519 760 | +V, +V |
+//! | honest + copier of slot 0's γ | 0 | 0 | 519 760 | +V, +V |
+//! | honest + silent | 0 | −20 000 | 539 760 | +V, −F_s |
+//! | mixed: the checklist named the true tests (found false for another reason, e.g. the customer did not answer the mediator), slot 0 honest, slot 1 lazy or a copier | +240 000 | 0 | 279 760 | +V, +V |
+//!
+//! What it gives: (a) no replica that posted is fined because the checklist was false; (b) no
+//! replica is paid for a γ that opens neither Γ^m_i nor Γ_i; (c) the customer pays F_c; (d)
+//! every payment comes out of a hold, the rest released (`tests/verdicts.rs`); (e) the
+//! mediator's boolean alone pays nobody: it only decides the customer's fine, and the mediator
+//! gains nothing by it (its n·π_s is paid once from any fine, and a mediation always has one:
+//! spec 3.5).
+//!
+//! What it cannot give: against random hashes an honest replica finds none of its outputs in
+//! α_c and posts the same γ(∅) as a replica that did nothing, so the ledger cannot tell o3
+//! from o4; both go unpaid (not fined). The supplier's margin for working stays
+//! P_c·(V + F_s) − N·π_sε (P_c: the chance its customer is honest), as before; only the lazy
+//! replica's pay against a lying customer is gone. Paying the honest replica needs new
+//! information from it: a retest round in which the mediator posts the true α_m and every
+//! replica posts γ_i over it against Γ^m_i (not built: it needs a new call and deadline and the
+//! supplier agent's answer). The mediator is trusted for Γ^m_i and `checklist_ok` (spec L3: no
+//! deposit; the ledger holds no outputs to convict it of a wrong verdict).
 //!
 //! Every refusal carries a reason code ([`StreamError`]); a refused call changes nothing.
 //! Identities come from the signer, never from arguments.
