@@ -27,14 +27,6 @@ fn lying_customer() -> Fixture {
     f
 }
 
-/// Outputs of a replica that skipped the tested inputs.
-fn lazy() -> Vec<(u64, Vec<u8>)> {
-    tests(false)
-        .into_iter()
-        .map(|(s, _)| (s, b"skipped".to_vec()))
-        .collect()
-}
-
 /// The mediator re-ran the customer's true tests and found the checklist false.
 fn mediate_false(f: &mut Fixture) {
     let med = f.mediation_call(false);
@@ -64,7 +56,7 @@ fn honest_replicas_facing_a_lying_customer_keep_their_deposits() {
 fn a_lazy_replica_facing_a_lying_customer_is_not_paid() {
     let mut f = lying_customer();
     f.post(0, &[]);
-    f.post(1, &lazy());
+    f.post(1, &skipped());
     mediate_false(&mut f);
     f.clear_at(f.chain.now);
     assert_eq!(f.deltas(), NOBODY_PAID);
@@ -131,7 +123,7 @@ fn mixed_replicas_judged_by_the_mediators_recomputation() {
     let r = f.reveal_call(&tests(false));
     f.chain.ok_at(END, &f.customer, r);
     f.post(0, &tests(false));
-    f.post(1, &lazy());
+    f.post(1, &skipped());
     mediate_false(&mut f);
     f.clear_at(f.chain.now);
     assert_eq!(f.deltas(), [3_000, 240_000, 0, 273, -523_033, 279_760]);

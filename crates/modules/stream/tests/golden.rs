@@ -172,10 +172,7 @@ fn g4_case_b_everyone_faulty() {
     let mut f = Fixture::running_with(&tests(true));
     let r = f.reveal_call(&tests(true));
     f.chain.ok_at(END, &f.customer, r);
-    let lazy: Vec<_> = tests(false)
-        .into_iter()
-        .map(|(s, _)| (s, b"skipped".to_vec()))
-        .collect();
+    let lazy = skipped();
     f.post(0, &lazy);
     f.post(1, &lazy[..6]);
     let med = f.mediation_call(true);

@@ -5,9 +5,12 @@
 //! ledger checked.
 
 use agora_stream::verdict::{closing_case, settle, Case, Payee, Source, Verdict};
-use agora_stream::{hashing, hashing::Output, terms, *};
+use agora_stream::{hashing, terms, *};
 use agora_types::Address;
 use proptest::prelude::*;
+
+mod common;
+use common::{outputs, skipped, tests};
 
 /// What a replica posted.
 #[derive(Clone, Copy, Debug)]
@@ -109,22 +112,6 @@ fn world() -> impl Strategy<Value = World> {
         )
 }
 
-fn outputs(tests: &[(u64, Vec<u8>)]) -> Vec<Output<'_>> {
-    tests
-        .iter()
-        .map(|(seq, o)| Output {
-            seq: *seq,
-            output: o,
-        })
-        .collect()
-}
-
-fn tests(label: &str) -> Vec<(u64, Vec<u8>)> {
-    (0..3u64)
-        .map(|i| (i * 7, format!("{label}{i}").into_bytes()))
-        .collect()
-}
-
 /// The allocation as `ClearMarket` finds it (`None` if the terms are invalid).
 fn allocation(w: &World) -> Option<Allocation> {
     let supplier = |i: usize| Address([i as u8 + 1; 32]);
@@ -141,7 +128,7 @@ fn allocation(w: &World) -> Option<Allocation> {
         replicas: w.replicas as u32,
     };
     let derived = terms::derive(&w.params, &t).ok()?;
-    let (truth, wrong, skipped) = (tests("count="), tests("wrong="), tests("skipped="));
+    let (truth, wrong, lazy) = (tests(false), tests(true), skipped());
     let gamma = |i: usize, o: &[(u64, Vec<u8>)]| hashing::gamma(0, 0, &supplier(i), &outputs(o));
     let honest = |i: usize| gamma(i, &truth);
     let commitments: Vec<Hash> = (0..w.replicas)
@@ -153,7 +140,7 @@ fn allocation(w: &World) -> Option<Allocation> {
                 _ if !w.revealed => None,
                 Post::Silent => None,
                 Post::Honest => Some(honest(i)),
-                Post::Lazy => Some(gamma(i, &skipped)),
+                Post::Lazy => Some(gamma(i, &lazy)),
                 Post::Copy(j) => Some(honest(j)),
             };
             Slot {

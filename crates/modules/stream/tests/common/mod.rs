@@ -94,6 +94,14 @@ pub fn tests(wrong: bool) -> Vec<(u64, Vec<u8>)> {
         .collect()
 }
 
+/// Outputs of a replica that skipped the tested inputs.
+pub fn skipped() -> Vec<(u64, Vec<u8>)> {
+    tests(false)
+        .into_iter()
+        .map(|(s, _)| (s, b"skipped".to_vec()))
+        .collect()
+}
+
 pub fn outputs(tests: &[(u64, Vec<u8>)]) -> Vec<Output<'_>> {
     tests
         .iter()
