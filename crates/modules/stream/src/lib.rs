@@ -76,7 +76,9 @@
 //! α_c and posts the same γ(∅) as a replica that did nothing, so the ledger cannot tell o3
 //! from o4; both go unpaid (not fined). The supplier's margin for working stays
 //! P_c·(V + F_s) − N·π_sε (P_c: the chance its customer is honest), as before; only the lazy
-//! replica's pay against a lying customer is gone. Paying the honest replica needs new
+//! replica's pay against a lying customer is gone. The price: a customer can now leave honest
+//! replicas unpaid by lying, for F_c on top of the r·V it pays anyway (it gains nothing from
+//! it: the V goes to the treasury). Paying the honest replica needs new
 //! information from it: a retest round in which the mediator posts the true α_m and every
 //! replica posts γ_i over it against Γ^m_i (not built: it needs a new call and deadline and the
 //! supplier agent's answer). The mediator is trusted for Γ^m_i and `checklist_ok` (spec L3: no
