@@ -94,6 +94,7 @@ pub fn markets() -> Vec<Box<dyn DemoMarket>> {
     vec![
         Box::new(crate::energy::live::EnergyDemo),
         Box::new(crate::allocation::live::CarpoolDemo),
+        Box::new(crate::compute::live::ComputeDemo),
     ]
 }
 
