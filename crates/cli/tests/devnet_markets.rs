@@ -1,6 +1,7 @@
-//! `agora devnet --markets` as a user runs it: the chain, the explorer and the energy market
-//! trading on the shipped homes; stopped with Ctrl-C and started again, it resumes the same
-//! market with the same agents.
+//! `agora devnet --markets` as a user runs it: the chain, the explorer, the energy market
+//! trading on the shipped homes, the carpool matching the shipped commuters and the compute
+//! market running jobs; stopped with Ctrl-C and started again, it resumes the same markets
+//! with the same agents.
 
 mod common;
 
@@ -115,8 +116,74 @@ async fn wait_traded(client: &Client, from: u32) -> u32 {
     }
 }
 
+async fn allocation_market(client: &Client, m: u64) -> Option<Value> {
+    client
+        .query("allocation", "market", json!({"market": m}))
+        .await
+        .ok()
+}
+
+/// The first carpool cycle from `from` on that was finalized with seats matched.
+async fn first_matched(client: &Client, from: u64) -> Option<u64> {
+    let cycle = allocation_market(client, 0).await?["cycle"].as_u64()?;
+    for c in from..cycle {
+        let seats = agora_sim::allocation::live::seats_matched(client, 0, c)
+            .await
+            .ok()?;
+        if seats > 0 {
+            return Some(c);
+        }
+    }
+    None
+}
+
+async fn wait_matched(client: &Client, from: u64) -> u64 {
+    let start = Instant::now();
+    loop {
+        if let Some(c) = first_matched(client, from).await {
+            return c;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no carpool cycle from {from} matched seats"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn compute_query(client: &Client, path: &str, params: Value) -> Option<Value> {
+    client.query("compute", path, params).await.ok()
+}
+
+/// The first compute match from `from` on that closed with its result accepted.
+async fn first_accepted(client: &Client, from: u64) -> Option<u64> {
+    let market = compute_query(client, "market", json!({"market": 0})).await?;
+    for id in from..market["next_match"].as_u64()? {
+        let m = compute_query(client, "match", json!({"market": 0, "match": id})).await?;
+        let outcome = &m["state"]["closed"];
+        if outcome == "accepted" || outcome == "accepted_by_deadline" {
+            return Some(id);
+        }
+    }
+    None
+}
+
+async fn wait_accepted(client: &Client, from: u64) -> u64 {
+    let start = Instant::now();
+    loop {
+        if let Some(id) = first_accepted(client, from).await {
+            return id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no compute job from match {from} on was accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn devnet_markets_trades_energy_serves_the_explorer_and_resumes() {
+async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let port = free_base_port(2);
@@ -125,6 +192,8 @@ async fn devnet_markets_trades_energy_serves_the_explorer_and_resumes() {
     let mut devnet = Devnet::spawn(&home, port);
 
     let traded = wait_traded(&client, 0).await;
+    let matched = wait_matched(&client, 0).await;
+    let accepted = wait_accepted(&client, 0).await;
     assert_eq!(get(&format!("{base}/health")).await, (200, "ok".into()));
     wait_until("/ready", Duration::from_secs(60), || async {
         get(&format!("{base}/ready")).await.0 == 200
@@ -140,7 +209,13 @@ async fn devnet_markets_trades_energy_serves_the_explorer_and_resumes() {
     for path in ["/", "/explorer"] {
         let (code, html) = get(&format!("{base}{path}")).await;
         assert_eq!(code, 200);
-        assert!(html.contains("/explorer/energy/0"), "{html}");
+        for market in [
+            "/explorer/energy/0",
+            "/explorer/allocation/0",
+            "/explorer/compute/0",
+        ] {
+            assert!(html.contains(market), "{html}");
+        }
     }
     let (code, page) = get(&format!("{base}/explorer/energy/0?format=json")).await;
     assert_eq!(code, 200, "{page}");
@@ -149,12 +224,49 @@ async fn devnet_markets_trades_energy_serves_the_explorer_and_resumes() {
     let state = home.join("markets/energy.json");
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(stored["homes"].as_array().unwrap().len(), 102);
+    let (code, page) = get(&format!("{base}/explorer/allocation/0?format=json")).await;
+    assert_eq!(code, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let record = page["finalized"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cycle"] == matched)
+        .unwrap_or_else(|| panic!("cycle {matched} not on the page: {page}"));
+    assert!(record["record"]["assignments"].as_u64().unwrap() > 0);
+    let carpool_state = home.join("markets/carpool.json");
+    let carpool: Value =
+        serde_json::from_str(&std::fs::read_to_string(&carpool_state).unwrap()).unwrap();
+    assert_eq!(carpool["commuters"].as_array().unwrap().len(), 75);
+    let (code, page) = get(&format!("{base}/explorer/compute/0?format=json")).await;
+    assert_eq!(code, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let shown = page["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == accepted)
+        .unwrap_or_else(|| panic!("match {accepted} not on the page: {page}"));
+    assert!(shown["state"]["closed"]
+        .as_str()
+        .is_some_and(|o| o.starts_with("accepted")));
+    let compute_state = home.join("markets/compute.json");
+    let compute: Value =
+        serde_json::from_str(&std::fs::read_to_string(&compute_state).unwrap()).unwrap();
 
     // Ctrl-C stops it cleanly, validators included.
     let height = client.status().await.unwrap().height;
     let next_final = energy_market(&client, 0).await.unwrap()["next_final"]
         .as_u64()
         .unwrap() as u32;
+    let cycle = allocation_market(&client, 0).await.unwrap()["cycle"]
+        .as_u64()
+        .unwrap();
+    let next_match = compute_query(&client, "market", json!({"market": 0}))
+        .await
+        .unwrap()["next_match"]
+        .as_u64()
+        .unwrap();
     devnet.signal(libc::SIGINT);
     let status = devnet
         .wait(Duration::from_secs(60))
@@ -167,9 +279,22 @@ async fn devnet_markets_trades_energy_serves_the_explorer_and_resumes() {
 
     let _devnet = Devnet::spawn(&home, port);
     wait_height(&client, height + 1, Duration::from_secs(120)).await;
-    // The same market keeps trading with the same homes; no second market was created.
+    // The same markets keep trading with the same agents; no second market was created.
     wait_traded(&client, next_final).await;
+    wait_matched(&client, cycle).await;
+    // The directory serves again where the chain says it is, so new jobs run.
+    wait_accepted(&client, next_match).await;
     assert!(energy_market(&client, 1).await.is_none());
+    assert!(allocation_market(&client, 1).await.is_none());
+    assert!(compute_query(&client, "market", json!({"market": 1}))
+        .await
+        .is_none());
     let restored: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(restored, stored);
+    let restored: Value =
+        serde_json::from_str(&std::fs::read_to_string(&carpool_state).unwrap()).unwrap();
+    assert_eq!(restored, carpool);
+    let restored: Value =
+        serde_json::from_str(&std::fs::read_to_string(&compute_state).unwrap()).unwrap();
+    assert_eq!(restored, compute);
 }

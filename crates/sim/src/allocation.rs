@@ -20,6 +20,7 @@ mod director;
 pub mod energy;
 pub mod geo;
 pub mod harness;
+pub mod live;
 mod prosumer;
 mod solver;
 pub mod summary;

@@ -7,9 +7,15 @@
 //! the keys of its agents) it writes to its own file in [`DemoContext::dir`]; the devnet keeps
 //! that directory beside the chain.
 
-use crate::{energy::SimError, profiles::ProfileError};
+use crate::{
+    allocation::carpool::CarpoolError,
+    daemon::SolverStats,
+    energy::{execute_all, SimError},
+    profiles::ProfileError,
+};
+use agora_bank::BankCall;
 use agora_client::Client;
-use agora_types::{KeyFileError, Keypair};
+use agora_types::{Address, Call, KeyFileError, Keypair};
 use futures::future::BoxFuture;
 use serde::{de::DeserializeOwned, Serialize};
 use std::{
@@ -17,11 +23,16 @@ use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
-use tokio::task::JoinSet;
-use tracing::warn;
+use tokio::{sync::Mutex, task::JoinSet};
+use tracing::{info, warn};
 
 /// How long a failed agent waits before it starts again.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
+/// How often agents low on funds are topped up from the faucet.
+const TOP_UP_EVERY: Duration = Duration::from_secs(30);
+/// The faucet's turn: every market pays from the same key, and two payments sent at once
+/// would take the same nonce.
+static FAUCET: Mutex<()> = Mutex::const_new(());
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -33,6 +44,8 @@ pub enum DemoError {
     Profiles(#[from] ProfileError),
     #[error(transparent)]
     Key(#[from] KeyFileError),
+    #[error(transparent)]
+    Carpool(#[from] CarpoolError),
     #[error("{path}: {reason}")]
     State { path: PathBuf, reason: String },
 }
@@ -78,7 +91,11 @@ pub trait DemoMarket: Send + Sync {
 
 /// Every market `agora devnet --markets` runs.
 pub fn markets() -> Vec<Box<dyn DemoMarket>> {
-    vec![Box::new(crate::energy::live::EnergyDemo)]
+    vec![
+        Box::new(crate::energy::live::EnergyDemo),
+        Box::new(crate::allocation::live::CarpoolDemo),
+        Box::new(crate::compute::live::ComputeDemo),
+    ]
 }
 
 /// Runs the agent that `run` makes until it returns `Ok`, making it again after each failure.
@@ -93,6 +110,55 @@ where
             tokio::time::sleep(RESTART_AFTER).await;
         }
     });
+}
+
+/// Executes `calls` from the faucet, one market at a time.
+pub async fn pay(
+    client: &Client,
+    faucet: &Keypair,
+    calls: Vec<Call>,
+    what: &str,
+) -> Result<(), SimError> {
+    let _turn = FAUCET.lock().await;
+    execute_all(client, faucet, calls, what).await
+}
+
+/// Tops up, every half minute, each of `accounts` whose balance fell below a tenth of
+/// `amount` (buyers pay for what they buy, and everyone pays fees); `report` logs what the
+/// market did meanwhile.
+pub async fn top_up(
+    client: &Client,
+    faucet: &Keypair,
+    accounts: &[Address],
+    amount: u64,
+    report: impl Fn(),
+) -> Result<(), SimError> {
+    loop {
+        let mut calls = Vec::new();
+        for a in accounts {
+            if client.balance(a).await? < amount / 10 {
+                calls.push(BankCall::Transfer { to: *a, amount }.into_call());
+            }
+        }
+        if !calls.is_empty() {
+            info!(accounts = calls.len(), "topping up agents");
+            pay(client, faucet, calls, "top-up").await?;
+        }
+        report();
+        tokio::time::sleep(TOP_UP_EVERY).await;
+    }
+}
+
+/// Logs what a market's solver daemons did since the last report.
+pub fn log_solver(label: &str, stats: &SolverStats) {
+    let tally = stats.take();
+    info!(
+        solver = label,
+        submitted = tally.submitted,
+        accepted = tally.accepted,
+        rejected = tally.rejected,
+        "solver daemons"
+    );
 }
 
 /// A key as a JSON value (the key file's content), to keep inside a market's state file.

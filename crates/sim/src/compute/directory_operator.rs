@@ -8,8 +8,8 @@ use agora_compute::{JobOffer, MarketParams, Match};
 use agora_directory::{availability::now_ms, Availability, BlobHash, BlobStore, StoreConfig};
 use agora_types::Keypair;
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
+use std::{path::Path, sync::Arc};
 use tracing::warn;
 
 /// Heartbeat period of the availability log: two missed beats (2 s) are an outage, long
@@ -24,7 +24,8 @@ pub(super) struct RunningDirectory {
     pub endpoint: String,
     pub store: Arc<BlobStore>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    _root: tempfile::TempDir,
+    /// The store's directory when it is a temporary one, removed with the directory.
+    _root: Option<tempfile::TempDir>,
 }
 
 impl Drop for RunningDirectory {
@@ -35,17 +36,30 @@ impl Drop for RunningDirectory {
 
 /// Starts the directory of `key` on a free loopback port with a fresh store.
 pub(super) async fn start(key: &Keypair) -> Result<RunningDirectory, SimError> {
-    let io = |e: std::io::Error| SimError::Unexpected(format!("directory: {e}"));
     let root = tempfile::tempdir().map_err(io)?;
+    let mut running = start_at(key, root.path(), "127.0.0.1:0").await?;
+    running._root = Some(root);
+    Ok(running)
+}
+
+fn io(e: std::io::Error) -> SimError {
+    SimError::Unexpected(format!("directory: {e}"))
+}
+
+/// Starts the directory of `key` at `addr` with its store in `root`, which it keeps: a
+/// directory started again at the same address serves the blobs it stored before.
+pub(super) async fn start_at(
+    key: &Keypair,
+    root: &Path,
+    addr: &str,
+) -> Result<RunningDirectory, SimError> {
     let store = BlobStore::open(StoreConfig {
-        root: root.path().to_path_buf(),
+        root: root.to_path_buf(),
         max_blob_bytes: super::workload::MAX_BLOB_BYTES,
         max_total_bytes: 1 << 32,
     })
     .map_err(|e| SimError::Unexpected(format!("directory store: {e}")))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(io)?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
     let endpoint = format!("http://{}", listener.local_addr().map_err(io)?);
     let log = Arc::new(Availability::new(key.clone(), HEARTBEAT_MS));
     log.beat(now_ms());
@@ -54,7 +68,7 @@ pub(super) async fn start(key: &Keypair) -> Result<RunningDirectory, SimError> {
         endpoint,
         store,
         server,
-        _root: root,
+        _root: None,
     })
 }
 

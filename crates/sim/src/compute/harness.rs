@@ -22,17 +22,17 @@ use std::time::Instant;
 
 /// Funds of each agent: the RP's deposits are the largest sums (see
 /// `resource_provider::DEPOSIT`).
-const FUNDING: u64 = 100_000_000_000;
+pub(super) const FUNDING: u64 = 100_000_000_000;
 /// The RP's declared speed, used by the deadline check: far below what wasmtime does, so
 /// every job of the simulation passes it.
 const INSTRUCTIONS_PER_SEC: u64 = 10_000_000;
 
-fn engine(e: agora_exec::ExecError) -> SimError {
+pub(super) fn engine(e: agora_exec::ExecError) -> SimError {
     SimError::Unexpected(format!("execution engine: {e}"))
 }
 
 /// The market's parameters in a simulation.
-fn params() -> MarketParams {
+pub(super) fn params() -> MarketParams {
     MarketParams {
         penalty_rate: TERMS.penalty_rate,
         verification_count: TERMS.verification_count,
@@ -43,17 +43,17 @@ fn params() -> MarketParams {
 }
 
 /// The accounts of every role, in the summary's order.
-struct Roles {
-    jc: Account,
-    rp: Account,
-    mediator: Account,
-    directory: Account,
-    solver: Account,
-    keeper: Account,
+pub(super) struct Roles {
+    pub jc: Account,
+    pub rp: Account,
+    pub mediator: Account,
+    pub directory: Account,
+    pub solver: Account,
+    pub keeper: Account,
 }
 
 impl Roles {
-    fn all(&self) -> [(&'static str, &Account); 6] {
+    pub fn all(&self) -> [(&'static str, &Account); 6] {
         [
             ("job_creator", &self.jc),
             ("resource_provider", &self.rp),
@@ -76,7 +76,7 @@ async fn balances(client: &Client, roles: &Roles) -> Result<BTreeMap<&'static st
 }
 
 /// Registers every role and its trust lists and runtimes on a new market; returns its id.
-async fn set_up(roles: &Roles, endpoint: String) -> Result<u64, SimError> {
+pub(super) async fn set_up(roles: &Roles, endpoint: String) -> Result<u64, SimError> {
     let receipt = roles
         .keeper
         .execute("create market", ComputeCall::CreateMarket(params()))

@@ -29,6 +29,7 @@ mod directory_operator;
 mod harness;
 mod job_creator;
 mod keeper;
+pub mod live;
 pub mod matching;
 mod mediator;
 mod resource_provider;

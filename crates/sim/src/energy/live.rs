@@ -11,14 +11,14 @@
 //! demo shows trading, not the end of a day.
 
 use super::{
-    execute_all, home::Home, market, now_ms, price, setup::set_up, solver::EnergyMarket,
-    EnergySimConfig, SimError, CONCURRENCY, FUNDING, SOLVER_FUNDING,
+    home::Home, market, now_ms, price, setup::set_up, solver::EnergyMarket, EnergySimConfig,
+    SimError, CONCURRENCY, FUNDING, SOLVER_FUNDING,
 };
 use crate::{
     daemon::{self, DaemonConfig, SolverStats},
     demo::{
-        key_from_json, key_to_json, read_state, supervise, write_state, DemoContext, DemoError,
-        DemoMarket, Started,
+        key_from_json, key_to_json, log_solver, pay, read_state, supervise, top_up, write_state,
+        DemoContext, DemoError, DemoMarket, Started,
     },
     profiles::{read_profiles, Profile},
 };
@@ -37,8 +37,6 @@ use tracing::{info, warn};
 const DAY_INTERVALS: u64 = 96;
 /// Intervals ahead of the next to finalize for which homes post their offers.
 const WINDOW: u32 = 4;
-/// How often agents low on funds are topped up from the faucet.
-const TOP_UP_EVERY: Duration = Duration::from_secs(30);
 /// The profiles the homes play, under the shipped data directory.
 pub const PROFILES: &str = "microgrid-102/noBattery";
 
@@ -203,7 +201,7 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
         let (client, params) = (client.clone(), params.clone());
         supervise(agents, "energy homes".into(), move || {
             let (client, params, homes) = (client.clone(), params.clone(), homes.clone());
-            async move { run_homes(&client, m, &params, &mut *homes.lock().await).await }
+            async move { run_homes(&client, m, &params, &mut homes.lock().await).await }
         });
     }
     let faucet = ctx.faucet.clone();
@@ -214,7 +212,12 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
             accounts.clone(),
             stats.clone(),
         );
-        async move { top_up(&client, &faucet, &accounts, &stats).await }
+        async move {
+            top_up(&client, &faucet, &accounts, FUNDING, || {
+                log_solver("energy solver", &stats)
+            })
+            .await
+        }
     });
     Ok(Started {
         name: "energy",
@@ -262,7 +265,7 @@ async fn set_up_new(
         to: solver.address(),
         amount: SOLVER_FUNDING,
     };
-    execute_all(
+    pay(
         &ctx.client,
         &ctx.faucet,
         vec![funding.into_call()],
@@ -369,42 +372,6 @@ impl LiveHome {
             }
         }
         Ok(())
-    }
-}
-
-/// Tops up every agent whose balance fell below a tenth of its funding (buyers pay for what
-/// they buy, and everyone pays fees), and logs what the solver did meanwhile.
-async fn top_up(
-    client: &Client,
-    faucet: &Keypair,
-    accounts: &[Address],
-    stats: &SolverStats,
-) -> Result<(), SimError> {
-    loop {
-        let mut calls = Vec::new();
-        for a in accounts {
-            if client.balance(a).await? < FUNDING / 10 {
-                calls.push(
-                    BankCall::Transfer {
-                        to: *a,
-                        amount: FUNDING,
-                    }
-                    .into_call(),
-                );
-            }
-        }
-        if !calls.is_empty() {
-            info!(accounts = calls.len(), "topping up energy agents");
-            execute_all(client, faucet, calls, "top-up").await?;
-        }
-        let tally = stats.take();
-        info!(
-            submitted = tally.submitted,
-            accepted = tally.accepted,
-            rejected = tally.rejected,
-            "energy solver"
-        );
-        tokio::time::sleep(TOP_UP_EVERY).await;
     }
 }
 
