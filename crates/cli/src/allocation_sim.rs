@@ -10,7 +10,7 @@ use agora_sim::allocation::{
     energy,
     harness::AllocationSimConfig,
     summary::failover_svg,
-    SolverKind,
+    CarpoolRun, SolverKind,
 };
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -36,7 +36,8 @@ pub struct MarketArgs {
     /// Length of the solving phase (ms on the block clock).
     #[arg(long)]
     solve_ms: Option<u64>,
-    /// Write summary.json and failover.svg (Fig. 6.9: whose solution was on top per cycle).
+    /// Write summary.json and failover.svg (Fig. 6.9: whose solution was on top per cycle);
+    /// the carpool adds map.svg, offers.svg and matched.svg (Fig. 6.5-6.7, the first cycle).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -166,13 +167,18 @@ pub fn run_carpool(args: CarpoolArgs, out: &Output) -> Result<()> {
     let mut cfg = args.market.config(2_000, 2_000);
     cfg.cycles = args.cycles;
     cfg.fail_solver_at = args.fail_solver_at;
-    let (summary, run) = on_devnet(cfg.cycles, "cycle", async |client, faucet, _| {
+    let CarpoolRun {
+        summary,
+        run,
+        mut figures,
+    } = on_devnet(cfg.cycles, "cycle", async |client, faucet, _| {
         Ok(agora_sim::allocation::run_carpool(client, faucet, carpool, &cfg).await?)
     })?;
     if let Some(dir) = &args.market.out {
         let fail = cfg.fail_solver_at.map(|c| c as f64);
         let svg = failover_svg(&run, |c| c as f64, fail, "seats");
-        write_results(dir, &summary, vec![("failover.svg".into(), svg)])?;
+        figures.push(("failover.svg".into(), svg));
+        write_results(dir, &summary, figures)?;
     }
     out.print(&summary, || {
         format!(

@@ -9,7 +9,10 @@ use agora_sim::allocation::carpool::{
 use agora_solver::allocation::{pairwise_optimum, AllocationInstance, AllocationSolveOptions};
 use common::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -54,9 +57,73 @@ fn matched_per_cycle(summary: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// The `data-*` attributes of each element of every class in an SVG file, parsed as XML (a
+/// file that is not well-formed fails the test).
+fn svg_marks(path: &Path) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut marks: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
+    for event in xml::EventReader::new(std::io::BufReader::new(file)) {
+        let event = event.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let xml::reader::XmlEvent::StartElement { attributes, .. } = event {
+            let get = |name: &str| attributes.iter().find(|a| a.name.local_name == name);
+            let Some(class) = get("class") else { continue };
+            let data = attributes
+                .iter()
+                .filter_map(|a| {
+                    Some((
+                        a.name.local_name.strip_prefix("data-")?.to_string(),
+                        a.value.clone(),
+                    ))
+                })
+                .collect();
+            marks.entry(class.value.clone()).or_default().push(data);
+        }
+    }
+    marks
+}
+
+fn distinct(marks: &[BTreeMap<String, String>], key: &str) -> usize {
+    marks.iter().map(|m| &m[key]).collect::<BTreeSet<_>>().len()
+}
+
+/// map.svg, offers.svg and matched.svg show what the summary counts: every commuter, pick-up
+/// point, garage, posted offer and finalized assignment.
+fn check_figures(dir: &Path, summary: &Value) {
+    let count = |field: &str| summary[field].as_u64().unwrap() as usize;
+    let map = svg_marks(&dir.join("map.svg"));
+    assert_eq!(map["residence"].len(), count("commuters"));
+    assert_eq!(map["radius"].len(), count("commuters"));
+    assert_eq!(map["pickup"].len(), count("pickups"));
+    let garages = summary["commuters_per_garage"].as_array().unwrap().len();
+    assert_eq!(map["garage"].len(), garages);
+    let offers = svg_marks(&dir.join("offers.svg"));
+    assert_eq!(
+        distinct(&offers["segment"], "offer"),
+        count("offers_posted")
+    );
+    let matched = svg_marks(&dir.join("matched.svg"));
+    let pairs = &matched["pair"];
+    assert_eq!(pairs.len(), count("assignments"));
+    let seats: u64 = pairs
+        .iter()
+        .map(|p| p["seats"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(seats, summary["seats_matched"].as_u64().unwrap());
+    assert_eq!(
+        distinct(pairs, "driver-offer"),
+        count("driver_offers_matched")
+    );
+    assert_eq!(
+        distinct(pairs, "rider-offer"),
+        count("rider_offers_matched")
+    );
+}
+
 #[test]
 fn the_reference_instance_finalizes_the_optimum() {
-    let summary = carpool(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let summary = carpool(&["--out", out.path().to_str().unwrap()]);
+    check_figures(out.path(), &summary);
     let optimum = g5_optimum();
     // G5's optimum, found by the allocation solver's two formulations.
     assert_eq!(optimum, 31.0);

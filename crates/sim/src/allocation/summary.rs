@@ -2,7 +2,7 @@
 //! summary (spec 5.2), and the Fig. 6.9-style chart of whose solution was on top.
 
 use super::{
-    carpool::CarpoolOffer,
+    carpool::{Carpool, CarpoolOffer},
     harness::{CycleRun, Run},
 };
 use crate::{
@@ -239,8 +239,12 @@ pub struct CarpoolCounts {
     pub seats_requested_posted: u64,
     pub score: Score,
     pub seats_matched: u64,
+    /// Finalized assignments (one per driver offer, rider offer and type).
+    pub assignments: usize,
     pub driver_offers_matched: usize,
     pub rider_offers_matched: usize,
+    /// Commuters per garage id (drawn with `--random-garage`).
+    pub commuters_per_garage: Vec<usize>,
 }
 
 impl CarpoolCounts {
@@ -257,8 +261,14 @@ impl CarpoolCounts {
         self.score.primary += c.score.primary;
         self.score.quantity += c.score.quantity;
         self.seats_matched += c.seats_matched;
+        self.assignments += c.assignments;
         self.driver_offers_matched += c.driver_offers_matched;
         self.rider_offers_matched += c.rider_offers_matched;
+        let garages = &mut self.commuters_per_garage;
+        garages.resize(garages.len().max(c.commuters_per_garage.len()), 0);
+        for (total, n) in garages.iter_mut().zip(&c.commuters_per_garage) {
+            *total += n;
+        }
     }
 }
 
@@ -287,7 +297,7 @@ pub struct CarpoolSummary {
     pub dissertation: Dissertation,
 }
 
-fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
+fn carpool_cycle(garages: usize, draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
     let assigned = run.assigned();
     let posted: Vec<_> = run.offers.iter().flatten().map(|(_, o)| o).collect();
     let seats = |driver: bool, posted_only: bool| -> u64 {
@@ -306,6 +316,12 @@ fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
             .count()
     };
     let drivers = draws.iter().filter(|d| d.draw.driver).count();
+    let mut commuters_per_garage = vec![0; garages];
+    for d in draws {
+        if let Some(n) = commuters_per_garage.get_mut(d.draw.garage as usize) {
+            *n += 1;
+        }
+    }
     let counts = CarpoolCounts {
         drivers,
         riders: draws.len() - drivers,
@@ -322,8 +338,10 @@ fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
         seats_requested_posted: seats(false, true),
         score: run.record.score,
         seats_matched: run.finalized.iter().map(|a| a.quantity).sum(),
+        assignments: run.finalized.len(),
         driver_offers_matched: matched(Side::Provide),
         rider_offers_matched: matched(Side::Consume),
+        commuters_per_garage,
     };
     CarpoolCycle {
         cycle: run.cycle,
@@ -333,28 +351,22 @@ fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
 
 impl CarpoolSummary {
     /// `draws[c]`: every commuter's draw and offer of cycle c.
-    pub fn new(
-        seed: u64,
-        reference: bool,
-        pickups: usize,
-        draws: &[Vec<CarpoolOffer>],
-        run: &Run,
-    ) -> Self {
+    pub fn new(carpool: &Carpool, draws: &[Vec<CarpoolOffer>], run: &Run) -> Self {
         let per_cycle: Vec<CarpoolCycle> = draws
             .iter()
             .zip(&run.cycles)
-            .map(|(d, c)| carpool_cycle(d, c))
+            .map(|(d, c)| carpool_cycle(carpool.garages.len(), d, c))
             .collect();
         let mut totals = CarpoolCounts::default();
         for c in &per_cycle {
             totals.add(&c.counts);
         }
         Self {
-            seed,
-            reference,
+            seed: carpool.cfg.seed,
+            reference: carpool.cfg.reference,
             market: run.market,
             commuters: draws.first().map_or(0, Vec::len),
-            pickups,
+            pickups: carpool.pickups.len(),
             cycles: run.cycles.len() as u64,
             totals,
             finals: Finals::new(run),
