@@ -82,7 +82,7 @@ pub async fn run_carpool(
         offers
     })
     .await?;
-    let summary = summary::CarpoolSummary::new(&carpool, &draws, &run);
+    let summary = summary::CarpoolSummary::new(&carpool, &cfg.objective, &draws, &run);
     let figures = match (draws.first(), run.cycles.first()) {
         (Some(d), Some(c)) => figures::carpool_figures(&carpool, d, &c.offers, &c.finalized),
         _ => Vec::new(),

@@ -3,13 +3,13 @@
 
 use super::{
     carpool::{Carpool, CarpoolOffer},
-    harness::{CycleRun, Run},
+    harness::{Balance, CycleRun, Run},
 };
 use crate::{
     daemon::{SolutionRecord, Tally},
     plot::{line_chart, stacked_bars, Bar, Series},
 };
-use agora_allocation::{Score, Side};
+use agora_allocation::{Assignment, Objective, OfferId, Score, Side};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -279,11 +279,89 @@ pub struct CarpoolCycle {
     pub counts: CarpoolCounts,
 }
 
+/// A commuter's balance around a settled cycle, and its offers.
+#[derive(Clone, Debug, Serialize)]
+pub struct SettledCommuter {
+    pub commuter: u32,
+    pub offers: Vec<OfferId>,
+    #[serde(flatten)]
+    pub balance: Balance,
+}
+
+/// One settled cycle: what the finalized solution says (assignments with prices) beside how
+/// every balance moved.
+#[derive(Clone, Debug, Serialize)]
+pub struct SettledCycle {
+    pub cycle: u64,
+    /// Σ a_Q·a_V.
+    pub paid: u64,
+    pub assignments: Vec<Assignment>,
+    pub commuters: Vec<SettledCommuter>,
+}
+
+/// `--settle`: payments between commuters.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settlement {
+    /// The bank's conservation check (balances plus holds equal the supply) after the run.
+    pub conserved: bool,
+    pub paid: u64,
+    pub cycles: Vec<SettledCycle>,
+}
+
+impl Settlement {
+    fn new(ids: &[u32], run: &Run) -> Option<Self> {
+        let cycles: Vec<SettledCycle> = run
+            .cycles
+            .iter()
+            .map(|c| {
+                let balances = c.balances.as_ref()?;
+                let commuters = ids
+                    .iter()
+                    .zip(balances)
+                    .zip(&c.offers)
+                    .map(|((id, balance), offers)| SettledCommuter {
+                        commuter: *id,
+                        offers: offers.iter().map(|o| o.0).collect(),
+                        balance: *balance,
+                    })
+                    .collect();
+                Some(SettledCycle {
+                    cycle: c.cycle,
+                    paid: c
+                        .finalized
+                        .iter()
+                        .map(|a| a.quantity.saturating_mul(a.price))
+                        .sum(),
+                    assignments: c.finalized.clone(),
+                    commuters,
+                })
+            })
+            .collect::<Option<_>>()?;
+        Some(Self {
+            conserved: run.conserved?,
+            paid: cycles.iter().map(|c| c.paid).sum(),
+            cycles,
+        })
+    }
+}
+
+/// The objective's name as `--objective` takes it.
+pub fn objective_name(objective: &Objective) -> &'static str {
+    match objective {
+        Objective::Quantity => "quantity",
+        Objective::TypeUtility { .. } => "utility",
+        Objective::Welfare => "welfare",
+    }
+}
+
 /// `agora sim carpool`'s report; counts are summed over cycles (one cycle: that cycle's).
 #[derive(Clone, Debug, Serialize)]
 pub struct CarpoolSummary {
     pub seed: u64,
     pub reference: bool,
+    /// Eq. 6.5, 6.10 or 6.12: what `score.primary` measures.
+    pub objective: &'static str,
+    pub price_spread: u64,
     pub market: u64,
     pub commuters: usize,
     pub pickups: usize,
@@ -294,6 +372,8 @@ pub struct CarpoolSummary {
     pub finals: Finals,
     pub solutions: SolutionCounts,
     pub per_cycle: Vec<CarpoolCycle>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Settlement>,
     pub dissertation: Dissertation,
 }
 
@@ -351,12 +431,18 @@ fn carpool_cycle(garages: usize, draws: &[CarpoolOffer], run: &CycleRun) -> Carp
 
 impl CarpoolSummary {
     /// `draws[c]`: every commuter's draw and offer of cycle c.
-    pub fn new(carpool: &Carpool, draws: &[Vec<CarpoolOffer>], run: &Run) -> Self {
+    pub fn new(
+        carpool: &Carpool,
+        objective: &Objective,
+        draws: &[Vec<CarpoolOffer>],
+        run: &Run,
+    ) -> Self {
         let per_cycle: Vec<CarpoolCycle> = draws
             .iter()
             .zip(&run.cycles)
             .map(|(d, c)| carpool_cycle(carpool.garages.len(), d, c))
             .collect();
+        let ids: Vec<u32> = carpool.commuters.iter().map(|c| c.id).collect();
         let mut totals = CarpoolCounts::default();
         for c in &per_cycle {
             totals.add(&c.counts);
@@ -364,6 +450,8 @@ impl CarpoolSummary {
         Self {
             seed: carpool.cfg.seed,
             reference: carpool.cfg.reference,
+            objective: objective_name(objective),
+            price_spread: carpool.cfg.price_spread,
             market: run.market,
             commuters: draws.first().map_or(0, Vec::len),
             pickups: carpool.pickups.len(),
@@ -372,6 +460,7 @@ impl CarpoolSummary {
             finals: Finals::new(run),
             solutions: SolutionCounts::new(&run.tally),
             per_cycle,
+            settlement: Settlement::new(&ids, run),
             dissertation: Dissertation {
                 solve_ms: 23,
                 finalize_s: 29,
