@@ -299,7 +299,7 @@ pub fn column_chart(
 /// offer in the carpool's bar charts, as the seed's Fig. 6.6 has.
 pub fn palette(i: usize) -> String {
     let hue = (i as f64 * 137.508) % 360.0;
-    let lightness = if i % 2 == 0 { 45 } else { 62 };
+    let lightness = if i.is_multiple_of(2) { 45 } else { 62 };
     format!("hsl({hue:.0},70%,{lightness}%)")
 }
 
