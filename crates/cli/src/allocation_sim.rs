@@ -6,11 +6,11 @@ use crate::{
     sim::{on_devnet, write_out},
 };
 use agora_sim::allocation::{
-    carpool::{read_commuters, read_pickups, Carpool, CarpoolConfig, Pickups},
+    carpool::{read_commuters, read_pickups, Carpool, CarpoolConfig, CarpoolObjective, Pickups},
     energy,
     harness::AllocationSimConfig,
     summary::failover_svg,
-    SolverKind,
+    CarpoolRun, SolverKind,
 };
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -36,7 +36,8 @@ pub struct MarketArgs {
     /// Length of the solving phase (ms on the block clock).
     #[arg(long)]
     solve_ms: Option<u64>,
-    /// Write summary.json and failover.svg (Fig. 6.9: whose solution was on top per cycle).
+    /// Write summary.json and failover.svg (Fig. 6.9: whose solution was on top per cycle);
+    /// the carpool adds map.svg, offers.svg and matched.svg (Fig. 6.5-6.7, the first cycle).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -87,12 +88,31 @@ pub struct CarpoolArgs {
     /// Seats offered or requested: uniform in 1..=this.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
     max_seats: u64,
+    /// Every rider requests exactly this many seats (1: eq. 6.9's riders); drivers still draw.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    rider_seats: Option<u64>,
+    /// Draw every commuter's garage uniformly each cycle (the seed's set-up) instead of
+    /// keeping the one of the data.
+    #[arg(long)]
+    random_garage: bool,
     /// Probability that a commuter drives.
     #[arg(long, default_value_t = 0.5)]
     driver_share: f64,
     /// Every offer's value per seat (micro-tokens).
     #[arg(long, default_value_t = 10)]
     price: u64,
+    /// Each offer's value drawn uniformly in price ± this (drivers' asks, riders' bids; with
+    /// --reference: price - spread + ID mod (2 spread + 1)).
+    #[arg(long, default_value_t = 0)]
+    price_spread: u64,
+    /// What the market maximizes: seats (eq. 6.5), β-weighted seats with β = pick-up to garage
+    /// distance in 100 m (eq. 6.10), or Σ seats × (bid − ask) (eq. 6.12).
+    #[arg(long, default_value = "quantity")]
+    objective: CarpoolObjective,
+    /// Riders pay drivers: a rider's offer holds its worst case when posted, finalize pays
+    /// each assignment's seats × price, and each rider takes back the rest.
+    #[arg(long)]
+    settle: bool,
     /// Cycles (days) to run, with new draws each.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     cycles: u64,
@@ -142,6 +162,9 @@ pub fn run_carpool(args: CarpoolArgs, out: &Output) -> Result<()> {
     if !(0.0..=1.0).contains(&args.driver_share) || args.radius_factor < 0.0 {
         bail!("--driver-share must be in [0, 1] and --radius-factor non-negative");
     }
+    if args.price_spread > args.price {
+        bail!("--price-spread must be at most --price (values are not negative)");
+    }
     let commuters = read_commuters(&args.data.join("latlng.csv"))?;
     let pickups = match &args.pickups_file {
         Some(f) => Pickups::Points(read_pickups(f)?),
@@ -157,8 +180,11 @@ pub fn run_carpool(args: CarpoolArgs, out: &Output) -> Result<()> {
             slots: args.slots,
             slot_flex: args.slot_flex,
             max_seats: args.max_seats,
+            rider_seats: args.rider_seats,
             driver_share: args.driver_share,
             price: args.price,
+            price_spread: args.price_spread,
+            random_garage: args.random_garage,
             reference: args.reference,
             ..CarpoolConfig::default()
         },
@@ -166,17 +192,24 @@ pub fn run_carpool(args: CarpoolArgs, out: &Output) -> Result<()> {
     let mut cfg = args.market.config(2_000, 2_000);
     cfg.cycles = args.cycles;
     cfg.fail_solver_at = args.fail_solver_at;
-    let (summary, run) = on_devnet(cfg.cycles, "cycle", async |client, faucet, _| {
+    cfg.objective = carpool.objective(args.objective)?;
+    cfg.settle = args.settle;
+    let CarpoolRun {
+        summary,
+        run,
+        mut figures,
+    } = on_devnet(cfg.cycles, "cycle", async |client, faucet, _| {
         Ok(agora_sim::allocation::run_carpool(client, faucet, carpool, &cfg).await?)
     })?;
     if let Some(dir) = &args.market.out {
         let fail = cfg.fail_solver_at.map(|c| c as f64);
         let svg = failover_svg(&run, |c| c as f64, fail, "seats");
-        write_results(dir, &summary, vec![("failover.svg".into(), svg)])?;
+        figures.push(("failover.svg".into(), svg));
+        write_results(dir, &summary, figures)?;
     }
     out.print(&summary, || {
         format!(
-            "{} commuters ({} drivers, {} riders) over {} cycle(s): {} offers posted ({} without a pick-up point), {} seats offered, {} requested, {} matched (LP bound {}); solve {:.1} ms, finalize {:.0} ms (submitted to receipt); solutions {} submitted, {} accepted, {} rejected",
+            "{} commuters ({} drivers, {} riders) over {} cycle(s): {} offers posted ({} without a pick-up point), {} seats offered, {} requested, {} matched, {} {} (LP bound {}); solve {:.1} ms, finalize {:.0} ms (submitted to receipt); solutions {} submitted, {} accepted, {} rejected{}",
             summary.commuters,
             summary.totals.drivers,
             summary.totals.riders,
@@ -186,12 +219,19 @@ pub fn run_carpool(args: CarpoolArgs, out: &Output) -> Result<()> {
             summary.totals.seats_offered,
             summary.totals.seats_requested,
             summary.totals.seats_matched,
+            summary.objective,
+            summary.totals.score.primary,
             summary.finals.lp_objective.map_or("-".into(), |b| format!("{b:.1}")),
             summary.finals.solve_ms,
             summary.finals.finalize_ms,
             summary.solutions.submitted,
             summary.solutions.accepted,
             summary.solutions.rejected,
+            summary.settlement.as_ref().map_or(String::new(), |s| format!(
+                "; settled: {} paid by riders to drivers, conservation {}",
+                s.paid,
+                if s.conserved { "holds" } else { "BROKEN" }
+            )),
         )
     })
 }

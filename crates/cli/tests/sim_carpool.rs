@@ -4,12 +4,15 @@
 mod common;
 
 use agora_sim::allocation::carpool::{
-    read_commuters, read_pickups, Carpool, CarpoolConfig, Pickups,
+    read_commuters, read_pickups, Carpool, CarpoolConfig, CarpoolObjective, Pickups,
 };
 use agora_solver::allocation::{pairwise_optimum, AllocationInstance, AllocationSolveOptions};
 use common::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -24,25 +27,33 @@ fn carpool(args: &[&str]) -> Value {
     agora_json_in_root(&all)
 }
 
-/// G5's optimum in seats by the pairwise MILP solved directly (not the platform's LP, repair
-/// and ledger pipeline), on the instance rebuilt from the data.
-fn g5_optimum() -> f64 {
+/// The primary optimum of G5's instance changed by `change`, under `objective`, by the pairwise
+/// MILP solved directly (not the platform's LP, repair and ledger pipeline), on the instance
+/// rebuilt from the data.
+fn optimum(change: impl FnOnce(&mut CarpoolConfig), objective: CarpoolObjective) -> f64 {
     let commuters = read_commuters(&root().join("data/carpool/latlng.csv")).unwrap();
-    let cfg = CarpoolConfig {
+    let mut cfg = CarpoolConfig {
         pickups: Pickups::Points(read_pickups(&root().join(PICKUPS)).unwrap()),
         reference: true,
         ..CarpoolConfig::default()
     };
-    let offers: Vec<Value> = Carpool::new(commuters, cfg)
-        .unwrap()
+    change(&mut cfg);
+    let mut carpool = Carpool::new(commuters, cfg).unwrap();
+    let offers: Vec<Value> = carpool
         .next_cycle()
         .iter()
         .filter_map(|o| o.offer.as_ref())
         .enumerate()
         .map(|(id, o)| json!({"id": id, "side": o.side, "alternatives": o.alternatives}))
         .collect();
-    let instance: AllocationInstance = serde_json::from_value(json!({ "offers": offers })).unwrap();
+    let objective = carpool.objective(objective).unwrap();
+    let instance: AllocationInstance =
+        serde_json::from_value(json!({ "offers": offers, "objective": objective })).unwrap();
     pairwise_optimum(&instance, &AllocationSolveOptions::default()).unwrap()
+}
+
+fn g5_optimum() -> f64 {
+    optimum(|_| {}, CarpoolObjective::Quantity)
 }
 
 fn matched_per_cycle(summary: &Value) -> Vec<u64> {
@@ -54,9 +65,73 @@ fn matched_per_cycle(summary: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// The `data-*` attributes of each element of every class in an SVG file, parsed as XML (a
+/// file that is not well-formed fails the test).
+fn svg_marks(path: &Path) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut marks: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
+    for event in xml::EventReader::new(std::io::BufReader::new(file)) {
+        let event = event.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let xml::reader::XmlEvent::StartElement { attributes, .. } = event {
+            let get = |name: &str| attributes.iter().find(|a| a.name.local_name == name);
+            let Some(class) = get("class") else { continue };
+            let data = attributes
+                .iter()
+                .filter_map(|a| {
+                    Some((
+                        a.name.local_name.strip_prefix("data-")?.to_string(),
+                        a.value.clone(),
+                    ))
+                })
+                .collect();
+            marks.entry(class.value.clone()).or_default().push(data);
+        }
+    }
+    marks
+}
+
+fn distinct(marks: &[BTreeMap<String, String>], key: &str) -> usize {
+    marks.iter().map(|m| &m[key]).collect::<BTreeSet<_>>().len()
+}
+
+/// map.svg, offers.svg and matched.svg show what the summary counts: every commuter, pick-up
+/// point, garage, posted offer and finalized assignment.
+fn check_figures(dir: &Path, summary: &Value) {
+    let count = |field: &str| summary[field].as_u64().unwrap() as usize;
+    let map = svg_marks(&dir.join("map.svg"));
+    assert_eq!(map["residence"].len(), count("commuters"));
+    assert_eq!(map["radius"].len(), count("commuters"));
+    assert_eq!(map["pickup"].len(), count("pickups"));
+    let garages = summary["commuters_per_garage"].as_array().unwrap().len();
+    assert_eq!(map["garage"].len(), garages);
+    let offers = svg_marks(&dir.join("offers.svg"));
+    assert_eq!(
+        distinct(&offers["segment"], "offer"),
+        count("offers_posted")
+    );
+    let matched = svg_marks(&dir.join("matched.svg"));
+    let pairs = &matched["pair"];
+    assert_eq!(pairs.len(), count("assignments"));
+    let seats: u64 = pairs
+        .iter()
+        .map(|p| p["seats"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(seats, summary["seats_matched"].as_u64().unwrap());
+    assert_eq!(
+        distinct(pairs, "driver-offer"),
+        count("driver_offers_matched")
+    );
+    assert_eq!(
+        distinct(pairs, "rider-offer"),
+        count("rider_offers_matched")
+    );
+}
+
 #[test]
 fn the_reference_instance_finalizes_the_optimum() {
-    let summary = carpool(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let summary = carpool(&["--out", out.path().to_str().unwrap()]);
+    check_figures(out.path(), &summary);
     let optimum = g5_optimum();
     // G5's optimum, found by the allocation solver's two formulations.
     assert_eq!(optimum, 31.0);
@@ -136,10 +211,16 @@ fn bad_input_is_refused_before_any_chain_starts() {
     std::fs::write(&bad, "lat,lng\n36.1,-86.8\n").unwrap();
     let bad = bad.to_str().unwrap();
     let missing = dir.path().join("none");
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--pickups-file", bad], "expected the header id,lat,lng"),
         (&["--reference"], "--pickups-file"),
         (&["--data", missing.to_str().unwrap()], "latlng.csv"),
+        (
+            &["--price-spread", "11"],
+            "--price-spread must be at most --price",
+        ),
+        (&["--objective", "speed"], "quantity, utility or welfare"),
+        (&["--rider-seats", "0"], "--rider-seats"),
     ];
     for (args, message) in cases {
         let out = agora()
@@ -153,4 +234,128 @@ fn bad_input_is_refused_before_any_chain_starts() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+fn u64_of(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a u64: {v}"))
+}
+
+#[test]
+fn rider_seats_gives_eq_6_9_riders() {
+    let summary = carpool(&["--rider-seats", "1"]);
+    // 37 riders of one seat each, 33 of them posted; drivers keep 1 + ID mod 3.
+    for (field, value) in [
+        ("riders", 37),
+        ("seats_requested", 37),
+        ("seats_requested_posted", 33),
+        ("seats_offered", 76),
+    ] {
+        assert_eq!(summary[field].as_u64(), Some(value), "{field}");
+    }
+    let best = optimum(|c| c.rider_seats = Some(1), CarpoolObjective::Quantity);
+    assert_eq!(summary["seats_matched"].as_f64(), Some(best), "{summary}");
+    // One seat per rider offer: each matched rider offer has exactly one seat.
+    assert!(summary["rider_offers_matched"].as_f64() == Some(best));
+}
+
+#[test]
+fn random_garage_redraws_every_destination() {
+    let summary = carpool(&["--random-garage", "--seed", "5"]);
+    let per_garage: Vec<u64> = summary["commuters_per_garage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(u64_of)
+        .collect();
+    assert_eq!(per_garage.len(), 5);
+    assert_eq!(per_garage.iter().sum::<u64>(), 75);
+    assert_ne!(per_garage, [19, 12, 15, 17, 12], "the data's garages");
+    let best = optimum(
+        |c| {
+            c.random_garage = true;
+            c.seed = 5;
+        },
+        CarpoolObjective::Quantity,
+    );
+    assert_eq!(summary["seats_matched"].as_f64(), Some(best), "{summary}");
+}
+
+/// Eq. 6.10 and 6.12 on the ledger reach the independent MILP's optimum of the same objective;
+/// 6.12 with uniform prices scores 0 and still moves every seat it can (A7). The daemon solves
+/// twice under these objectives (primary, then seats), so the solving phase is longer than the
+/// default: a loaded machine must not make a cycle finalize before the solution lands.
+#[test]
+fn each_objective_finalizes_its_optimum() {
+    let carpool = |args: &[&str]| {
+        let mut all = vec!["--solve-ms", "5000"];
+        all.extend(args);
+        carpool(&all)
+    };
+    let utility = carpool(&["--objective", "utility"]);
+    let best = optimum(|_| {}, CarpoolObjective::Utility);
+    assert_eq!(utility["objective"], "utility");
+    assert_eq!(
+        u64_of(&utility["score"]["primary"]) as f64,
+        best,
+        "{utility}"
+    );
+    assert!(best > 31.0, "β ≥ 1 per seat: {best}");
+
+    let welfare = carpool(&["--objective", "welfare", "--price-spread", "3"]);
+    let best = optimum(|c| c.price_spread = 3, CarpoolObjective::Welfare);
+    assert!(best > 0.0);
+    assert_eq!(
+        u64_of(&welfare["score"]["primary"]) as f64,
+        best,
+        "{welfare}"
+    );
+
+    let uniform = carpool(&["--objective", "welfare"]);
+    assert_eq!(uniform["score"], json!({"primary": 0, "quantity": 31}));
+}
+
+/// With --settle every commuter's balance moves by exactly what the finalized assignments
+/// say (paid as a rider, received as a driver), less its own fees; riders get back the rest of
+/// their holds, and the bank's conservation holds.
+#[test]
+fn settle_moves_balances_by_the_finalized_payments() {
+    let summary = carpool(&["--settle", "--price-spread", "3", "--cycles", "2"]);
+    let settlement = &summary["settlement"];
+    assert_eq!(settlement["conserved"], true);
+    let cycles = settlement["cycles"].as_array().unwrap();
+    assert_eq!(cycles.len(), 2);
+    let mut paid_total = 0;
+    for cycle in cycles {
+        let mut owner = BTreeMap::new();
+        for c in cycle["commuters"].as_array().unwrap() {
+            for o in c["offers"].as_array().unwrap() {
+                owner.insert(u64_of(o), u64_of(&c["commuter"]));
+            }
+        }
+        let mut expected: BTreeMap<u64, i128> = BTreeMap::new();
+        let mut paid = 0;
+        for a in cycle["assignments"].as_array().unwrap() {
+            let amount = i128::from(u64_of(&a["quantity"]) * u64_of(&a["price"]));
+            *expected.entry(owner[&u64_of(&a["provider"])]).or_default() += amount;
+            *expected.entry(owner[&u64_of(&a["consumer"])]).or_default() -= amount;
+            paid += amount;
+        }
+        assert!(paid > 0, "{cycle}");
+        assert_eq!(i128::from(u64_of(&cycle["paid"])), paid);
+        paid_total += paid;
+        let mut moved = 0;
+        for c in cycle["commuters"].as_array().unwrap() {
+            let id = u64_of(&c["commuter"]);
+            let change = i128::from(u64_of(&c["after"])) - i128::from(u64_of(&c["before"]));
+            let net = change + i128::from(u64_of(&c["fees"]));
+            assert_eq!(
+                net,
+                expected.get(&id).copied().unwrap_or(0),
+                "commuter {id}"
+            );
+            moved += usize::from(net != 0);
+        }
+        assert!(moved > 0);
+    }
+    assert_eq!(i128::from(u64_of(&settlement["paid"])), paid_total);
 }

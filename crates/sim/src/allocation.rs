@@ -18,6 +18,7 @@
 pub mod carpool;
 mod director;
 pub mod energy;
+pub mod figures;
 pub mod geo;
 pub mod harness;
 pub mod live;
@@ -55,6 +56,13 @@ impl OfferSpec {
     }
 }
 
+/// A carpool run: the report, what happened, and the first cycle's figures (file name, SVG).
+pub struct CarpoolRun {
+    pub summary: summary::CarpoolSummary,
+    pub run: harness::Run,
+    pub figures: Vec<(String, String)>,
+}
+
 /// Runs the carpool case on the chain behind `client`: new draws every cycle (the same ones
 /// with `reference`), `cfg.cycles` cycles.
 pub async fn run_carpool(
@@ -62,7 +70,7 @@ pub async fn run_carpool(
     faucet: &agora_types::Keypair,
     mut carpool: carpool::Carpool,
     cfg: &harness::AllocationSimConfig,
-) -> Result<(summary::CarpoolSummary, harness::Run), crate::energy::SimError> {
+) -> Result<CarpoolRun, crate::energy::SimError> {
     let mut draws = Vec::new();
     let agents = carpool.commuters.len();
     let run = harness::run(client, faucet, agents, cfg, |_| {
@@ -75,12 +83,14 @@ pub async fn run_carpool(
         offers
     })
     .await?;
-    let summary = summary::CarpoolSummary::new(
-        carpool.cfg.seed,
-        carpool.cfg.reference,
-        carpool.pickups.len(),
-        &draws,
-        &run,
-    );
-    Ok((summary, run))
+    let summary = summary::CarpoolSummary::new(&carpool, &cfg.objective, &draws, &run);
+    let figures = match (draws.first(), run.cycles.first()) {
+        (Some(d), Some(c)) => figures::carpool_figures(&carpool, d, &c.offers, &c.finalized),
+        _ => Vec::new(),
+    };
+    Ok(CarpoolRun {
+        summary,
+        run,
+        figures,
+    })
 }

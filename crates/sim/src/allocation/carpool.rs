@@ -4,7 +4,7 @@
 
 use super::geo::{kmeans, LatLng};
 use super::OfferSpec;
-use agora_allocation::{Alternative, Side, TypeId};
+use agora_allocation::{Alternative, Objective, Side, TypeId, TypeRange, MAX_TABLE};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,37 @@ pub enum CarpoolError {
     Empty(PathBuf),
     #[error("pick-up point {0} does not fit the type encoding (ids below 65,536)")]
     TooManyPickups(usize),
+    #[error(
+        "eq. 6.10 needs one beta per type: {0} types exceed the market's table of {MAX_TABLE}"
+    )]
+    TooManyTypes(usize),
+}
+
+/// What the carpool market maximizes (`--objective`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CarpoolObjective {
+    /// Eq. 6.5: seats matched.
+    #[default]
+    Quantity,
+    /// Eq. 6.10 with β_t = the pick-up point's distance to the garage in 100 m (at least 1):
+    /// a seat shared over a longer stretch saves more driving.
+    Utility,
+    /// Eq. 6.12: Σ seats × (rider's bid − driver's ask); zero unless `price_spread` > 0 (F4).
+    Welfare,
+}
+
+impl std::str::FromStr for CarpoolObjective {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "quantity" => Ok(Self::Quantity),
+            "utility" => Ok(Self::Utility),
+            "welfare" => Ok(Self::Welfare),
+            _ => Err(format!(
+                "unknown objective {s:?} (quantity, utility or welfare)"
+            )),
+        }
+    }
 }
 
 /// A commuter of `latlng.csv`.
@@ -63,8 +94,16 @@ pub struct CarpoolConfig {
     /// An offer lists its drawn slot and the next `slot_flex - 1` that exist.
     pub slot_flex: u32,
     pub max_seats: u64,
+    /// Every rider requests exactly this many seats (eq. 6.9 with 1); none: drawn as drivers'.
+    pub rider_seats: Option<u64>,
     pub driver_share: f64,
     pub price: u64,
+    /// Each offer's value is drawn uniformly in `price ± price_spread` (with `reference`:
+    /// `price - spread + id mod (2 spread + 1)`); 0: every value is `price`.
+    pub price_spread: u64,
+    /// Each cycle draws every commuter's garage uniformly (the seed's set-up) instead of
+    /// keeping the one of the data.
+    pub random_garage: bool,
     /// G5's attributes by id instead of draws: driver iff even, 1 + id mod 3 seats,
     /// slot (id / 2) mod 10.
     pub reference: bool,
@@ -82,19 +121,24 @@ impl Default for CarpoolConfig {
             slot_minutes: 15,
             slot_flex: 2,
             max_seats: 3,
+            rider_seats: None,
             driver_share: 0.5,
             price: 10,
+            price_spread: 0,
+            random_garage: false,
             reference: false,
         }
     }
 }
 
-/// Role, seats and first slot of a commuter in one cycle.
+/// Role, seats, first slot, garage and value per seat of a commuter in one cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Draw {
     pub driver: bool,
     pub seats: u64,
     pub slot: u32,
+    pub garage: u32,
+    pub value: u64,
 }
 
 /// A commuter's offer of one cycle: what it drew and, if any pick-up point is in range, its
@@ -170,9 +214,8 @@ pub fn read_commuters(path: &Path) -> Result<Vec<Commuter>, CarpoolError> {
     if rows.is_empty() {
         return Err(CarpoolError::Empty(path.to_path_buf()));
     }
-    let mut garages: Vec<LatLng> = rows.iter().map(|r| r.2).collect();
-    garages.sort_by(|a, b| a.lat.total_cmp(&b.lat).then(a.lng.total_cmp(&b.lng)));
-    garages.dedup();
+    let works: Vec<LatLng> = rows.iter().map(|r| r.2).collect();
+    let garages = distinct_sorted(works);
     Ok(rows
         .into_iter()
         .map(|(id, home, work)| Commuter {
@@ -182,6 +225,13 @@ pub fn read_commuters(path: &Path) -> Result<Vec<Commuter>, CarpoolError> {
             garage: garages.iter().position(|g| *g == work).unwrap_or(0) as u32,
         })
         .collect())
+}
+
+/// The distinct points sorted by (lat, lng): the garages' ids.
+fn distinct_sorted(mut points: Vec<LatLng>) -> Vec<LatLng> {
+    points.sort_by(|a, b| a.lat.total_cmp(&b.lat).then(a.lng.total_cmp(&b.lng)));
+    points.dedup();
+    points
 }
 
 /// Reads a pick-up points file with the header `id,lat,lng`, ids 0, 1, 2, … in order.
@@ -223,6 +273,8 @@ pub fn read_pickups(path: &Path) -> Result<Vec<LatLng>, CarpoolError> {
 /// The case's commuters, garages and pick-up points, and the generator of each cycle's draws.
 pub struct Carpool {
     pub commuters: Vec<Commuter>,
+    /// By id: the distinct destinations sorted by (lat, lng).
+    pub garages: Vec<LatLng>,
     pub pickups: Vec<LatLng>,
     pub cfg: CarpoolConfig,
     rng: StdRng,
@@ -241,8 +293,10 @@ impl Carpool {
         if pickups.len() > usize::from(u16::MAX) + 1 {
             return Err(CarpoolError::TooManyPickups(pickups.len()));
         }
+        let garages = distinct_sorted(commuters.iter().map(|c| c.work).collect());
         Ok(Self {
             commuters,
+            garages,
             pickups,
             cfg,
             rng,
@@ -252,9 +306,9 @@ impl Carpool {
     /// Every commuter's offer for the next cycle: G5's attributes with `reference`, otherwise
     /// new draws from the seeded generator.
     pub fn next_cycle(&mut self) -> Vec<CarpoolOffer> {
-        let draws: Vec<Draw> = (0..self.commuters.len())
-            .map(|i| self.draw(self.commuters[i].id))
-            .collect();
+        let commuters = std::mem::take(&mut self.commuters);
+        let draws: Vec<Draw> = commuters.iter().map(|c| self.draw(c)).collect();
+        self.commuters = commuters;
         self.commuters
             .iter()
             .zip(draws)
@@ -265,51 +319,118 @@ impl Carpool {
             .collect()
     }
 
-    fn draw(&mut self, id: u32) -> Draw {
+    /// One commuter's draw. The optional draws (garage, value) come after the others, so
+    /// without their flags the stream, and every other draw, is the same.
+    fn draw(&mut self, c: &Commuter) -> Draw {
         let cfg = &self.cfg;
-        if cfg.reference {
-            return Draw {
-                driver: id & 1 == 0,
-                seats: 1 + u64::from(id % 3),
-                slot: (id / 2) % cfg.slots.max(1),
-            };
+        let spread = cfg.price_spread.min(cfg.price);
+        let mut draw = if cfg.reference {
+            Draw {
+                driver: c.id & 1 == 0,
+                seats: 1 + u64::from(c.id % 3),
+                slot: (c.id / 2) % cfg.slots.max(1),
+                garage: c.garage,
+                value: cfg.price - spread + u64::from(c.id) % (2 * spread + 1),
+            }
+        } else {
+            Draw {
+                driver: self.rng.gen_bool(cfg.driver_share.clamp(0.0, 1.0)),
+                seats: self.rng.gen_range(1..=cfg.max_seats.max(1)),
+                slot: self.rng.gen_range(0..cfg.slots.max(1)),
+                garage: c.garage,
+                value: cfg.price,
+            }
+        };
+        if cfg.random_garage {
+            draw.garage = self.rng.gen_range(0..self.garages.len().max(1)) as u32;
         }
-        Draw {
-            driver: self.rng.gen_bool(cfg.driver_share.clamp(0.0, 1.0)),
-            seats: self.rng.gen_range(1..=cfg.max_seats.max(1)),
-            slot: self.rng.gen_range(0..cfg.slots.max(1)),
+        if spread > 0 && !cfg.reference {
+            draw.value = self.rng.gen_range(cfg.price - spread..=cfg.price + spread);
+        }
+        if let (false, Some(seats)) = (draw.driver, cfg.rider_seats) {
+            draw.seats = seats;
+        }
+        draw
+    }
+
+    /// Where the commuter drives to in this draw.
+    pub fn destination(&self, c: &Commuter, draw: &Draw) -> LatLng {
+        self.garages
+            .get(draw.garage as usize)
+            .copied()
+            .unwrap_or(c.work)
+    }
+
+    /// The commuter's pick-up circle (centre, radius in m): around the residence-garage
+    /// midpoint for a driver, around the residence for a rider.
+    pub fn circle(&self, c: &Commuter, draw: &Draw) -> (LatLng, f64) {
+        let work = self.destination(c, draw);
+        let radius = self.cfg.radius_factor * c.home.haversine(work);
+        match draw.driver {
+            true => (c.home.midpoint(work), radius),
+            false => (c.home, radius),
         }
     }
 
-    /// The pick-up points within the commuter's radius: around the residence-garage midpoint
-    /// for a driver, around the residence for a rider.
-    pub fn in_range(&self, c: &Commuter, driver: bool) -> Vec<u16> {
-        let radius = self.cfg.radius_factor * c.home.haversine(c.work);
-        let centre = if driver {
-            c.home.midpoint(c.work)
-        } else {
-            c.home
-        };
+    /// The pick-up points within the commuter's circle (plus the tolerance, A24).
+    pub fn in_range(&self, c: &Commuter, draw: &Draw) -> Vec<u16> {
+        let (centre, radius) = self.circle(c, draw);
         (0..self.pickups.len())
             .filter(|k| centre.haversine(self.pickups[*k]) <= radius + self.cfg.radius_tolerance_m)
             .map(|k| k as u16)
             .collect()
     }
 
+    /// The market's objective: for eq. 6.10 one β per (slot, pick-up point, garage) type.
+    pub fn objective(&self, kind: CarpoolObjective) -> Result<Objective, CarpoolError> {
+        Ok(match kind {
+            CarpoolObjective::Quantity => Objective::Quantity,
+            CarpoolObjective::Welfare => Objective::Welfare,
+            CarpoolObjective::Utility => {
+                let types = self.cfg.slots as usize * self.pickups.len() * self.garages.len();
+                if types > MAX_TABLE {
+                    return Err(CarpoolError::TooManyTypes(types));
+                }
+                let mut betas = Vec::with_capacity(types);
+                for s in 0..self.cfg.slots {
+                    for (k, pickup) in self.pickups.iter().enumerate() {
+                        for (g, garage) in self.garages.iter().enumerate() {
+                            let t = pack(self.slot_start(s), k as u16, g as u16);
+                            let value = (pickup.haversine(*garage) / 100.0).round().max(1.0);
+                            betas.push(TypeRange {
+                                first: t,
+                                last: t,
+                                value: value as u64,
+                            });
+                        }
+                    }
+                }
+                Objective::TypeUtility {
+                    default_beta: 1,
+                    betas,
+                }
+            }
+        })
+    }
+
+    /// Unix start of slot `s`.
+    pub fn slot_start(&self, s: u32) -> u64 {
+        self.cfg.first_slot_unix_s + u64::from(s) * u64::from(self.cfg.slot_minutes) * 60
+    }
+
     fn offer(&self, c: &Commuter, draw: Draw) -> Option<OfferSpec> {
-        let pickups = self.in_range(c, draw.driver);
+        let pickups = self.in_range(c, &draw);
         if pickups.is_empty() {
             return None;
         }
         let last = (draw.slot + self.cfg.slot_flex.max(1) - 1).min(self.cfg.slots - 1);
-        let slot_s = u64::from(self.cfg.slot_minutes) * 60;
         let mut alternatives: Vec<Alternative> = (draw.slot..=last)
             .flat_map(|s| {
-                let start = self.cfg.first_slot_unix_s + u64::from(s) * slot_s;
+                let start = self.slot_start(s);
                 pickups.iter().map(move |k| Alternative {
-                    rtype: pack(start, *k, c.garage as u16),
+                    rtype: pack(start, *k, draw.garage as u16),
                     quantity: draw.seats,
-                    value: self.cfg.price,
+                    value: draw.value,
                 })
             })
             .collect();
@@ -392,6 +513,106 @@ mod tests {
             .map(|o| o.alternatives[0].quantity)
             .sum();
         assert_eq!(requested_posted, 63);
+    }
+
+    fn reference_with(change: impl FnOnce(&mut CarpoolConfig)) -> Carpool {
+        let mut carpool = reference();
+        change(&mut carpool.cfg);
+        carpool
+    }
+
+    #[test]
+    fn rider_seats_fixes_what_riders_request_and_nothing_else() {
+        let base = reference().next_cycle();
+        let one = reference_with(|c| c.rider_seats = Some(1)).next_cycle();
+        for (b, o) in base.iter().zip(&one) {
+            let expected = if b.draw.driver { b.draw.seats } else { 1 };
+            assert_eq!(o.draw.seats, expected);
+            assert_eq!((o.draw.driver, o.draw.slot), (b.draw.driver, b.draw.slot));
+            if let Some(offer) = &o.offer {
+                assert!(offer.alternatives.iter().all(|a| a.quantity == expected));
+            }
+        }
+        // Random draws: the same roles and slots as without the flag.
+        let random = |rider_seats| {
+            let commuters = reference().commuters;
+            let cfg = CarpoolConfig {
+                rider_seats,
+                ..CarpoolConfig::default()
+            };
+            Carpool::new(commuters, cfg).unwrap().next_cycle()
+        };
+        let (a, b) = (random(None), random(Some(2)));
+        assert!(a.iter().zip(&b).all(|(x, y)| x.draw.driver == y.draw.driver
+            && x.draw.slot == y.draw.slot
+            && y.draw.seats == if y.draw.driver { x.draw.seats } else { 2 }));
+    }
+
+    #[test]
+    fn random_garage_redraws_destinations_and_the_radius_follows() {
+        let mut carpool = reference_with(|c| c.random_garage = true);
+        let offers = carpool.next_cycle();
+        let moved = carpool
+            .commuters
+            .iter()
+            .zip(&offers)
+            .filter(|(c, o)| o.draw.garage != c.garage)
+            .count();
+        // 75 uniform draws over 5 garages keep about a fifth in place.
+        assert!(moved > 30, "{moved}");
+        let per_garage: BTreeSet<u32> = offers.iter().map(|o| o.draw.garage).collect();
+        assert_eq!(per_garage.len(), 5);
+        for (c, o) in carpool.commuters.iter().zip(&offers) {
+            let work = carpool.garages[o.draw.garage as usize];
+            let (_, radius) = carpool.circle(c, &o.draw);
+            assert_eq!(radius, 0.5 * c.home.haversine(work));
+            for a in o.offer.iter().flat_map(|o| &o.alternatives) {
+                assert_eq!(u32::from(unpack(a.rtype).2), o.draw.garage);
+            }
+        }
+        // The data's garages without the flag.
+        let mut kept = reference();
+        let offers = kept.next_cycle();
+        assert!(kept
+            .commuters
+            .iter()
+            .zip(&offers)
+            .all(|(c, o)| o.draw.garage == c.garage));
+    }
+
+    #[test]
+    fn a_price_spread_draws_values_around_the_price() {
+        let offers = reference_with(|c| c.price_spread = 3).next_cycle();
+        let values: BTreeSet<u64> = offers.iter().map(|o| o.draw.value).collect();
+        assert_eq!(values, (7..=13).collect());
+        for o in offers.iter().filter_map(|o| o.offer.as_ref()) {
+            assert!(o
+                .alternatives
+                .iter()
+                .all(|a| a.value == o.alternatives[0].value));
+        }
+    }
+
+    #[test]
+    fn utility_weighs_each_type_by_its_pickup_to_garage_distance() {
+        let carpool = reference();
+        let Objective::TypeUtility { betas, .. } =
+            carpool.objective(CarpoolObjective::Utility).unwrap()
+        else {
+            panic!("not eq. 6.10");
+        };
+        assert_eq!(betas.len(), 10 * 20 * 5);
+        assert!(betas.windows(2).all(|w| w[0].last < w[1].first));
+        let t = pack(carpool.slot_start(3), 17, 2);
+        let beta = betas.iter().find(|r| r.first == t).unwrap().value;
+        let metres = carpool.pickups[17].haversine(carpool.garages[2]);
+        assert_eq!(beta, (metres / 100.0).round().max(1.0) as u64);
+        let mut big = reference_with(|c| c.slots = 96);
+        big.pickups = vec![big.pickups[0]; 30];
+        assert!(matches!(
+            big.objective(CarpoolObjective::Utility),
+            Err(CarpoolError::TooManyTypes(14_400))
+        ));
     }
 
     #[test]

@@ -32,6 +32,38 @@ impl LatLng {
     }
 }
 
+/// The equirectangular projection to metres around one latitude: x east, y north. Over a
+/// city the error is far below a pick-up point's spacing; k-means and the maps use it.
+#[derive(Clone, Copy, Debug)]
+pub struct Projection {
+    cos_lat0: f64,
+}
+
+impl Projection {
+    /// Around the mean latitude of `points` (the equator if there are none).
+    pub fn around(points: &[LatLng]) -> Self {
+        let n = points.len().max(1) as f64;
+        let lat0 = points.iter().map(|p| p.lat).sum::<f64>() / n;
+        Self {
+            cos_lat0: lat0.to_radians().cos(),
+        }
+    }
+
+    pub fn xy(&self, p: LatLng) -> (f64, f64) {
+        (
+            EARTH_M * p.lng.to_radians() * self.cos_lat0,
+            EARTH_M * p.lat.to_radians(),
+        )
+    }
+
+    pub fn latlng(&self, (x, y): (f64, f64)) -> LatLng {
+        LatLng {
+            lat: (y / EARTH_M).to_degrees(),
+            lng: (x / (EARTH_M * self.cos_lat0)).to_degrees(),
+        }
+    }
+}
+
 /// Restarts of k-means; the best by within-cluster sum of squares wins.
 const RESTARTS: usize = 10;
 
@@ -42,25 +74,14 @@ pub fn kmeans(points: &[LatLng], k: usize, rng: &mut StdRng) -> Vec<LatLng> {
     if points.is_empty() || k == 0 {
         return Vec::new();
     }
-    let lat0 = (points.iter().map(|p| p.lat).sum::<f64>() / points.len() as f64).to_radians();
-    let project = |p: &LatLng| {
-        (
-            EARTH_M * p.lng.to_radians() * lat0.cos(),
-            EARTH_M * p.lat.to_radians(),
-        )
-    };
-    let xy: Vec<(f64, f64)> = points.iter().map(project).collect();
+    let projection = Projection::around(points);
+    let xy: Vec<(f64, f64)> = points.iter().map(|p| projection.xy(*p)).collect();
     let best = (0..RESTARTS)
         .map(|_| lloyd(&xy, k.min(xy.len()), rng))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(centres, _)| centres)
         .unwrap_or_default();
-    best.into_iter()
-        .map(|(x, y)| LatLng {
-            lat: (y / EARTH_M).to_degrees(),
-            lng: (x / (EARTH_M * lat0.cos())).to_degrees(),
-        })
-        .collect()
+    best.into_iter().map(|p| projection.latlng(p)).collect()
 }
 
 fn dist2(a: (f64, f64), b: (f64, f64)) -> f64 {

@@ -1,6 +1,7 @@
 //! Plays cycles of an allocation market on a real chain: funds the agents, creates the market,
 //! starts the director and the solver daemons, and each cycle has the prosumers place their
-//! offers and read the finalized record.
+//! offers and read the finalized record; when the market settles, they take back what is left
+//! of their holds and the harness records every balance before and after.
 
 use super::{
     director::run_director,
@@ -21,6 +22,7 @@ use agora_client::Client;
 use agora_types::{Keypair, TxStatus};
 use futures::{StreamExt, TryStreamExt};
 use rand::rngs::OsRng;
+use serde::Serialize;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
 
@@ -42,6 +44,9 @@ pub struct AllocationSimConfig {
     pub max_quantity: u64,
     pub max_types_per_offer: u32,
     pub solver_time_limit: Duration,
+    pub objective: Objective,
+    /// Payments with holds (A5): consumers hold their worst case, `Finalize` pays providers.
+    pub settle: bool,
 }
 
 impl Default for AllocationSimConfig {
@@ -57,8 +62,19 @@ impl Default for AllocationSimConfig {
             max_quantity: u64::from(u32::MAX),
             max_types_per_offer: agora_allocation::MAX_ALTERNATIVES,
             solver_time_limit: Duration::from_secs(30),
+            objective: Objective::Quantity,
+            settle: false,
         }
     }
+}
+
+/// An agent's balance around one settled cycle: before it placed its offers, after it took
+/// back its holds, and the fees it paid in between.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Balance {
+    pub before: u64,
+    pub after: u64,
+    pub fees: u64,
 }
 
 /// One cycle as it happened.
@@ -69,6 +85,8 @@ pub struct CycleRun {
     pub offers: Vec<Vec<(OfferId, OfferSpec)>>,
     pub record: Final,
     pub finalized: Vec<Assignment>,
+    /// Per agent, when the market settles.
+    pub balances: Option<Vec<Balance>>,
 }
 
 impl CycleRun {
@@ -92,6 +110,8 @@ pub struct Run {
     pub tally: Tally,
     /// The daemons' labels, in order (the Byzantine one last).
     pub solvers: Vec<String>,
+    /// When settling: the bank's conservation check after the last cycle.
+    pub conserved: Option<bool>,
 }
 
 async fn finalized(
@@ -123,11 +143,11 @@ async fn create_market(
         solve_ms: cfg.solve_ms,
         max_quantity: cfg.max_quantity,
         max_types_per_offer: cfg.max_types_per_offer,
-        objective: Objective::Quantity,
+        objective: cfg.objective.clone(),
         default_bound: None,
         price_bounds: Vec::new(),
         pairs: PairRule::Any,
-        settle: false,
+        settle: cfg.settle,
         max_offers_per_cycle: 100_000,
         max_solutions_per_cycle: 1_000,
     };
@@ -232,11 +252,15 @@ pub async fn run(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let wanted = offers(cycle);
+        let before = match cfg.settle {
+            true => Some(balances(client, &prosumers).await?),
+            false => None,
+        };
         let placing = prosumers
             .iter()
             .zip(&wanted)
             .map(|(p, o)| p.place(client, m, o));
-        let ids: Vec<Vec<OfferId>> = futures::stream::iter(placing)
+        let placed: Vec<(Vec<OfferId>, u64)> = futures::stream::iter(placing)
             .buffered(CONCURRENCY)
             .try_collect()
             .await?;
@@ -248,15 +272,22 @@ pub async fn run(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (record, finalized) = finalized(client, m, cycle).await?;
+        let fees: Vec<u64> = placed.iter().map(|p| p.1).collect();
+        let offers: Vec<Vec<(OfferId, OfferSpec)>> = placed
+            .into_iter()
+            .zip(wanted)
+            .map(|((ids, _), specs)| ids.into_iter().zip(specs).collect())
+            .collect();
+        let balances = match before {
+            Some(before) => Some(settle(client, m, &prosumers, &offers, before, fees).await?),
+            None => None,
+        };
         cycles.push(CycleRun {
             cycle,
-            offers: ids
-                .into_iter()
-                .zip(wanted)
-                .map(|(ids, specs)| ids.into_iter().zip(specs).collect())
-                .collect(),
+            offers,
             record,
             finalized,
+            balances,
         });
     }
     let timings = director_task
@@ -266,11 +297,60 @@ pub async fn run(
         t.await.map_err(|e| SimError::Unexpected(e.to_string()))??;
     }
     let tally = stats.take();
+    let conserved = match cfg.settle {
+        true => {
+            let totals = client
+                .query("bank", "conservation", serde_json::Value::Null)
+                .await?;
+            Some(totals["conserved"] == true)
+        }
+        false => None,
+    };
     Ok(Run {
         market: m,
         cycles,
         timings,
         tally,
         solvers: labels,
+        conserved,
     })
+}
+
+async fn balances(client: &Client, prosumers: &[Prosumer]) -> Result<Vec<u64>, SimError> {
+    let reading = prosumers.iter().map(|p| async move {
+        let address = p.key.address();
+        client.balance(&address).await
+    });
+    Ok(futures::stream::iter(reading)
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?)
+}
+
+/// After a settled cycle's `Finalize`: every prosumer takes back what is left of its holds,
+/// then its balance is read again.
+async fn settle(
+    client: &Client,
+    m: u64,
+    prosumers: &[Prosumer],
+    offers: &[Vec<(OfferId, OfferSpec)>],
+    before: Vec<u64>,
+    placing_fees: Vec<u64>,
+) -> Result<Vec<Balance>, SimError> {
+    let releasing = prosumers
+        .iter()
+        .zip(offers)
+        .map(|(p, o)| p.release(client, m, o));
+    let release_fees: Vec<u64> = futures::stream::iter(releasing)
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let after = balances(client, prosumers).await?;
+    Ok((0..prosumers.len())
+        .map(|i| Balance {
+            before: before[i],
+            after: after[i],
+            fees: placing_fees[i] + release_fees[i],
+        })
+        .collect())
 }

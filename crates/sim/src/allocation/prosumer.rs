@@ -3,7 +3,7 @@
 
 use super::OfferSpec;
 use crate::energy::SimError;
-use agora_allocation::{AllocationCall, Assignment, OfferId};
+use agora_allocation::{AllocationCall, Assignment, OfferId, Side};
 use agora_client::Client;
 use agora_types::{Keypair, TxStatus};
 use std::time::Duration;
@@ -16,14 +16,16 @@ pub(super) struct Prosumer {
 }
 
 impl Prosumer {
-    /// Places `offers` (`PlaceOffer`, one transaction each) and returns their ids in order.
+    /// Places `offers` (`PlaceOffer`, one transaction each) and returns their ids in order and
+    /// the fees paid.
     pub(super) async fn place(
         &self,
         client: &Client,
         market: u64,
         offers: &[OfferSpec],
-    ) -> Result<Vec<OfferId>, SimError> {
+    ) -> Result<(Vec<OfferId>, u64), SimError> {
         let mut ids = Vec::with_capacity(offers.len());
+        let mut fees = 0;
         for chunk in offers.chunks(MAX_PENDING) {
             let mut sent = Vec::with_capacity(chunk.len());
             for o in chunk {
@@ -39,6 +41,7 @@ impl Prosumer {
                 let receipt = client
                     .wait_for_receipt(&hash, Duration::from_secs(60))
                     .await?;
+                fees += receipt.fee;
                 if receipt.status != TxStatus::Success {
                     return Err(SimError::Failed {
                         what: "PlaceOffer".into(),
@@ -54,7 +57,36 @@ impl Prosumer {
                 ids.push(id);
             }
         }
-        Ok(ids)
+        Ok((ids, fees))
+    }
+
+    /// Settlement: once the cycle is final, takes back what is left of each consumption
+    /// offer's hold (`ReleaseOffer`); returns the fees paid.
+    pub(super) async fn release(
+        &self,
+        client: &Client,
+        market: u64,
+        offers: &[(OfferId, OfferSpec)],
+    ) -> Result<u64, SimError> {
+        let mut fees = 0;
+        for (offer, _) in offers.iter().filter(|(_, o)| o.side == Side::Consume) {
+            let call = AllocationCall::ReleaseOffer {
+                market,
+                offer: *offer,
+            };
+            let tx = client.send(&self.key, call.into_call()).await?;
+            let receipt = client
+                .wait_for_receipt(&tx.hash(), Duration::from_secs(60))
+                .await?;
+            fees += receipt.fee;
+            if receipt.status != TxStatus::Success {
+                return Err(SimError::Failed {
+                    what: "ReleaseOffer".into(),
+                    reason: receipt.reason.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(fees)
     }
 }
 

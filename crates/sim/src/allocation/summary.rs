@@ -2,14 +2,14 @@
 //! summary (spec 5.2), and the Fig. 6.9-style chart of whose solution was on top.
 
 use super::{
-    carpool::CarpoolOffer,
-    harness::{CycleRun, Run},
+    carpool::{Carpool, CarpoolOffer},
+    harness::{Balance, CycleRun, Run},
 };
 use crate::{
     daemon::{SolutionRecord, Tally},
     plot::{line_chart, stacked_bars, Bar, Series},
 };
-use agora_allocation::{Score, Side};
+use agora_allocation::{Assignment, Objective, OfferId, Score, Side};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -239,8 +239,12 @@ pub struct CarpoolCounts {
     pub seats_requested_posted: u64,
     pub score: Score,
     pub seats_matched: u64,
+    /// Finalized assignments (one per driver offer, rider offer and type).
+    pub assignments: usize,
     pub driver_offers_matched: usize,
     pub rider_offers_matched: usize,
+    /// Commuters per garage id (drawn with `--random-garage`).
+    pub commuters_per_garage: Vec<usize>,
 }
 
 impl CarpoolCounts {
@@ -257,8 +261,14 @@ impl CarpoolCounts {
         self.score.primary += c.score.primary;
         self.score.quantity += c.score.quantity;
         self.seats_matched += c.seats_matched;
+        self.assignments += c.assignments;
         self.driver_offers_matched += c.driver_offers_matched;
         self.rider_offers_matched += c.rider_offers_matched;
+        let garages = &mut self.commuters_per_garage;
+        garages.resize(garages.len().max(c.commuters_per_garage.len()), 0);
+        for (total, n) in garages.iter_mut().zip(&c.commuters_per_garage) {
+            *total += n;
+        }
     }
 }
 
@@ -269,11 +279,89 @@ pub struct CarpoolCycle {
     pub counts: CarpoolCounts,
 }
 
+/// A commuter's balance around a settled cycle, and its offers.
+#[derive(Clone, Debug, Serialize)]
+pub struct SettledCommuter {
+    pub commuter: u32,
+    pub offers: Vec<OfferId>,
+    #[serde(flatten)]
+    pub balance: Balance,
+}
+
+/// One settled cycle: what the finalized solution says (assignments with prices) beside how
+/// every balance moved.
+#[derive(Clone, Debug, Serialize)]
+pub struct SettledCycle {
+    pub cycle: u64,
+    /// Σ a_Q·a_V.
+    pub paid: u64,
+    pub assignments: Vec<Assignment>,
+    pub commuters: Vec<SettledCommuter>,
+}
+
+/// `--settle`: payments between commuters.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settlement {
+    /// The bank's conservation check (balances plus holds equal the supply) after the run.
+    pub conserved: bool,
+    pub paid: u64,
+    pub cycles: Vec<SettledCycle>,
+}
+
+impl Settlement {
+    fn new(ids: &[u32], run: &Run) -> Option<Self> {
+        let cycles: Vec<SettledCycle> = run
+            .cycles
+            .iter()
+            .map(|c| {
+                let balances = c.balances.as_ref()?;
+                let commuters = ids
+                    .iter()
+                    .zip(balances)
+                    .zip(&c.offers)
+                    .map(|((id, balance), offers)| SettledCommuter {
+                        commuter: *id,
+                        offers: offers.iter().map(|o| o.0).collect(),
+                        balance: *balance,
+                    })
+                    .collect();
+                Some(SettledCycle {
+                    cycle: c.cycle,
+                    paid: c
+                        .finalized
+                        .iter()
+                        .map(|a| a.quantity.saturating_mul(a.price))
+                        .sum(),
+                    assignments: c.finalized.clone(),
+                    commuters,
+                })
+            })
+            .collect::<Option<_>>()?;
+        Some(Self {
+            conserved: run.conserved?,
+            paid: cycles.iter().map(|c| c.paid).sum(),
+            cycles,
+        })
+    }
+}
+
+/// The objective's name as `--objective` takes it.
+pub fn objective_name(objective: &Objective) -> &'static str {
+    match objective {
+        Objective::Quantity => "quantity",
+        Objective::TypeUtility { .. } => "utility",
+        Objective::Welfare => "welfare",
+    }
+}
+
 /// `agora sim carpool`'s report; counts are summed over cycles (one cycle: that cycle's).
 #[derive(Clone, Debug, Serialize)]
 pub struct CarpoolSummary {
     pub seed: u64,
     pub reference: bool,
+    /// Eq. 6.5, 6.10 or 6.12: what `score.primary` measures.
+    pub objective: &'static str,
+    pub price_spread: u64,
     pub market: u64,
     pub commuters: usize,
     pub pickups: usize,
@@ -284,10 +372,12 @@ pub struct CarpoolSummary {
     pub finals: Finals,
     pub solutions: SolutionCounts,
     pub per_cycle: Vec<CarpoolCycle>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Settlement>,
     pub dissertation: Dissertation,
 }
 
-fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
+fn carpool_cycle(garages: usize, draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
     let assigned = run.assigned();
     let posted: Vec<_> = run.offers.iter().flatten().map(|(_, o)| o).collect();
     let seats = |driver: bool, posted_only: bool| -> u64 {
@@ -306,6 +396,12 @@ fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
             .count()
     };
     let drivers = draws.iter().filter(|d| d.draw.driver).count();
+    let mut commuters_per_garage = vec![0; garages];
+    for d in draws {
+        if let Some(n) = commuters_per_garage.get_mut(d.draw.garage as usize) {
+            *n += 1;
+        }
+    }
     let counts = CarpoolCounts {
         drivers,
         riders: draws.len() - drivers,
@@ -322,8 +418,10 @@ fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
         seats_requested_posted: seats(false, true),
         score: run.record.score,
         seats_matched: run.finalized.iter().map(|a| a.quantity).sum(),
+        assignments: run.finalized.len(),
         driver_offers_matched: matched(Side::Provide),
         rider_offers_matched: matched(Side::Consume),
+        commuters_per_garage,
     };
     CarpoolCycle {
         cycle: run.cycle,
@@ -334,32 +432,35 @@ fn carpool_cycle(draws: &[CarpoolOffer], run: &CycleRun) -> CarpoolCycle {
 impl CarpoolSummary {
     /// `draws[c]`: every commuter's draw and offer of cycle c.
     pub fn new(
-        seed: u64,
-        reference: bool,
-        pickups: usize,
+        carpool: &Carpool,
+        objective: &Objective,
         draws: &[Vec<CarpoolOffer>],
         run: &Run,
     ) -> Self {
         let per_cycle: Vec<CarpoolCycle> = draws
             .iter()
             .zip(&run.cycles)
-            .map(|(d, c)| carpool_cycle(d, c))
+            .map(|(d, c)| carpool_cycle(carpool.garages.len(), d, c))
             .collect();
+        let ids: Vec<u32> = carpool.commuters.iter().map(|c| c.id).collect();
         let mut totals = CarpoolCounts::default();
         for c in &per_cycle {
             totals.add(&c.counts);
         }
         Self {
-            seed,
-            reference,
+            seed: carpool.cfg.seed,
+            reference: carpool.cfg.reference,
+            objective: objective_name(objective),
+            price_spread: carpool.cfg.price_spread,
             market: run.market,
             commuters: draws.first().map_or(0, Vec::len),
-            pickups,
+            pickups: carpool.pickups.len(),
             cycles: run.cycles.len() as u64,
             totals,
             finals: Finals::new(run),
             solutions: SolutionCounts::new(&run.tally),
             per_cycle,
+            settlement: Settlement::new(&ids, run),
             dissertation: Dissertation {
                 solve_ms: 23,
                 finalize_s: 29,
