@@ -9,9 +9,10 @@
 //! A market plugs in with [`SolverMarket`]: how to read its status, solve and check its
 //! instance, and turn a solution into its calls ([`Plan`]: whole, or staged in parts). Everything
 //! else (pacing, sending parts pipelined, stats, failure and lie injection) is here once. A
-//! daemon has one solution in flight at a time: it waits for the ledger's verdict on the last
-//! before it reads the market again, so its nonces follow and a staged solution is never
-//! interleaved with another.
+//! staged solution is sent alone: only once the verdicts on what the daemon has in flight are
+//! in, and only if it still beats the candidate, so it is never interleaved with another nor
+//! sent twice; whole solutions go as soon as they are solved (a tight energy interval needs
+//! them to).
 
 mod pipeline;
 
@@ -225,12 +226,37 @@ pub async fn run<H: SolverMarket>(
     cfg: DaemonConfig,
     stats: Arc<SolverStats>,
 ) -> Result<(), SimError> {
-    let mut pending = None;
-    let result = solve_rounds(&client, &key, market, &h, &cfg, &stats, &mut pending).await;
-    if let Some(p) = pending {
-        p.await.map_err(|e| SimError::Unexpected(e.to_string()))?;
-    }
+    let mut verdicts = Verdicts::default();
+    let result = solve_rounds(&client, &key, market, &h, &cfg, &stats, &mut verdicts).await;
+    verdicts.wait().await?;
     result
+}
+
+/// The daemon's solutions whose verdicts are still to come.
+#[derive(Default)]
+struct Verdicts {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// One of them is staged.
+    staged: bool,
+}
+
+impl Verdicts {
+    /// Adds a verdict to come, forgetting those that came (a daemon may run without end).
+    fn push(&mut self, task: tokio::task::JoinHandle<()>, staged: bool) {
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(task);
+        self.staged |= staged;
+    }
+
+    /// Waits for every verdict; true if there was one to wait for.
+    async fn wait(&mut self) -> Result<bool, SimError> {
+        let waited = !self.tasks.is_empty();
+        for t in self.tasks.drain(..) {
+            t.await.map_err(|e| SimError::Unexpected(e.to_string()))?;
+        }
+        self.staged = false;
+        Ok(waited)
+    }
 }
 
 async fn solve_rounds<H: SolverMarket>(
@@ -240,16 +266,11 @@ async fn solve_rounds<H: SolverMarket>(
     h: &Arc<H>,
     cfg: &DaemonConfig,
     stats: &Arc<SolverStats>,
-    pending: &mut Option<tokio::task::JoinHandle<()>>,
+    verdicts: &mut Verdicts,
 ) -> Result<(), SimError> {
     // Lies told, per round.
     let mut told: BTreeSet<(u64, &'static str)> = BTreeSet::new();
     loop {
-        // The market is read once the last solution's verdict is in: the candidate is then
-        // the one that solution may have become.
-        if let Some(p) = pending.take() {
-            p.await.map_err(|e| SimError::Unexpected(e.to_string()))?;
-        }
         let started = Instant::now();
         let status = h.status(&query::<H::Market>(client, H::MODULE, "market", market).await?);
         let (round, candidate) = match status {
@@ -321,8 +342,8 @@ async fn solve_rounds<H: SolverMarket>(
             refused_at: None,
             expected: None,
         };
-        let flight = match h.plan(market, solved.solution) {
-            Ok(plan) => send(client, key, plan, IN_FLIGHT).await?,
+        let plan = match h.plan(market, solved.solution) {
+            Ok(plan) => plan,
             Err(e) => {
                 warn!(%e, items, solver = %cfg.label, "the solution cannot be sent");
                 stats.update(|s| {
@@ -333,9 +354,21 @@ async fn solve_rounds<H: SolverMarket>(
                 continue;
             }
         };
+        // A staged solution is sent alone: after the verdicts on what is in flight, and only
+        // if it still beats the candidate of its round (whole ones go at once, as before).
+        let staged = plan.staged();
+        if (staged || verdicts.staged) && verdicts.wait().await? {
+            let now = h.status(&query::<H::Market>(client, H::MODULE, "market", market).await?);
+            if !matches!(now, Status::Solve { round: r, candidate: c } if r == round && solved.score > c)
+            {
+                tokio::time::sleep(cfg.period).await;
+                continue;
+            }
+        }
+        let flight = send(client, key, plan, IN_FLIGHT).await?;
         stats.update(|s| s.verify_max_ms = s.verify_max_ms.max(verify_ms));
         let stats = stats.clone();
-        *pending = Some(tokio::spawn(async move {
+        let verdict = tokio::spawn(async move {
             let verdict = flight.verdict().await;
             if verdict.sent == 0 {
                 stats.update(|s| {
@@ -352,7 +385,8 @@ async fn solve_rounds<H: SolverMarket>(
             });
             let round_ms = started.elapsed().as_secs_f64() * 1e3;
             stats.judged(H::MODULE, &verdict, record, round_ms);
-        }));
+        });
+        verdicts.push(verdict, staged);
         tokio::time::sleep(cfg.period).await;
     }
 }

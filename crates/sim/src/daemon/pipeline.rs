@@ -45,6 +45,16 @@ pub enum Plan {
     },
 }
 
+impl Plan {
+    /// More than one transaction.
+    pub fn staged(&self) -> bool {
+        match self {
+            Self::Calls(calls) => calls.len() > 1,
+            Self::Create { .. } => true,
+        }
+    }
+}
+
 /// The first call the ledger did not execute successfully.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
