@@ -5,12 +5,11 @@
 use crate::{devnet::RunningDevnet, output::Output};
 use agora_allocation::{
     AllocationCall, Alternative, MarketParams, Objective, PairRule, Score, Side,
-    MAX_ASSIGNMENTS_PER_CALL,
 };
 use agora_bank::BankCall;
 use agora_client::Client;
-use agora_hybrid::Split;
 use agora_node::devnet::Devnet;
+use agora_sim::{allocation::PART_ITEMS, daemon};
 use agora_solver::allocation::{
     solve as solve_instance, AllocationInstance, AllocationSolution, AllocationSolveOptions,
     Checker, Formulation,
@@ -139,8 +138,10 @@ struct BenchReport {
     solve_ms: f64,
     /// The module's pure verify of the whole solution (median of 5).
     verify_ms: f64,
-    /// 1: `SubmitSolution`; more: `CreateSolution` and that many `AddAssignments` minus one.
+    /// 1: `SubmitSolution`; more: `CreateSolution` and that many `AddAssignments` minus one,
+    /// sent as the solver daemon sends them (`daemon::IN_FLIGHT` awaiting execution at once).
     solution_transactions: usize,
+    /// First solution transaction submitted to the last one's receipt.
     submit_to_receipt_ms: f64,
     finalize_submit_to_receipt_ms: f64,
     /// Block execution time on the node while `Finalize` was in flight (its block and any
@@ -321,8 +322,9 @@ async fn run_bench(args: &BenchArgs) -> Result<BenchReport> {
     let senders: Vec<Keypair> = (0..SENDERS)
         .map(|i| Keypair::from_seed(3_000 + i))
         .collect();
+    let solver = Keypair::from_seed(2_999);
     let mut setup = vec![faucet_tx(AllocationCall::CreateMarket(params).into_call())];
-    for k in &senders {
+    for k in senders.iter().chain([&solver]) {
         setup.push(faucet_tx(
             BankCall::Transfer {
                 to: k.address(),
@@ -385,40 +387,22 @@ async fn run_bench(args: &BenchArgs) -> Result<BenchReport> {
     }
     verify_ms.sort_by(f64::total_cmp);
 
-    let per_call = MAX_ASSIGNMENTS_PER_CALL.min(agora_hybrid::max_items_per_call(40));
-    let solution_txs: Vec<SignedTransaction> =
-        match agora_hybrid::split(solution.assignments.clone(), per_call) {
-            // The empty allocation is already the candidate (and refused as a solution).
-            Split::Whole(assignments) if assignments.is_empty() => Vec::new(),
-            Split::Whole(assignments) => vec![faucet_tx(
-                AllocationCall::SubmitSolution {
-                    market,
-                    misc: 0,
-                    assignments,
-                }
-                .into_call(),
-            )],
-            Split::Parts(parts) => {
-                // The market's first solution: id 0.
-                let mut txs = vec![faucet_tx(
-                    AllocationCall::CreateSolution { market, misc: 0 }.into_call(),
-                )];
-                for assignments in parts {
-                    txs.push(faucet_tx(
-                        AllocationCall::AddAssignments {
-                            market,
-                            solution: 0,
-                            assignments,
-                        }
-                        .into_call(),
-                    ));
-                }
-                txs
-            }
-        };
-    let start = Instant::now();
-    chain.run_all(&solution_txs, ONE_SENDER).await?;
-    let submit_to_receipt_ms = ms(start);
+    // The solver daemon's own path: one `SubmitSolution`, or a staged solution's parts
+    // pipelined (the empty allocation is already the candidate, and refused as a solution).
+    let (solution_transactions, submit_to_receipt_ms) = if solution.assignments.is_empty() {
+        (0, 0.0)
+    } else {
+        let plan = agora_sim::allocation::plan(market, solution.assignments.clone(), PART_ITEMS)
+            .map_err(anyhow::Error::msg)?;
+        let verdict = daemon::send(&chain.client, &solver, plan, daemon::IN_FLIGHT)
+            .await?
+            .verdict()
+            .await;
+        if let Some(reason) = verdict.reason(agora_allocation::NAME) {
+            bail!("the solution was refused: {reason} ({:?})", verdict.refused);
+        }
+        (verdict.sent, verdict.submit_ms)
+    };
 
     let finalize = faucet_tx(AllocationCall::Finalize { market }.into_call());
     let executed = chain.execution_seconds().await?;
@@ -459,7 +443,7 @@ async fn run_bench(args: &BenchArgs) -> Result<BenchReport> {
         assignments: solution.assignments.len(),
         solve_ms: solution.solve_ms,
         verify_ms: verify_ms[verify_ms.len() / 2],
-        solution_transactions: solution_txs.len(),
+        solution_transactions,
         submit_to_receipt_ms,
         finalize_submit_to_receipt_ms,
         finalize_execution_ms,

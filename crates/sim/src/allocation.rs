@@ -26,7 +26,7 @@ mod prosumer;
 mod solver;
 pub mod summary;
 
-pub use solver::SolverKind;
+pub use solver::{created, plan, AllocationSolver, SolverKind, PART_ITEMS};
 
 use agora_allocation::{Alternative, Market, Side};
 use serde::Serialize;

@@ -7,12 +7,20 @@
 //! refused each with the expected reason.
 //!
 //! A market plugs in with [`SolverMarket`]: how to read its status, solve and check its
-//! instance, and turn a solution into calls. Everything else (pacing, stats, failure and lie
-//! injection) is here once.
+//! instance, and turn a solution into its calls ([`Plan`]: whole, or staged in parts). Everything
+//! else (pacing, sending parts pipelined, stats, failure and lie injection) is here once. A
+//! staged solution is sent alone: only once the verdicts on what the daemon has in flight are
+//! in, and only if it still beats the candidate, so it is never interleaved with another nor
+//! sent twice; whole solutions go as soon as they are solved (a tight energy interval needs
+//! them to).
+
+mod pipeline;
+
+pub use pipeline::{send, InFlight, Parts, Plan, Refusal, Verdict, IN_FLIGHT, NOT_CANDIDATE};
 
 use crate::energy::SimError;
 use agora_client::Client;
-use agora_types::{Call, Keypair, TxStatus};
+use agora_types::{Call, Keypair};
 use serde::{de::DeserializeOwned, Serialize};
 use std::{
     collections::BTreeSet,
@@ -21,7 +29,7 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
-use tracing::{debug, warn};
+use tracing::warn;
 
 /// What a market's `market` query says a solver should do now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,8 +84,9 @@ pub trait SolverMarket: Send + Sync + 'static {
     ) -> Result<Solved<Self::Solution, Self::Score>, String>;
     /// Runs the module's own verify on `solution` as a validator would: its time (ms).
     fn check(&self, instance: &Self::Instance, solution: &Self::Solution) -> Result<f64, String>;
-    /// The calls that carry `solution` (one, or a staged solution's parts in order).
-    fn calls(&self, market: u64, solution: Self::Solution) -> Vec<Call>;
+    /// The calls that carry `solution`: one, or a staged solution's parts in order; an error
+    /// if it cannot be carried (e.g. more parts than the market takes).
+    fn plan(&self, market: u64, solution: Self::Solution) -> Result<Plan, String>;
     /// The lies a Byzantine daemon can tell now; none by default.
     fn lies(
         &self,
@@ -113,11 +122,15 @@ pub struct SolutionRecord {
     /// The solver's LP bound and solve time (ms); none and 0 for a lie.
     pub bound: Option<f64>,
     pub solve_ms: f64,
-    /// Block that executed it (0 if no receipt came).
+    /// Block that executed its last call (0 if no receipt came).
     pub height: u64,
+    /// Transactions it took (1: whole; more: staged in parts).
+    pub transactions: usize,
     pub accepted: bool,
     /// The ledger's reason code when refused.
     pub reason: Option<String>,
+    /// For a staged solution refused part-way: the first call refused (0: the first).
+    pub refused_at: Option<usize>,
     /// For a lie: the reason code the ledger had to give.
     pub expected: Option<String>,
 }
@@ -157,6 +170,37 @@ impl SolverStats {
     pub fn take(&self) -> Tally {
         std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
+
+    /// What the daemons did so far.
+    pub fn snapshot(&self) -> Tally {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts the ledger's verdict on one solution and logs it as `record` completed.
+    fn judged(&self, module: &str, verdict: &Verdict, mut record: SolutionRecord, round_ms: f64) {
+        record.accepted = verdict.accepted(module);
+        record.reason = verdict.reason(module);
+        record.refused_at = verdict
+            .refused
+            .as_ref()
+            .filter(|_| verdict.sent > 1)
+            .map(|r| r.index);
+        record.height = verdict.height();
+        record.transactions = verdict.sent;
+        self.update(|s| {
+            s.submitted += 1;
+            s.largest_parts = s.largest_parts.max(verdict.sent);
+            if record.accepted {
+                s.accepted += 1;
+                if record.lie.is_none() {
+                    s.rounds_ms.push(round_ms);
+                }
+            } else {
+                s.rejected += 1;
+            }
+            s.log.push(record);
+        });
+    }
 }
 
 /// A market's query `path` with `{"market": market}`, parsed.
@@ -173,7 +217,7 @@ pub(crate) async fn query<T: DeserializeOwned>(
 }
 
 /// Runs one daemon until the market is done (or the daemon fails as configured), then waits
-/// for the verdicts on what it submitted.
+/// for the verdict on what it submitted last.
 pub async fn run<H: SolverMarket>(
     client: Client,
     key: Keypair,
@@ -182,12 +226,37 @@ pub async fn run<H: SolverMarket>(
     cfg: DaemonConfig,
     stats: Arc<SolverStats>,
 ) -> Result<(), SimError> {
-    let mut verdicts = Vec::new();
+    let mut verdicts = Verdicts::default();
     let result = solve_rounds(&client, &key, market, &h, &cfg, &stats, &mut verdicts).await;
-    for v in verdicts {
-        v.await.map_err(|e| SimError::Unexpected(e.to_string()))?;
-    }
+    verdicts.wait().await?;
     result
+}
+
+/// The daemon's solutions whose verdicts are still to come.
+#[derive(Default)]
+struct Verdicts {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// One of them is staged.
+    staged: bool,
+}
+
+impl Verdicts {
+    /// Adds a verdict to come, forgetting those that came (a daemon may run without end).
+    fn push(&mut self, task: tokio::task::JoinHandle<()>, staged: bool) {
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(task);
+        self.staged |= staged;
+    }
+
+    /// Waits for every verdict; true if there was one to wait for.
+    async fn wait(&mut self) -> Result<bool, SimError> {
+        let waited = !self.tasks.is_empty();
+        for t in self.tasks.drain(..) {
+            t.await.map_err(|e| SimError::Unexpected(e.to_string()))?;
+        }
+        self.staged = false;
+        Ok(waited)
+    }
 }
 
 async fn solve_rounds<H: SolverMarket>(
@@ -197,7 +266,7 @@ async fn solve_rounds<H: SolverMarket>(
     h: &Arc<H>,
     cfg: &DaemonConfig,
     stats: &Arc<SolverStats>,
-    verdicts: &mut Vec<tokio::task::JoinHandle<()>>,
+    verdicts: &mut Verdicts,
 ) -> Result<(), SimError> {
     // Lies told, per round.
     let mut told: BTreeSet<(u64, &'static str)> = BTreeSet::new();
@@ -221,7 +290,7 @@ async fn solve_rounds<H: SolverMarket>(
         if cfg.byzantine {
             for lie in h.lies(client, market, &instance).await? {
                 if told.insert((round, lie.what)) {
-                    tell(client, key, round, lie, &cfg.label, stats).await?;
+                    tell(client, key, H::MODULE, round, lie, &cfg.label, stats).await?;
                 }
             }
             tokio::time::sleep(cfg.period).await;
@@ -258,73 +327,66 @@ async fn solve_rounds<H: SolverMarket>(
             warn!(%v, solver = %cfg.label, "the module's verify refuses this solution");
             0.0
         });
-        let (items, score, bound, solve_ms) =
-            (solved.items, solved.score, solved.bound, solved.solve_ms);
-        let mut sent = Vec::new();
-        for call in h.calls(market, solved.solution) {
-            match client.send(key, call).await {
-                Ok(tx) => sent.push(tx),
-                Err(e) => {
-                    warn!(%e, items, "the node did not take the solution");
-                    sent.clear();
-                    break;
-                }
+        let items = solved.items;
+        let record = SolutionRecord {
+            round,
+            solver: cfg.label.clone(),
+            score: serde_json::to_value(solved.score).unwrap_or_default(),
+            lie: None,
+            bound: solved.bound,
+            solve_ms: solved.solve_ms,
+            height: 0,
+            transactions: 0,
+            accepted: false,
+            reason: None,
+            refused_at: None,
+            expected: None,
+        };
+        let plan = match h.plan(market, solved.solution) {
+            Ok(plan) => plan,
+            Err(e) => {
+                warn!(%e, items, solver = %cfg.label, "the solution cannot be sent");
+                stats.update(|s| {
+                    s.unsendable += 1;
+                    s.largest_items = s.largest_items.max(items);
+                });
+                tokio::time::sleep(cfg.period).await;
+                continue;
+            }
+        };
+        // A staged solution is sent alone: after the verdicts on what is in flight, and only
+        // if it still beats the candidate of its round (whole ones go at once, as before).
+        let staged = plan.staged();
+        if (staged || verdicts.staged) && verdicts.wait().await? {
+            let now = h.status(&query::<H::Market>(client, H::MODULE, "market", market).await?);
+            if !matches!(now, Status::Solve { round: r, candidate: c } if r == round && solved.score > c)
+            {
+                tokio::time::sleep(cfg.period).await;
+                continue;
             }
         }
-        let Some(tx) = sent.last().cloned() else {
-            stats.update(|s| {
-                s.unsendable += 1;
-                s.largest_items = s.largest_items.max(items);
-            });
-            tokio::time::sleep(cfg.period).await;
-            continue;
-        };
-        let bytes: usize = sent.iter().map(|tx| tx.size()).sum();
-        stats.update(|s| {
-            s.submitted += 1;
-            s.verify_max_ms = s.verify_max_ms.max(verify_ms);
-            s.largest_parts = s.largest_parts.max(sent.len());
-            if bytes > s.largest_bytes {
-                s.largest_bytes = bytes;
-                s.largest_items = items;
+        let flight = send(client, key, plan, IN_FLIGHT).await?;
+        stats.update(|s| s.verify_max_ms = s.verify_max_ms.max(verify_ms));
+        let stats = stats.clone();
+        let verdict = tokio::spawn(async move {
+            let verdict = flight.verdict().await;
+            if verdict.sent == 0 {
+                stats.update(|s| {
+                    s.unsendable += 1;
+                    s.largest_items = s.largest_items.max(items);
+                });
+                return;
             }
-        });
-        let (client2, stats2, label) = (client.clone(), stats.clone(), cfg.label.clone());
-        verdicts.push(tokio::spawn(async move {
-            let receipt = client2
-                .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
-                .await;
-            let mut record = SolutionRecord {
-                round,
-                solver: label,
-                score: serde_json::to_value(score).unwrap_or_default(),
-                lie: None,
-                bound,
-                solve_ms,
-                height: 0,
-                accepted: false,
-                reason: None,
-                expected: None,
-            };
-            stats2.update(|s| {
-                match receipt {
-                    Ok(r) if r.status == TxStatus::Success => {
-                        s.rounds_ms.push(started.elapsed().as_secs_f64() * 1e3);
-                        s.accepted += 1;
-                        record.accepted = true;
-                        record.height = r.height;
-                    }
-                    Ok(r) => {
-                        debug!(reason = ?r.reason, "solution refused");
-                        s.rejected += 1;
-                        record.height = r.height;
-                        record.reason = r.reason;
-                    }
-                    Err(_) => s.rejected += 1,
+            stats.update(|s| {
+                if verdict.bytes > s.largest_bytes {
+                    s.largest_bytes = verdict.bytes;
+                    s.largest_items = items;
                 }
-                s.log.push(record);
             });
-        }));
+            let round_ms = started.elapsed().as_secs_f64() * 1e3;
+            stats.judged(H::MODULE, &verdict, record, round_ms);
+        });
+        verdicts.push(verdict, staged);
         tokio::time::sleep(cfg.period).await;
     }
 }
@@ -333,44 +395,36 @@ async fn solve_rounds<H: SolverMarket>(
 async fn tell(
     client: &Client,
     key: &Keypair,
+    module: &str,
     round: u64,
     lie: Lie,
     label: &str,
     stats: &SolverStats,
 ) -> Result<(), SimError> {
-    let mut last = None;
-    for call in lie.calls {
-        last = Some(client.send(key, call).await?);
-    }
-    let Some(tx) = last else {
+    let verdict = send(client, key, Plan::Calls(lie.calls), IN_FLIGHT)
+        .await?
+        .verdict()
+        .await;
+    if verdict.sent == 0 {
         return Ok(());
+    }
+    let record = SolutionRecord {
+        round,
+        solver: label.to_string(),
+        score: serde_json::Value::Null,
+        lie: Some(lie.what.to_string()),
+        bound: None,
+        solve_ms: 0.0,
+        height: 0,
+        transactions: 0,
+        accepted: false,
+        reason: None,
+        refused_at: None,
+        expected: Some(lie.expect.to_string()),
     };
-    stats.update(|s| s.submitted += 1);
-    let receipt = client
-        .wait_for_receipt(&tx.hash(), Duration::from_secs(30))
-        .await?;
-    let accepted = receipt.status == TxStatus::Success;
-    if accepted {
+    if verdict.refused.is_none() {
         warn!(what = lie.what, "the ledger accepted a lie");
     }
-    stats.update(|s| {
-        if accepted {
-            s.accepted += 1;
-        } else {
-            s.rejected += 1;
-        }
-        s.log.push(SolutionRecord {
-            round,
-            solver: label.to_string(),
-            score: serde_json::Value::Null,
-            lie: Some(lie.what.to_string()),
-            bound: None,
-            solve_ms: 0.0,
-            height: receipt.height,
-            accepted,
-            reason: receipt.reason,
-            expected: Some(lie.expect.to_string()),
-        });
-    });
+    stats.judged(module, &verdict, record, 0.0);
     Ok(())
 }

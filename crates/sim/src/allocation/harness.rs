@@ -217,6 +217,7 @@ pub async fn run(
             kind,
             cycles: cfg.cycles,
             time_limit: cfg.solver_time_limit,
+            part_items: super::solver::PART_ITEMS,
         });
         let daemon = DaemonConfig {
             period: Duration::from_millis((cfg.solve_ms / 8).clamp(20, 250)),

@@ -1,19 +1,83 @@
 //! The allocation market's solver daemon: [`crate::daemon`] with the allocation solver (`lp`:
-//! HiGHS, spec 4.1-4.3; `greedy`: no LP), and the Byzantine daemon's lies (spec 4.5).
+//! HiGHS, spec 4.1-4.3; `greedy`: no LP), its solutions whole or staged ([`plan`]), and the
+//! Byzantine daemon's lies (spec 4.5).
 
 use crate::{
-    daemon::{Lie, Solved, SolverMarket, Status},
+    daemon::{Lie, Plan, Solved, SolverMarket, Status},
     energy::SimError,
 };
 use agora_allocation::{
     AllocationCall, Alternative, Assignment, Market, Offer, OfferId, Phase, Score, Side, TypeId,
+    MAX_ASSIGNMENTS_PER_CALL, MAX_PARTS,
 };
 use agora_client::Client;
+use agora_hybrid::{max_items_per_call, split, Split};
 use agora_solver::allocation::{
     greedy, solve, AllocationInstance, AllocationSolveOptions, Checker, InstanceOffer,
 };
-use agora_types::Call;
+use agora_types::Receipt;
 use std::{collections::BTreeMap, time::Duration};
+
+/// Most assignments one call carries: the module's cap, which fits in one transaction (an
+/// assignment is 40 bytes encoded).
+pub const PART_ITEMS: usize = {
+    let fits = max_items_per_call(40);
+    if fits < MAX_ASSIGNMENTS_PER_CALL {
+        fits
+    } else {
+        MAX_ASSIGNMENTS_PER_CALL
+    }
+};
+
+/// The calls that carry `assignments` to market `market`: one `SubmitSolution` when they fit in
+/// `part_items`, else `CreateSolution` and then `AddAssignments` parts of at most `part_items`
+/// each (larger parts, up to [`PART_ITEMS`], if the module's [`MAX_PARTS`] would not hold them).
+pub fn plan(market: u64, assignments: Vec<Assignment>, part_items: usize) -> Result<Plan, String> {
+    let needed = assignments.len().div_ceil(MAX_PARTS as usize);
+    if needed > PART_ITEMS {
+        return Err(format!(
+            "{} assignments exceed {MAX_PARTS} parts of {PART_ITEMS}",
+            assignments.len()
+        ));
+    }
+    let parts = match split(assignments, part_items.clamp(needed.max(1), PART_ITEMS)) {
+        Split::Whole(assignments) => {
+            return Ok(Plan::Calls(vec![AllocationCall::SubmitSolution {
+                market,
+                misc: 0,
+                assignments,
+            }
+            .into_call()]))
+        }
+        Split::Parts(parts) => parts,
+    };
+    Ok(Plan::Create {
+        create: AllocationCall::CreateSolution { market, misc: 0 }.into_call(),
+        id: created,
+        parts: Box::new(move |solution| {
+            parts
+                .into_iter()
+                .map(|assignments| {
+                    AllocationCall::AddAssignments {
+                        market,
+                        solution,
+                        assignments,
+                    }
+                    .into_call()
+                })
+                .collect()
+        }),
+    })
+}
+
+/// The solution a `CreateSolution` receipt created.
+pub fn created(receipt: &Receipt) -> Option<u64> {
+    receipt
+        .events
+        .iter()
+        .find(|e| e.module == agora_allocation::NAME && e.name == "SolutionCreated")
+        .and_then(|e| e.data["solution"].as_u64())
+}
 
 /// Which solver a daemon runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -37,10 +101,12 @@ impl std::str::FromStr for SolverKind {
 }
 
 /// The allocation market for `cycles` cycles, solved by one kind of solver.
-pub(super) struct AllocationSolver {
-    pub(super) kind: SolverKind,
-    pub(super) cycles: u64,
-    pub(super) time_limit: Duration,
+pub struct AllocationSolver {
+    pub kind: SolverKind,
+    pub cycles: u64,
+    pub time_limit: Duration,
+    /// Most assignments per transaction ([`PART_ITEMS`]; lower to stage smaller solutions).
+    pub part_items: usize,
 }
 
 impl SolverMarket for AllocationSolver {
@@ -101,13 +167,8 @@ impl SolverMarket for AllocationSolver {
         Ok(start.elapsed().as_secs_f64() * 1e3)
     }
 
-    fn calls(&self, market: u64, assignments: Vec<Assignment>) -> Vec<Call> {
-        vec![AllocationCall::SubmitSolution {
-            market,
-            misc: 0,
-            assignments,
-        }
-        .into_call()]
+    fn plan(&self, market: u64, assignments: Vec<Assignment>) -> Result<Plan, String> {
+        plan(market, assignments, self.part_items)
     }
 
     async fn lies(

@@ -2,10 +2,12 @@
 //! horizon T_h, post better solutions whole or staged).
 
 use super::{offline::verify_timed, EnergySimConfig};
-use crate::daemon::{Solved, SolverMarket, Status};
-use agora_energy::{solution::solution_calls, Market, Score, Trade};
+use crate::daemon::{Plan, Solved, SolverMarket, Status};
+use agora_energy::{
+    solution::{solution_calls, MAX_STAGED_PARTS},
+    Market, Score, Trade,
+};
 use agora_solver::energy::{solve, EnergyInstance, SolveOptions};
-use agora_types::Call;
 use std::time::Duration;
 
 /// The energy market of a day of `day` intervals, solved with the configured horizon.
@@ -67,10 +69,18 @@ impl SolverMarket for EnergyMarket {
             .map_err(|v| v.to_string())
     }
 
-    fn calls(&self, market: u64, trades: Vec<Trade>) -> Vec<Call> {
-        solution_calls(market, trades)
-            .into_iter()
-            .map(|c| c.into_call())
-            .collect()
+    /// Parts name their slot (the sender's): no creation step.
+    fn plan(&self, market: u64, trades: Vec<Trade>) -> Result<Plan, String> {
+        let calls = solution_calls(market, trades);
+        // A staged solution is its parts and the post.
+        if calls.len() > MAX_STAGED_PARTS as usize + 1 {
+            return Err(format!(
+                "{} parts exceed the {MAX_STAGED_PARTS} a staged solution may have",
+                calls.len() - 1
+            ));
+        }
+        Ok(Plan::Calls(
+            calls.into_iter().map(|c| c.into_call()).collect(),
+        ))
     }
 }
