@@ -364,6 +364,22 @@ impl StateRead for Mem {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+
+    fn scan_page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<agora_ledger::Entries, StateError> {
+        let start = after.map_or(Bound::Included(prefix), Bound::Excluded);
+        Ok(self
+            .0
+            .range::<[u8], _>((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
 }
 
 fn query<M: Module, T: serde::de::DeserializeOwned>(
