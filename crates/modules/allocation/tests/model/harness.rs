@@ -15,6 +15,7 @@ use agora_ledger::{
 use agora_types::{Address, Block, Keypair, Receipt, Transaction, TxStatus};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 const CHAIN: &str = "allocation-model";
