@@ -10,12 +10,19 @@
 //! | `agora_getBlock` | height | [`BlockRecord`] or `null` |
 //! | `agora_status` | | [`Status`] |
 //! | `agora_query` | module, path, params | module-defined JSON |
+//! | `agora_operatorQuery` | module, path, params | module-defined JSON (the node's operator only) |
 //! | `agora_nextNonce` | address | the nonce the address's next transaction needs |
 //! | `agora_subscribeBlocks` | | a [`BlockRecord`] per applied block (WebSocket) |
 //! | `agora_subscribeEvents` | module or `null`, event name or `null` | [`EventNotification`]s (WebSocket) |
 //!
 //! Submission errors carry code [`SUBMIT_REJECTED`] and a message saying what was wrong; a
-//! client over its rate gets [`RATE_LIMITED`]. A subscriber that stops reading is dropped with
+//! failed query carries [`QUERY_FAILED`] with its reason code as the error's data
+//! (`{"reason": "limit_exceeded"}`, [`query_reason`]); a client over its rate gets
+//! [`RATE_LIMITED`]. Every query any client may send is bounded in cost: lists come in pages
+//! (`after`, `limit` at most `agora_ledger::MAX_PAGE`, the answer's `next`). Queries whose
+//! cost grows with the state (the bank's recount) are operator queries, served only to
+//! clients on the node's loopback interface and only when its configuration allows
+//! (`limits.rpc.operator_queries`); anyone else gets [`OPERATOR_ONLY`]. A subscriber that stops reading is dropped with
 //! an error notification saying so (the client's [`Subscribed::next`] then ends).
 
 use agora_types::{
@@ -39,6 +46,21 @@ pub const QUERY_FAILED: i32 = -32002;
 pub const NODE_ERROR: i32 = -32003;
 /// JSON-RPC error code of a call refused because its client exceeded its rate.
 pub const RATE_LIMITED: i32 = -32005;
+/// JSON-RPC error code of an operator query from a client that is not the node's operator.
+pub const OPERATOR_ONLY: i32 = -32006;
+
+/// The reason code of a failed query's error (`limit_exceeded`, `not_found`, ...), if any.
+pub fn query_reason(error: &ClientError) -> Option<String> {
+    let ClientError::Rpc {
+        source: jsonrpsee::core::client::Error::Call(e),
+        ..
+    } = error
+    else {
+        return None;
+    };
+    let data: serde_json::Value = serde_json::from_str(e.data()?.get()).ok()?;
+    Some(data["reason"].as_str()?.to_string())
+}
 
 /// A node's view of its chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +106,15 @@ pub trait AgoraApi {
 
     #[method(name = "query")]
     async fn query(
+        &self,
+        module: String,
+        path: String,
+        params: serde_json::Value,
+    ) -> RpcResult<serde_json::Value>;
+
+    /// A query whose cost grows with the state; see the crate docs for who may ask.
+    #[method(name = "operatorQuery", with_extensions)]
+    async fn operator_query(
         &self,
         module: String,
         path: String,
@@ -205,6 +236,18 @@ impl Client {
         params: serde_json::Value,
     ) -> Result<serde_json::Value, ClientError> {
         AgoraApiClient::query(&self.http, module.into(), path.into(), params)
+            .await
+            .map_err(self.rpc())
+    }
+
+    /// An operator query (the bank's `conservation` recount): only on the node's own host.
+    pub async fn operator_query(
+        &self,
+        module: &str,
+        path: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        AgoraApiClient::operator_query(&self.http, module.into(), path.into(), params)
             .await
             .map_err(self.rpc())
     }

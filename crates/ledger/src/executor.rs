@@ -4,8 +4,8 @@ use crate::{
     admission::{CallError, FeeCollector, INSUFFICIENT_FEE},
     module::{DynModule, Failure, TxContext, Writes},
     state::{
-        entry_element, scan, Snapshot, StateError, BLOCKS, BLOCK_DIGESTS, META, META_CHAIN_ID,
-        META_HEIGHT, META_LTHASH, RECEIPTS, STATE,
+        entry_element, scan, Entries, Snapshot, StateError, BLOCKS, BLOCK_DIGESTS, META,
+        META_CHAIN_ID, META_HEIGHT, META_LTHASH, RECEIPTS, STATE,
     },
     Module, QueryError, StateRead,
 };
@@ -491,12 +491,32 @@ impl Executor {
         Snapshot(txn.open_table(STATE)?).read(key)
     }
 
-    /// Answers a module query against the committed state.
+    /// Answers a module query against the committed state: what any RPC client may ask
+    /// ([`Module::query`], bounded in cost).
     pub fn query(
         &self,
         module: &str,
         path: &str,
         params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        self.query_with(module, |m, state| m.query(state, path, params))
+    }
+
+    /// Answers a module's operator query ([`Module::operator_query`]): its cost may grow with
+    /// the state, so the node serves it only to its operator.
+    pub fn operator_query(
+        &self,
+        module: &str,
+        path: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        self.query_with(module, |m, state| m.operator_query(state, path, params))
+    }
+
+    fn query_with(
+        &self,
+        module: &str,
+        answer: impl FnOnce(&dyn DynModule, &dyn StateRead) -> Result<serde_json::Value, QueryError>,
     ) -> Result<serde_json::Value, QueryError> {
         let m = self
             .modules
@@ -504,7 +524,7 @@ impl Executor {
             .ok_or_else(|| QueryError::UnknownModule(module.to_string()))?;
         let txn = self.db.begin_read().map_err(StateError::from)?;
         let snapshot = Snapshot(txn.open_table(STATE).map_err(StateError::from)?);
-        m.query(&snapshot, path, params)
+        answer(m.as_ref(), &snapshot)
     }
 
     /// Runs `f` on a snapshot of the committed state (invariant checks, tools).
@@ -515,7 +535,7 @@ impl Executor {
     }
 
     /// Every state entry: for tests that recompute the root from scratch.
-    pub fn dump_state(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    pub fn dump_state(&self) -> Result<Entries, StateError> {
         let txn = self.db.begin_read()?;
         scan(&txn.open_table(STATE)?, &[])
     }

@@ -31,10 +31,12 @@
 mod admission;
 mod executor;
 mod module;
+mod page;
 mod state;
 
 pub use admission::{CallError, FeeCollector, INSUFFICIENT_FEE};
 pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use executor::{AppliedBlock, Executor, ExecutorError, ModuleGenesis};
 pub use module::{query_param, Module, QueryError, ReasonCode, TxContext};
-pub use state::{StateError, StateRead};
+pub use page::{Page, Paged, MAX_PAGE};
+pub use state::{Entries, ReadCounter, StateError, StateRead};

@@ -1,6 +1,6 @@
 //! The trait every market plugs into the ledger through.
 
-use crate::{state::StateError, StateRead};
+use crate::{state::StateError, Entries, StateRead};
 use agora_types::Event;
 use agora_types::{Address, TxHash};
 use serde::Serialize;
@@ -23,8 +23,25 @@ pub enum QueryError {
     BadParams(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error(
+        "limit {requested} exceeds the most a page holds ({max}); ask for more pages with `after`"
+    )]
+    LimitExceeded { requested: u64, max: u32 },
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+impl ReasonCode for QueryError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownModule(_) => "unknown_module",
+            Self::UnknownPath { .. } => "unknown_query",
+            Self::BadParams(_) => "bad_params",
+            Self::NotFound(_) => "not_found",
+            Self::LimitExceeded { .. } => "limit_exceeded",
+            Self::State(_) => "state_error",
+        }
+    }
 }
 
 /// Reads parameter `name` of a query (`{"name": value, ...}`) as a `T`.
@@ -72,13 +89,30 @@ pub trait Module: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Answers a read-only query against committed state.
+    /// Answers a read-only query against committed state. Any RPC client may ask, as often as
+    /// its rate allows: every answer must cost a bounded number of reads and bytes (lists are
+    /// paged, [`crate::Page`]).
     fn query(
         &self,
         state: &dyn StateRead,
         path: &str,
         params: &serde_json::Value,
     ) -> Result<serde_json::Value, QueryError>;
+
+    /// Answers a query whose cost grows with the state (a recount of every balance): the node
+    /// serves these only to its operator ([`crate::Executor::operator_query`]), never to any
+    /// RPC client. None by default.
+    fn operator_query(
+        &self,
+        _state: &dyn StateRead,
+        path: &str,
+        _params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        Err(QueryError::UnknownPath {
+            module: self.name().into(),
+            path: path.into(),
+        })
+    }
 }
 
 /// The executor's object-safe view of a [`Module`].
@@ -88,6 +122,12 @@ pub(crate) trait DynModule: Send + Sync {
     fn execute_payload(&self, ctx: &mut TxContext<'_>, payload: &[u8]) -> Result<(), Failure>;
     fn genesis(&self, ctx: &mut TxContext<'_>, config: &serde_json::Value) -> Result<(), Failure>;
     fn query(
+        &self,
+        state: &dyn StateRead,
+        path: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError>;
+    fn operator_query(
         &self,
         state: &dyn StateRead,
         path: &str,
@@ -138,6 +178,15 @@ impl<M: Module> DynModule for M {
         params: &serde_json::Value,
     ) -> Result<serde_json::Value, QueryError> {
         Module::query(self, state, path, params)
+    }
+
+    fn operator_query(
+        &self,
+        state: &dyn StateRead,
+        path: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        Module::operator_query(self, state, path, params)
     }
 }
 
@@ -270,7 +319,7 @@ impl<'a> TxContext<'a> {
     }
 
     /// Entries under `prefix` as this transaction sees them, in key order.
-    pub fn scan(&mut self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    pub fn scan(&mut self, prefix: &[u8]) -> Result<Entries, StateError> {
         let r = self.base.scan_prefix(prefix);
         let base = self.note(r)?;
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
+pub mod queries;
 pub mod ratelimit;
 pub mod rpc;
 pub mod simulation;

@@ -108,6 +108,13 @@ documented! {
         pub max_subscriptions_per_connection: u32,
         /// Connections at once: 512.
         pub max_connections: u32,
+        /// Module queries answered at once, each on a blocking thread: 4. More wait for a
+        /// slot, so that queries never take more threads than this whatever clients send.
+        pub max_concurrent_queries: u32,
+        /// Whether clients on the loopback interface (the operator) may make operator
+        /// queries, whose cost grows with the state (`agora_operatorQuery`: the bank's
+        /// recount of every balance and hold): yes. Never when `limit_loopback` is set.
+        pub operator_queries: bool,
     }
 }
 
@@ -123,6 +130,8 @@ impl Default for RpcLimits {
             subscriber_buffer: 256,
             max_subscriptions_per_connection: 16,
             max_connections: 512,
+            max_concurrent_queries: 4,
+            operator_queries: true,
         }
     }
 }

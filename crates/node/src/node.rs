@@ -5,6 +5,7 @@ use crate::{
     genesis::{Genesis, GenesisError, Home},
     mempool::Mempool,
     metrics::NodeMetrics,
+    queries::QueryGate,
     rpc::RpcState,
 };
 use agora_allocation::Allocation;
@@ -198,6 +199,7 @@ pub fn run(home: &Home, config: &NodeConfig) -> Result<(), NodeError> {
             .map(|v| v.key.to_string())
             .collect(),
         metrics: metrics.clone(),
+        queries: QueryGate::new(&config.limits.rpc),
     };
     let network = NetworkConfig {
         chain_id: genesis.chain_id.clone(),

@@ -7,11 +7,10 @@ use crate::{
     http::{is_page, PAGE_TIMEOUT},
     limits::RpcLimits,
     metrics::{Counted, NodeMetrics},
+    queries::QueryGate,
     ratelimit::{ClientIp, ClientLimiter, RateLimited},
 };
-use agora_client::{
-    AgoraApiServer, EventNotification, Status, NODE_ERROR, QUERY_FAILED, SUBMIT_REJECTED,
-};
+use agora_client::{AgoraApiServer, EventNotification, Status, NODE_ERROR, SUBMIT_REJECTED};
 use agora_ledger::{AppliedBlock, Executor, ExecutorError};
 use agora_types::{Address, BlockRecord, Receipt, SignedTransaction, TxError, TxHash};
 use hyper::body::Incoming;
@@ -22,7 +21,7 @@ use jsonrpsee::{
         BatchRequestConfig, HttpBody, HttpResponse, Server, ServerConfig, ServerHandle,
     },
     types::ErrorObjectOwned,
-    Methods, PendingSubscriptionSink, SubscriptionMessage,
+    Extensions, Methods, PendingSubscriptionSink, SubscriptionMessage,
 };
 use serde::Serialize;
 use std::{
@@ -46,6 +45,8 @@ pub struct RpcState {
     pub tip: Arc<AtomicU64>,
     pub validators: Vec<String>,
     pub metrics: Arc<NodeMetrics>,
+    /// Where module queries run, and who may make operator queries.
+    pub queries: QueryGate,
 }
 
 fn error(code: i32, e: impl std::fmt::Display) -> ErrorObjectOwned {
@@ -269,9 +270,24 @@ impl AgoraApiServer for RpcState {
         path: String,
         params: serde_json::Value,
     ) -> RpcResult<serde_json::Value> {
-        self.executor
-            .query(&module, &path, &params)
-            .map_err(|e| error(QUERY_FAILED, e))
+        let executor = self.executor.clone();
+        self.queries
+            .run(executor, move |e| e.query(&module, &path, &params))
+            .await
+    }
+
+    async fn operator_query(
+        &self,
+        extensions: &Extensions,
+        module: String,
+        path: String,
+        params: serde_json::Value,
+    ) -> RpcResult<serde_json::Value> {
+        self.queries.operator(extensions)?;
+        let executor = self.executor.clone();
+        self.queries
+            .run(executor, move |e| e.operator_query(&module, &path, &params))
+            .await
     }
 
     async fn next_nonce(&self, address: Address) -> RpcResult<u64> {

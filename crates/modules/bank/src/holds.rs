@@ -3,7 +3,7 @@
 //! while its hold does; it holds no amount, so conservation is unchanged.
 
 use crate::{decode_hold, hold_key, BankError, Hold, NAME};
-use agora_ledger::{StateRead, TxContext};
+use agora_ledger::{Page, Paged, QueryError, StateError, StateRead, TxContext};
 use agora_types::Address;
 
 fn owner_prefix(owner: &Address) -> Vec<u8> {
@@ -26,19 +26,18 @@ pub(crate) fn remove(ctx: &mut TxContext<'_>, hold: &Hold) {
     ctx.delete(index_key(&hold.owner, hold.id));
 }
 
-/// The holds `owner` has, by id.
-pub(crate) fn of(state: &dyn StateRead, owner: &Address) -> Result<Vec<Hold>, BankError> {
-    let prefix = owner_prefix(owner);
-    let mut holds = Vec::new();
-    for (key, _) in state.scan_prefix(&prefix)? {
-        let id: [u8; 8] = key
-            .get(prefix.len()..)
-            .and_then(|rest| rest.try_into().ok())
-            .ok_or(BankError::Corrupt("hold index"))?;
+/// One page of the holds `owner` has, by id.
+pub(crate) fn of(
+    state: &dyn StateRead,
+    owner: &Address,
+    page: Page,
+) -> Result<Paged<Hold>, QueryError> {
+    page.ids(state, &owner_prefix(owner))?.try_map(|id| {
         let bytes = state
-            .read(&hold_key(u64::from_be_bytes(id)))?
-            .ok_or(BankError::Corrupt("hold index"))?;
-        holds.push(decode_hold(&bytes)?);
-    }
-    Ok(holds)
+            .read(&hold_key(id))?
+            .ok_or(BankError::Corrupt("hold index"))
+            .and_then(|bytes| decode_hold(&bytes))
+            .map_err(|e| QueryError::State(StateError(e.to_string())))?;
+        Ok(bytes)
+    })
 }

@@ -13,12 +13,14 @@
 //! 5. **Slash** `(hold, amount, beneficiary)` by the controller pays `amount` of the hold to
 //!    `beneficiary` (a fine, a payment out of escrow); the rest stays held.
 //!
-//! Queries: `balance {address}`, `supply`, `hold {id}`, and `holds {address}`: the holds an
-//! account owns, read through an index by owner.
+//! Queries (each a bounded number of reads): `balance {address}`, `supply`, `hold {id}`,
+//! `holds {address, after?, limit?}` (one page of the holds an account owns, read through an
+//! index by owner, [`agora_ledger::Page`]), and `conservation` (the running totals).
 //!
 //! Every amount is an integer `u64` of the smallest unit. Conservation: the sum of all balances
-//! and of all holds equals the supply after every transaction ([`Bank::check_conservation`]);
-//! the `conservation` query recomputes both sides from the whole state, so anyone can check it.
+//! and of all holds equals the supply after every transaction. The public `conservation`
+//! query answers from running totals in O(1); the operator's `conservation` query and
+//! [`Bank::check_conservation`] recount both sides from the whole state (see `totals.rs`).
 //!
 //! **Fees.** The bank is the ledger's [`FeeCollector`]: a transaction's fee is debited from
 //! its sender's balance (never from a hold) and burned, so the supply shrinks by exactly the
@@ -34,9 +36,13 @@
 //! ```
 
 mod holds;
+mod totals;
+
+pub use totals::Totals;
 
 use agora_ledger::{
-    query_param, FeeCollector, Module, QueryError, ReasonCode, StateError, StateRead, TxContext,
+    query_param, FeeCollector, Module, Page, QueryError, ReasonCode, StateError, StateRead,
+    TxContext,
 };
 use agora_types::Address;
 use bytes::{Buf, BufMut};
@@ -338,7 +344,9 @@ impl Bank {
         if amount == 0 {
             return Err(BankError::ZeroAmount);
         }
+        totals::ensure(ctx)?;
         Self::debit(ctx, owner, amount)?;
+        totals::held(ctx, amount)?;
         let id = decode_u64(ctx.get(&next_hold_key())?)?;
         ctx.put(next_hold_key(), (id + 1).to_be_bytes().to_vec());
         let hold = Hold {
@@ -371,9 +379,11 @@ impl Bank {
     /// Returns what is left of a hold to its owner; `by` must be its controller.
     pub fn release(ctx: &mut TxContext<'_>, id: u64, by: &Address) -> Result<(), BankError> {
         let hold = Self::controlled_hold(ctx, id, by)?;
+        totals::ensure(ctx)?;
         ctx.delete(hold_key(id));
         holds::remove(ctx, &hold);
         Self::credit(ctx, &hold.owner, hold.amount)?;
+        totals::unheld(ctx, hold.amount)?;
         ctx.emit(NAME, "Released", &hold);
         Ok(())
     }
@@ -390,6 +400,7 @@ impl Bank {
         if amount == 0 {
             return Err(BankError::ZeroAmount);
         }
+        totals::ensure(ctx)?;
         hold.amount = hold
             .amount
             .checked_sub(amount)
@@ -405,64 +416,13 @@ impl Bank {
             ctx.put(hold_key(id), serde_json::to_vec(&hold).unwrap_or_default());
         }
         Self::credit(ctx, beneficiary, amount)?;
+        totals::unheld(ctx, amount)?;
         ctx.emit(
             NAME,
             "Slashed",
             &serde_json::json!({"hold": id, "amount": amount, "beneficiary": beneficiary}),
         );
         Ok(())
-    }
-
-    /// Checks that balances and holds add up to the supply.
-    pub fn check_conservation(state: &dyn StateRead) -> Result<(), String> {
-        let totals = Self::totals(state)?;
-        if !totals.conserved() {
-            return Err(format!(
-                "balances and holds sum to {}, supply is {}",
-                totals.balances + totals.holds,
-                totals.supply
-            ));
-        }
-        Ok(())
-    }
-
-    /// The supply and what balances and holds add up to, read from the whole state (the
-    /// `conservation` query: simulations recompute the invariant from the ledger).
-    pub fn totals(state: &dyn StateRead) -> Result<Totals, String> {
-        let supply = read_u64(state, &supply_key()).map_err(|e| e.to_string())?;
-        let mut balances: u128 = 0;
-        for (_, v) in state
-            .scan_prefix(&TxContext::module_key(NAME, b"bal:"))
-            .map_err(|e| e.to_string())?
-        {
-            balances += decode_u64(Some(v)).map_err(|e| e.to_string())? as u128;
-        }
-        let mut holds: u128 = 0;
-        for (_, v) in state
-            .scan_prefix(&TxContext::module_key(NAME, b"hold:"))
-            .map_err(|e| e.to_string())?
-        {
-            holds += decode_hold(&v).map_err(|e| e.to_string())?.amount as u128;
-        }
-        Ok(Totals {
-            supply,
-            balances,
-            holds,
-        })
-    }
-}
-
-/// Answer of the `conservation` query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Totals {
-    pub supply: u64,
-    pub balances: u128,
-    pub holds: u128,
-}
-
-impl Totals {
-    pub fn conserved(&self) -> bool {
-        self.balances + self.holds == u128::from(self.supply)
     }
 }
 
@@ -489,11 +449,13 @@ impl FeeCollector for Bank {
         payer: &Address,
         amount: u64,
     ) -> Result<bool, StateError> {
+        totals::ensure(ctx).map_err(storage)?;
         match Self::debit(ctx, payer, amount) {
             Ok(()) => {}
             Err(BankError::InsufficientFunds { .. }) => return Ok(false),
             Err(e) => return Err(storage(e)),
         }
+        totals::burned(ctx, amount).map_err(storage)?;
         let supply = decode_u64(ctx.get(&supply_key())?).map_err(storage)?;
         let rest = supply
             .checked_sub(amount)
@@ -553,6 +515,7 @@ impl Module for Bank {
             Self::set_balance(ctx, address, *amount);
         }
         ctx.put(supply_key(), supply.to_be_bytes().to_vec());
+        totals::genesis(ctx, supply);
         Ok(())
     }
 
@@ -574,11 +537,8 @@ impl Module for Bank {
                 Ok(serde_json::json!({"supply": supply}))
             }
             "conservation" => {
-                let t = Self::totals(state).map_err(QueryError::BadParams)?;
-                Ok(
-                    serde_json::json!({"supply": t.supply, "balances": t.balances.to_string(),
-                    "holds": t.holds.to_string(), "conserved": t.conserved()}),
-                )
+                let t = Self::running_totals(state).map_err(bank)?;
+                Ok(t.answer(t.conserved(), false))
             }
             "hold" => {
                 let id: u64 = query_param(params, "id")?;
@@ -590,8 +550,29 @@ impl Module for Bank {
             }
             "holds" => {
                 let address: Address = query_param(params, "address")?;
-                let holds = holds::of(state, &address).map_err(bank)?;
-                Ok(serde_json::json!({"address": address, "holds": holds}))
+                let page = holds::of(state, &address, Page::from_params(params)?)?;
+                Ok(serde_json::json!({"address": address, "holds": page.items, "next": page.next}))
+            }
+            _ => Err(QueryError::UnknownPath {
+                module: NAME.into(),
+                path: path.into(),
+            }),
+        }
+    }
+
+    /// `conservation` recounted from every balance and hold (O(state)); `conserved` also
+    /// requires the running totals to equal the recount.
+    fn operator_query(
+        &self,
+        state: &dyn StateRead,
+        path: &str,
+        _params: &serde_json::Value,
+    ) -> Result<serde_json::Value, QueryError> {
+        match path {
+            "conservation" => {
+                let recount = Self::recount(state).map_err(QueryError::BadParams)?;
+                let running = Self::running_totals(state).ok();
+                Ok(recount.answer(recount.conserved() && running == Some(recount), true))
             }
             _ => Err(QueryError::UnknownPath {
                 module: NAME.into(),

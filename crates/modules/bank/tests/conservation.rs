@@ -1,69 +1,13 @@
 //! The bank through the executor, as finalized blocks would drive it.
 
+mod common;
+
 use agora_bank::{module_account, Bank, BankCall};
-use agora_ledger::{Executor, ModuleGenesis, TxStatus};
-use agora_types::{Address, Block, Call, FeeSchedule, Keypair, SignedTransaction, Transaction};
+use agora_ledger::{Executor, TxStatus};
+use agora_types::{Address, Call, FeeSchedule, Keypair};
+use common::*;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-
-const CHAIN: &str = "bank-test";
-const START: u64 = 1_000_000;
-
-fn executor(keys: &[Keypair]) -> Executor {
-    funded(keys, START, FeeSchedule::FREE)
-}
-
-/// An executor charging `fees` in which each of `keys` holds `balance`.
-fn funded(keys: &[Keypair], balance: u64, fees: FeeSchedule) -> Executor {
-    let exec = Executor::in_memory(CHAIN)
-        .unwrap()
-        .with_module(Bank)
-        .with_fees(fees, Bank);
-    let balances: serde_json::Map<String, serde_json::Value> = keys
-        .iter()
-        .map(|k| (k.address().to_string(), balance.into()))
-        .collect();
-    let mut genesis = ModuleGenesis::new();
-    genesis.insert("bank".into(), serde_json::json!({ "balances": balances }));
-    exec.init_genesis(&genesis, 0).unwrap();
-    exec
-}
-
-fn block(height: u64, txs: Vec<SignedTransaction>) -> Block {
-    Block::outside_consensus(height, height * 1000, txs)
-}
-
-fn sign(key: &Keypair, nonce: u64, call: BankCall) -> SignedTransaction {
-    sign_call(key, nonce, call.into_call())
-}
-
-fn sign_call(key: &Keypair, nonce: u64, call: Call) -> SignedTransaction {
-    Transaction {
-        chain_id: CHAIN.into(),
-        sender: key.address(),
-        nonce,
-        call,
-    }
-    .sign(key)
-}
-
-fn supply(exec: &Executor) -> u64 {
-    exec.query("bank", "supply", &serde_json::Value::Null)
-        .unwrap()["supply"]
-        .as_u64()
-        .unwrap()
-}
-
-fn balance(exec: &Executor, a: &Address) -> u64 {
-    exec.query(
-        "bank",
-        "balance",
-        &serde_json::json!({"address": a.to_string()}),
-    )
-    .unwrap()["balance"]
-        .as_u64()
-        .unwrap()
-}
 
 #[test]
 fn transfer_hold_release_slash() {
@@ -487,7 +431,7 @@ fn fees_are_burned_per_call_byte_and_written_byte() {
 }
 
 #[test]
-fn the_conservation_query_recomputes_balances_and_holds_against_the_supply() {
+fn both_conservation_queries_answer_balances_and_holds_against_the_supply() {
     let keys: Vec<_> = (0..2).map(Keypair::from_seed).collect();
     let exec = funded(&keys, START, FeeSchedule::default());
     let applied = exec
@@ -514,4 +458,12 @@ fn the_conservation_query_recomputes_balances_and_holds_against_the_supply() {
     assert_eq!(answer["holds"], "300");
     assert_eq!(answer["balances"], (2 * START - fee - 300).to_string());
     assert_eq!(answer["conserved"], true);
+    assert_eq!(answer["recounted"], false);
+    let recount = exec
+        .operator_query("bank", "conservation", &serde_json::Value::Null)
+        .unwrap();
+    assert_eq!(recount["recounted"], true);
+    for field in ["supply", "balances", "holds", "conserved"] {
+        assert_eq!(recount[field], answer[field], "{field}");
+    }
 }

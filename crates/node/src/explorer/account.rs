@@ -43,17 +43,22 @@ fn account_page(state: &RpcState, address: &str) -> Result<Page, Problem> {
         .map_err(Problem::node)?["balance"]
         .as_u64()
         .unwrap_or(0);
-    let holds: Vec<Value> = state
+    let page = state
         .executor
-        .query("bank", "holds", &json!({"address": parsed}))
-        .map_err(Problem::node)?["holds"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+        .query(
+            "bank",
+            "holds",
+            &json!({"address": parsed, "limit": MAX_ROWS}),
+        )
+        .map_err(Problem::node)?;
+    let holds: Vec<Value> = page["holds"].as_array().cloned().unwrap_or_default();
+    // The bank pages an account's holds: with more than one page, the sum is of the first.
+    let more = !page["next"].is_null();
     let held: u64 = holds
         .iter()
         .filter_map(|h| h["amount"].as_u64())
         .fold(0, u64::saturating_add);
+    let plus = if more { "+" } else { "" };
     let spendable = state.executor.spendable(&parsed).map_err(Problem::node)?;
     let nonce = state.executor.nonce(&parsed).map_err(Problem::node)?;
     let mut body = format!(
@@ -69,15 +74,15 @@ fn account_page(state: &RpcState, address: &str) -> Result<Page, Problem> {
             [vec![
                 balance.to_string(),
                 spendable.to_string(),
-                held.to_string(),
+                format!("{held}{plus}"),
                 nonce.to_string()
             ]],
         )
     );
-    body += &format!("<h2>Holds ({})</h2>", holds.len());
+    body += &format!("<h2>Holds ({}{plus})</h2>", holds.len());
     body += &table(
         &["hold", "amount", "controller"],
-        holds.iter().take(MAX_ROWS).map(|h| {
+        holds.iter().map(|h| {
             let controller = h["controller"].as_str().unwrap_or("");
             vec![
                 h["id"].to_string(),
@@ -96,7 +101,7 @@ fn account_page(state: &RpcState, address: &str) -> Result<Page, Problem> {
         title: format!("Account {}", short(&parsed.to_string(), 16)),
         data: json!({
             "address": parsed, "balance": balance, "spendable": spendable, "nonce": nonce,
-            "held": held, "holds": holds.iter().take(MAX_ROWS).collect::<Vec<_>>(),
+            "held": held, "holds": holds, "more_holds": more,
         }),
         body,
         live: true,

@@ -10,6 +10,7 @@ use agora_node::{
     mempool::Mempool,
     metrics::NodeMetrics,
     node::executor_with_modules,
+    queries::QueryGate,
     rpc::{serve, RpcState},
 };
 use agora_types::{
@@ -100,6 +101,7 @@ pub async fn served(limits: RpcLimits) -> Served {
         tip: Arc::default(),
         validators: Vec::new(),
         metrics: Arc::new(NodeMetrics::new(exec.module_names())),
+        queries: QueryGate::new(&limits),
     };
     let (addr, handle) = serve(([127, 0, 0, 1], 0).into(), state.clone(), &limits)
         .await

@@ -258,7 +258,7 @@ pub async fn run(
 
     let after = balances(client, &roles).await?;
     let totals = client
-        .query("bank", "conservation", serde_json::Value::Null)
+        .operator_query("bank", "conservation", serde_json::Value::Null)
         .await?;
     let mut role_nets = BTreeMap::new();
     let mut all_calls = Vec::new();

@@ -15,6 +15,7 @@ use agora_ledger::{
 use agora_types::{Address, Block, Keypair, Receipt, Transaction, TxStatus};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 const CHAIN: &str = "allocation-model";
@@ -361,6 +362,22 @@ impl StateRead for Mem {
             .0
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn scan_page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<agora_ledger::Entries, StateError> {
+        let start = after.map_or(Bound::Included(prefix), Bound::Excluded);
+        Ok(self
+            .0
+            .range::<[u8], _>((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
