@@ -22,9 +22,10 @@
 //!
 //! A market written on this crate implements [`HybridMarket`]: its problem's check and score,
 //! what adopting a solution stores, and its settlement. [`store`] holds the typed state helpers
-//! the markets share.
+//! the markets share, [`market_module!`] the glue between a market's call, error and state.
 
 mod candidate;
+mod glue;
 mod split;
 mod staged;
 pub mod store;

@@ -44,6 +44,11 @@ pub fn call<T: BorshSerialize>(module: &str, call: &T) -> agora_types::Call {
     }
 }
 
+/// Decodes a call payload (the inverse of [`call`]); `Err` says why it is malformed.
+pub fn decode_call<T: BorshDeserialize>(payload: &[u8]) -> Result<T, String> {
+    borsh::from_slice(payload).map_err(|e| e.to_string())
+}
+
 /// Typed reads and writes within a transaction.
 pub trait Store {
     fn load<T: BorshDeserialize>(&mut self, key: &[u8]) -> Result<Option<T>, StoreError>;

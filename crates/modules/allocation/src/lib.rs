@@ -120,15 +120,6 @@ pub enum AllocationError {
     State(#[from] StateError),
 }
 
-impl From<StoreError> for AllocationError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt => Self::Corrupt,
-            StoreError::State(e) => Self::State(e),
-        }
-    }
-}
-
 impl ReasonCode for AllocationError {
     fn reason(&self) -> &'static str {
         match self {
@@ -167,12 +158,7 @@ impl ReasonCode for AllocationError {
     }
 }
 
-impl AllocationCall {
-    /// The [`agora_types::Call`] that carries this call.
-    pub fn into_call(self) -> agora_types::Call {
-        agora_hybrid::store::call(NAME, &self)
-    }
-}
+agora_hybrid::market_module!(NAME, AllocationCall, AllocationError);
 
 /// The allocation module.
 #[derive(Clone, Copy, Debug, Default)]
@@ -244,7 +230,7 @@ impl Module for Allocation {
     }
 
     fn decode_call(&self, payload: &[u8]) -> Result<AllocationCall, AllocationError> {
-        borsh::from_slice(payload).map_err(|e| AllocationError::Malformed(e.to_string()))
+        AllocationCall::decode(payload)
     }
 
     fn execute(

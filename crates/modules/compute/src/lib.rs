@@ -63,7 +63,6 @@ pub use settle::sink;
 pub use types::*;
 
 use agora_bank::BankError;
-use agora_hybrid::StoreError;
 use agora_ledger::{Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
 use store::Role;
 
@@ -137,15 +136,6 @@ pub enum ComputeError {
     State(#[from] StateError),
 }
 
-impl From<StoreError> for ComputeError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt => Self::Corrupt,
-            StoreError::State(e) => Self::State(e),
-        }
-    }
-}
-
 impl ReasonCode for ComputeError {
     fn reason(&self) -> &'static str {
         match self {
@@ -185,12 +175,7 @@ impl ReasonCode for ComputeError {
     }
 }
 
-impl ComputeCall {
-    /// The [`agora_types::Call`] that carries this call.
-    pub fn into_call(self) -> agora_types::Call {
-        agora_hybrid::store::call(NAME, &self)
-    }
-}
+agora_hybrid::market_module!(NAME, ComputeCall, ComputeError);
 
 /// The compute module.
 #[derive(Clone, Copy, Debug, Default)]
@@ -205,7 +190,7 @@ impl Module for Compute {
     }
 
     fn decode_call(&self, payload: &[u8]) -> Result<ComputeCall, ComputeError> {
-        borsh::from_slice(payload).map_err(|e| ComputeError::Malformed(e.to_string()))
+        ComputeCall::decode(payload)
     }
 
     fn execute(&self, ctx: &mut TxContext<'_>, call: ComputeCall) -> Result<(), ComputeError> {

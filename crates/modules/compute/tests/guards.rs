@@ -5,6 +5,7 @@
 use agora_compute::{ComputeCall as C, *};
 
 mod common;
+use agora_types::Keypair;
 use common::*;
 
 /// The fields of G4's job offer, to change one at a time.
@@ -200,214 +201,127 @@ fn cancel_and_expire_preconditions() {
     assert_eq!(chain.refused(&a.other, expire), "offer_not_open");
 }
 
-/// One case of the match's feasibility: what to change from G4's registered market, offers
-/// and match, and the violation expected.
-type Tweak = fn(&Actors, &mut Chain) -> (ComputeCall, ComputeCall, ComputeCall);
+/// One case of the match's feasibility: what changes from G4's registered market, offers and
+/// match.
+enum Tweak {
+    /// G4's resource offer, changed.
+    Resource(ResTweak),
+    /// G4's job offer, changed (given the chain's clock).
+    Job(fn(&mut JobFields, u64)),
+    /// One more call before the offers: who makes it, and the call.
+    Before(fn(&Actors) -> (&Keypair, ComputeCall)),
+    /// Another match, after its set-up.
+    Match(fn(&Actors, &mut Chain) -> ComputeCall),
+}
 
-fn g4_calls(a: &Actors) -> (ComputeCall, ComputeCall, ComputeCall) {
-    (job_offer(&a.dir), resource_offer(), post_match(a))
+/// Registers `who` as a mediator with instruction price `q_i` (bandwidth 2, fee 30), trusted by
+/// the JC and the RP and running the runtime; returns G4's match through it.
+fn another_mediator(a: &Actors, chain: &mut Chain, who: &Keypair, q_i: u64) -> ComputeCall {
+    chain.ok(
+        who,
+        C::RegisterMediator {
+            market: M,
+            prices: Prices {
+                instruction: q_i,
+                bandwidth: 2,
+            },
+            availability_fee: 30,
+        },
+    );
+    for k in [&a.jc, &a.rp] {
+        chain.ok(k, trust(TrustKind::Mediator, who, true));
+    }
+    chain.ok(who, runtime(true));
+    match_via(who)
 }
 
 #[test]
 fn every_feasibility_constraint_refuses_alone() {
+    use Tweak::*;
     let cases: Vec<(Tweak, &str)> = vec![
         (
-            |a, _| {
-                let (j, _, m) = g4_calls(a);
-                (j, res_with(|c, _, _, _| c.instructions = 999), m)
-            },
+            Resource(|c, _, _, _| c.instructions = 999),
             "infeasible_instructions",
         ),
         (
-            |a, _| {
-                let (j, _, m) = g4_calls(a);
-                (j, res_with(|c, _, _, _| c.memory = 65_535), m)
-            },
+            Resource(|c, _, _, _| c.memory = 65_535),
             "infeasible_memory",
         ),
+        (Resource(|c, _, _, _| c.storage = 199), "infeasible_storage"),
         (
-            |a, _| {
-                let (j, _, m) = g4_calls(a);
-                (j, res_with(|c, _, _, _| c.storage = 199), m)
-            },
-            "infeasible_storage",
-        ),
-        (
-            |a, _| {
-                let (j, _, m) = g4_calls(a);
-                (j, res_with(|c, _, _, _| c.bandwidth = 499), m)
-            },
+            Resource(|c, _, _, _| c.bandwidth = 499),
             "infeasible_bandwidth",
         ),
         (
-            |a, _| {
-                let (j, _, m) = g4_calls(a);
-                (j, res_with(|_, p, _, _| p.instruction = 5), m)
-            },
+            Resource(|_, p, _, _| p.instruction = 5),
             "infeasible_instruction_price",
         ),
         (
-            |a, _| {
-                let (j, _, m) = g4_calls(a);
-                (j, res_with(|_, p, _, _| p.bandwidth = 3), m)
-            },
+            Resource(|_, p, _, _| p.bandwidth = 3),
             "infeasible_bandwidth_price",
         ),
+        (Before(|a| (&a.rp, runtime(false))), "infeasible_runtime_rp"),
         (
-            |a, c| {
-                c.ok(&a.rp, runtime(false));
-                g4_calls(a)
-            },
-            "infeasible_runtime_rp",
-        ),
-        (
-            |a, c| {
-                c.ok(&a.med, runtime(false));
-                g4_calls(a)
-            },
+            Before(|a| (&a.med, runtime(false))),
             "infeasible_runtime_mediator",
         ),
         (
-            |a, c| {
-                c.ok(&a.jc, trust(TrustKind::Mediator, &a.med, false));
-                g4_calls(a)
-            },
+            Before(|a| (&a.jc, trust(TrustKind::Mediator, &a.med, false))),
             "infeasible_jc_trusts_mediator",
         ),
         (
-            |a, c| {
-                c.ok(&a.rp, trust(TrustKind::Mediator, &a.med, false));
-                g4_calls(a)
-            },
+            Before(|a| (&a.rp, trust(TrustKind::Mediator, &a.med, false))),
             "infeasible_rp_trusts_mediator",
         ),
         (
-            |a, c| {
-                c.ok(&a.jc, trust(TrustKind::Directory, &a.dir, false));
-                g4_calls(a)
-            },
+            Before(|a| (&a.jc, trust(TrustKind::Directory, &a.dir, false))),
             "infeasible_jc_trusts_directory",
         ),
         (
-            |a, c| {
-                c.ok(&a.rp, trust(TrustKind::Directory, &a.dir, false));
-                g4_calls(a)
-            },
+            Before(|a| (&a.rp, trust(TrustKind::Directory, &a.dir, false))),
             "infeasible_rp_trusts_directory",
         ),
         (
-            |a, c| {
-                c.ok(&a.med, trust(TrustKind::Directory, &a.dir, false));
-                g4_calls(a)
-            },
+            Before(|a| (&a.med, trust(TrustKind::Directory, &a.dir, false))),
             "infeasible_mediator_trusts_directory",
         ),
         // 1,000 instructions at 1,000,000/s need 1 ms: a deadline 1 ms after the match fails.
         (
-            |a, c| {
-                let (_, r, m) = g4_calls(a);
-                (job_with(a, |j| j.completion_deadline_ms = c.now + 3), r, m)
-            },
+            Job(|j, now| j.completion_deadline_ms = now + 3),
             "infeasible_deadline",
         ),
         (
-            |a, c| {
-                c.ok(
-                    &a.other,
-                    C::RegisterMediator {
-                        market: M,
-                        prices: Prices {
-                            instruction: 5,
-                            bandwidth: 2,
-                        },
-                        availability_fee: 30,
-                    },
-                );
-                for k in [&a.jc, &a.rp] {
-                    c.ok(k, trust(TrustKind::Mediator, &a.other, true));
-                }
+            Match(|a, c| {
+                let m = another_mediator(a, c, &a.other, 5);
                 c.ok(&a.other, trust(TrustKind::Directory, &a.dir, true));
-                c.ok(&a.other, runtime(true));
-                let (j, r, _) = g4_calls(a);
-                (
-                    j,
-                    r,
-                    C::PostMatch {
-                        market: M,
-                        job_offer: 0,
-                        resource_offer: 1,
-                        mediator: a.other.address(),
-                    },
-                )
-            },
+                m
+            }),
             "infeasible_mediator_prices",
         ),
         (
-            |a, c| {
-                c.ok(
-                    &a.jc,
-                    C::RegisterMediator {
-                        market: M,
-                        prices: Prices {
-                            instruction: 3,
-                            bandwidth: 2,
-                        },
-                        availability_fee: 30,
-                    },
-                );
-                for k in [&a.jc, &a.rp] {
-                    c.ok(k, trust(TrustKind::Mediator, &a.jc, true));
-                }
-                c.ok(&a.jc, runtime(true));
-                let (j, r, _) = g4_calls(a);
-                (
-                    j,
-                    r,
-                    C::PostMatch {
-                        market: M,
-                        job_offer: 0,
-                        resource_offer: 1,
-                        mediator: a.jc.address(),
-                    },
-                )
-            },
+            Match(|a, c| another_mediator(a, c, &a.jc, 3)),
             "infeasible_self_mediation",
         ),
-        (
-            |a, _| {
-                let (_, r, m) = g4_calls(a);
-                (job_with(a, |j| j.deposit = 260_059), r, m)
-            },
-            "infeasible_deposit_jc",
-        ),
-        (
-            |a, _| {
-                let (j, _, m) = g4_calls(a);
-                (j, res_with(|_, _, _, d| *d = 260_059), m)
-            },
-            "infeasible_deposit_rp",
-        ),
-        (
-            |a, _| {
-                let (j, r, _) = g4_calls(a);
-                (
-                    j,
-                    r,
-                    C::PostMatch {
-                        market: M,
-                        job_offer: 0,
-                        resource_offer: 1,
-                        mediator: a.dir.address(),
-                    },
-                )
-            },
-            "unknown_mediator",
-        ),
+        (Job(|j, _| j.deposit = 260_059), "infeasible_deposit_jc"),
+        (Resource(|_, _, _, d| *d = 260_059), "infeasible_deposit_rp"),
+        (Match(|a, _| match_via(&a.dir)), "unknown_mediator"),
     ];
     let a = Actors::new();
     for (tweak, code) in cases {
         let mut chain = registered(&a);
-        let (job, res, m) = tweak(&a, &mut chain);
+        let (mut job, mut res, mut m) = (job_offer(&a.dir), resource_offer(), post_match(&a));
+        match tweak {
+            Resource(f) => res = res_with(f),
+            Job(f) => {
+                let now = chain.now;
+                job = job_with(&a, |j| f(j, now));
+            }
+            Before(f) => {
+                let (who, call) = f(&a);
+                chain.ok(who, call);
+            }
+            Match(f) => m = f(&a, &mut chain),
+        }
         chain.ok(&a.jc, job);
         chain.ok(&a.rp, res);
         assert_eq!(chain.refused(&a.solver, m), code);

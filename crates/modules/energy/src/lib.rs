@@ -83,7 +83,7 @@ pub use types::*;
 pub use verify::{verify, SolutionContext, Violation};
 
 use agora_bank::BankError;
-use agora_hybrid::{StageError, StoreError};
+use agora_hybrid::StageError;
 use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
 use agora_types::Address;
 use serde_json::json;
@@ -184,15 +184,6 @@ pub enum EnergyError {
     State(#[from] StateError),
 }
 
-impl From<StoreError> for EnergyError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt => Self::Corrupt,
-            StoreError::State(e) => Self::State(e),
-        }
-    }
-}
-
 /// Staging refusals keep the energy market's reason code, `invalid_call`.
 impl From<StageError> for EnergyError {
     fn from(e: StageError) -> Self {
@@ -249,12 +240,7 @@ impl ReasonCode for EnergyError {
     }
 }
 
-impl EnergyCall {
-    /// The [`agora_types::Call`] that carries this call.
-    pub fn into_call(self) -> agora_types::Call {
-        agora_hybrid::store::call(NAME, &self)
-    }
-}
+agora_hybrid::market_module!(NAME, EnergyCall, EnergyError);
 
 /// The energy module.
 #[derive(Clone, Copy, Debug, Default)]
@@ -339,7 +325,7 @@ impl Module for Energy {
     }
 
     fn decode_call(&self, payload: &[u8]) -> Result<EnergyCall, EnergyError> {
-        borsh::from_slice(payload).map_err(|e| EnergyError::Malformed(e.to_string()))
+        EnergyCall::decode(payload)
     }
 
     fn execute(&self, ctx: &mut TxContext<'_>, call: EnergyCall) -> Result<(), EnergyError> {

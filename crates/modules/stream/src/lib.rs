@@ -170,15 +170,6 @@ pub enum StreamError {
     State(#[from] StateError),
 }
 
-impl From<StoreError> for StreamError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt => Self::Corrupt,
-            StoreError::State(e) => Self::State(e),
-        }
-    }
-}
-
 impl From<TermsError> for StreamError {
     fn from(e: TermsError) -> Self {
         match e {
@@ -224,12 +215,7 @@ impl ReasonCode for StreamError {
     }
 }
 
-impl StreamCall {
-    /// The [`agora_types::Call`] that carries this call.
-    pub fn into_call(self) -> agora_types::Call {
-        agora_hybrid::store::call(NAME, &self)
-    }
-}
+agora_hybrid::market_module!(NAME, StreamCall, StreamError);
 
 /// The stream module.
 #[derive(Clone, Copy, Debug, Default)]
@@ -299,7 +285,7 @@ impl Module for Stream {
     }
 
     fn decode_call(&self, payload: &[u8]) -> Result<StreamCall, StreamError> {
-        borsh::from_slice(payload).map_err(|e| StreamError::Malformed(e.to_string()))
+        StreamCall::decode(payload)
     }
 
     fn execute(&self, ctx: &mut TxContext<'_>, call: StreamCall) -> Result<(), StreamError> {

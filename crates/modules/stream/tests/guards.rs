@@ -393,11 +393,12 @@ fn clearing_and_cancelling_refuse_each_broken_guard() {
     assert_eq!(f.chain.refused(&f.other, unknown), "unknown_market");
 }
 
-/// Who may make each call. Every row is played in the state where the call is otherwise
-/// valid; `None` marks the one role allowed (or everyone for time-outs).
+/// Who may make each call. Every row is played by every role in the state where the call is
+/// otherwise valid: the one role allowed succeeds and the others get the row's code, or
+/// everyone succeeds (time-outs).
 #[test]
 fn role_by_call_authorization_table() {
-    #[derive(Clone, Copy, Debug)]
+    #[derive(Clone, Copy, Debug, PartialEq)]
     enum Who {
         Allocator,
         Customer,
@@ -406,150 +407,112 @@ fn role_by_call_authorization_table() {
         Outsider,
     }
     use Who::*;
-    type Setup = fn() -> (Fixture, StreamCall);
-    let rows: [(&str, Setup, [&str; 5]); 9] = [
+    #[derive(Clone, Copy)]
+    enum Allowed {
+        Only(Who, &'static str),
+        Anyone,
+    }
+    use Allowed::*;
+    /// The state the call is played in, and the call.
+    type Setup = (fn() -> Fixture, fn(&mut Fixture) -> StreamCall);
+    let rows: [(&str, Setup, Allowed); 9] = [
         (
             "AddSupplier",
-            || {
-                let mut f = Fixture::new();
-                f.create();
-                let a0 = f.add(0, false);
-                f.chain.ok(&f.allocator, a0);
-                let c = f.add(1, true);
-                (f, c)
-            },
-            [
-                "ok",
-                "not_allocator",
-                "not_allocator",
-                "not_allocator",
-                "not_allocator",
-            ],
+            (
+                || {
+                    let mut f = Fixture::new();
+                    f.create();
+                    let a0 = f.add(0, false);
+                    f.chain.ok(&f.allocator, a0);
+                    f
+                },
+                |f| f.add(1, true),
+            ),
+            Only(Allocator, "not_allocator"),
         ),
         (
             "MediatorSign",
-            || {
-                let f = Fixture::signing();
-                let c = f.sign_mediator();
-                (f, c)
-            },
-            [
-                "not_mediator",
-                "not_mediator",
-                "ok",
-                "not_mediator",
-                "not_mediator",
-            ],
+            (Fixture::signing, |f| f.sign_mediator()),
+            Only(Mediator, "not_mediator"),
         ),
         (
             "CustomerSign",
-            || {
-                let f = Fixture::signing();
-                let c = f.sign_customer(&tests(false));
-                (f, c)
-            },
-            [
-                "not_customer",
-                "ok",
-                "not_customer",
-                "not_customer",
-                "not_customer",
-            ],
+            (Fixture::signing, |f| f.sign_customer(&tests(false))),
+            Only(Customer, "not_customer"),
         ),
         (
             "SupplierSign",
-            || {
-                let f = Fixture::signing();
-                let c = f.sign_supplier();
-                (f, c)
-            },
-            [
-                "not_supplier",
-                "not_supplier",
-                "not_supplier",
-                "ok",
-                "not_supplier",
-            ],
+            (Fixture::signing, |f| f.sign_supplier()),
+            Only(Supplier, "not_supplier"),
         ),
         (
             "RevealChecklist",
-            || {
-                let mut f = Fixture::running();
-                f.chain.now = END;
-                let c = f.reveal_call(&tests(false));
-                (f, c)
-            },
-            [
-                "not_customer",
-                "ok",
-                "not_customer",
-                "not_customer",
-                "not_customer",
-            ],
+            (
+                || {
+                    let mut f = Fixture::running();
+                    f.chain.now = END;
+                    f
+                },
+                |f| f.reveal_call(&tests(false)),
+            ),
+            Only(Customer, "not_customer"),
         ),
         (
             "PostOutput",
-            || {
-                let f = Fixture::revealed();
-                let c = Fixture::post_call(f.gamma(0, &tests(false)));
-                (f, c)
-            },
-            [
-                "not_supplier",
-                "not_supplier",
-                "not_supplier",
-                "ok",
-                "not_supplier",
-            ],
+            (Fixture::revealed, |f| {
+                Fixture::post_call(f.gamma(0, &tests(false)))
+            }),
+            Only(Supplier, "not_supplier"),
         ),
         (
             "PostMediation",
-            || {
-                let mut f = Fixture::revealed();
-                f.post(1, &tests(true));
-                let c = f.mediation_call(true);
-                (f, c)
-            },
-            [
-                "not_mediator",
-                "not_mediator",
-                "ok",
-                "not_mediator",
-                "not_mediator",
-            ],
+            (
+                || {
+                    let mut f = Fixture::revealed();
+                    f.post(1, &tests(true));
+                    f
+                },
+                |f| f.mediation_call(true),
+            ),
+            Only(Mediator, "not_mediator"),
         ),
         (
             "ClearMarket",
-            || {
-                let mut f = Fixture::revealed();
-                f.post(0, &tests(false));
-                f.post(1, &tests(false));
-                (f, Fixture::clear_call())
-            },
-            ["ok"; 5],
+            (
+                || {
+                    let mut f = Fixture::revealed();
+                    f.post(0, &tests(false));
+                    f.post(1, &tests(false));
+                    f
+                },
+                |_| Fixture::clear_call(),
+            ),
+            Anyone,
         ),
         (
             "ReturnDeposits",
-            || {
-                let mut f = Fixture::signing();
-                f.chain.now = D_SIGN;
-                (
-                    f,
-                    C::ReturnDeposits {
-                        market: 0,
-                        allocation: A,
-                    },
-                )
-            },
-            ["ok"; 5],
+            (
+                || {
+                    let mut f = Fixture::signing();
+                    f.chain.now = D_SIGN;
+                    f
+                },
+                |_| C::ReturnDeposits {
+                    market: 0,
+                    allocation: A,
+                },
+            ),
+            Anyone,
         ),
     ];
-    for (name, setup, expected) in rows {
-        for (who, want) in [Allocator, Customer, Mediator, Supplier, Outsider]
-            .into_iter()
-            .zip(expected)
-        {
-            let (mut f, call) = setup();
+    for (name, (state, call), allowed) in rows {
+        for who in [Allocator, Customer, Mediator, Supplier, Outsider] {
+            let want = match allowed {
+                Only(role, refusal) if role != who => refusal,
+                _ => "ok",
+            };
+            let mut f = state();
+            let call = call(&mut f);
             let key = match who {
                 Allocator => &f.allocator,
                 Customer => &f.customer,

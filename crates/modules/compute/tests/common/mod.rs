@@ -281,11 +281,16 @@ pub fn offered(a: &Actors) -> Chain {
 }
 
 pub fn post_match(a: &Actors) -> ComputeCall {
+    match_via(&a.med)
+}
+
+/// G4's match (job offer 0, resource offer 1) through `mediator`.
+pub fn match_via(mediator: &Keypair) -> ComputeCall {
     C::PostMatch {
         market: M,
         job_offer: 0,
         resource_offer: 1,
-        mediator: a.med.address(),
+        mediator: mediator.address(),
     }
 }
 
