@@ -155,6 +155,7 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
             kind: SolverKind::Lp,
             cycles: u64::MAX,
             time_limit: Duration::from_millis(phase_ms.max(1_000)),
+            part_items: super::solver::PART_ITEMS,
         });
         supervise(agents, "carpool solver".into(), move || {
             let daemon = DaemonConfig {
