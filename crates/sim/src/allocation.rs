@@ -21,6 +21,7 @@ pub mod energy;
 pub mod figures;
 pub mod geo;
 pub mod harness;
+pub mod objective;
 mod prosumer;
 mod solver;
 pub mod summary;
