@@ -6,9 +6,10 @@ use crate::{
     sim::{on_devnet, write_out},
 };
 use agora_sim::allocation::{
-    carpool::{read_commuters, read_pickups, Carpool, CarpoolConfig, CarpoolObjective, Pickups},
+    carpool::{read_commuters, read_pickups, Carpool, CarpoolConfig, Pickups},
     energy,
     harness::AllocationSimConfig,
+    objective::CarpoolObjective,
     summary::failover_svg,
     CarpoolRun, SolverKind,
 };

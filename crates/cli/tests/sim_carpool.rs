@@ -3,8 +3,9 @@
 
 mod common;
 
-use agora_sim::allocation::carpool::{
-    read_commuters, read_pickups, Carpool, CarpoolConfig, CarpoolObjective, Pickups,
+use agora_sim::allocation::{
+    carpool::{read_commuters, read_pickups, Carpool, CarpoolConfig, Pickups},
+    objective::CarpoolObjective,
 };
 use agora_solver::allocation::{pairwise_optimum, AllocationInstance, AllocationSolveOptions};
 use common::*;

@@ -22,6 +22,7 @@ pub mod figures;
 pub mod geo;
 pub mod harness;
 pub mod live;
+pub mod objective;
 mod prosumer;
 mod solver;
 pub mod summary;

@@ -4,7 +4,7 @@
 
 use super::geo::{kmeans, LatLng};
 use super::OfferSpec;
-use agora_allocation::{Alternative, Objective, Side, TypeId, TypeRange, MAX_TABLE};
+use agora_allocation::{Alternative, Side, TypeId, MAX_TABLE};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
@@ -32,33 +32,6 @@ pub enum CarpoolError {
         "eq. 6.10 needs one beta per type: {0} types exceed the market's table of {MAX_TABLE}"
     )]
     TooManyTypes(usize),
-}
-
-/// What the carpool market maximizes (`--objective`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CarpoolObjective {
-    /// Eq. 6.5: seats matched.
-    #[default]
-    Quantity,
-    /// Eq. 6.10 with β_t = the pick-up point's distance to the garage in 100 m (at least 1):
-    /// a seat shared over a longer stretch saves more driving.
-    Utility,
-    /// Eq. 6.12: Σ seats × (rider's bid − driver's ask); zero unless `price_spread` > 0 (F4).
-    Welfare,
-}
-
-impl std::str::FromStr for CarpoolObjective {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "quantity" => Ok(Self::Quantity),
-            "utility" => Ok(Self::Utility),
-            "welfare" => Ok(Self::Welfare),
-            _ => Err(format!(
-                "unknown objective {s:?} (quantity, utility or welfare)"
-            )),
-        }
-    }
 }
 
 /// A commuter of `latlng.csv`.
@@ -381,38 +354,6 @@ impl Carpool {
             .collect()
     }
 
-    /// The market's objective: for eq. 6.10 one β per (slot, pick-up point, garage) type.
-    pub fn objective(&self, kind: CarpoolObjective) -> Result<Objective, CarpoolError> {
-        Ok(match kind {
-            CarpoolObjective::Quantity => Objective::Quantity,
-            CarpoolObjective::Welfare => Objective::Welfare,
-            CarpoolObjective::Utility => {
-                let types = self.cfg.slots as usize * self.pickups.len() * self.garages.len();
-                if types > MAX_TABLE {
-                    return Err(CarpoolError::TooManyTypes(types));
-                }
-                let mut betas = Vec::with_capacity(types);
-                for s in 0..self.cfg.slots {
-                    for (k, pickup) in self.pickups.iter().enumerate() {
-                        for (g, garage) in self.garages.iter().enumerate() {
-                            let t = pack(self.slot_start(s), k as u16, g as u16);
-                            let value = (pickup.haversine(*garage) / 100.0).round().max(1.0);
-                            betas.push(TypeRange {
-                                first: t,
-                                last: t,
-                                value: value as u64,
-                            });
-                        }
-                    }
-                }
-                Objective::TypeUtility {
-                    default_beta: 1,
-                    betas,
-                }
-            }
-        })
-    }
-
     /// Unix start of slot `s`.
     pub fn slot_start(&self, s: u32) -> u64 {
         self.cfg.first_slot_unix_s + u64::from(s) * u64::from(self.cfg.slot_minutes) * 60
@@ -448,7 +389,7 @@ impl Carpool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
@@ -458,7 +399,7 @@ mod tests {
             .join(path)
     }
 
-    fn reference() -> Carpool {
+    pub(crate) fn reference() -> Carpool {
         let commuters = read_commuters(&repo("data/carpool/latlng.csv")).unwrap();
         let pickups = read_pickups(&repo("crates/cli/tests/data/pickups-g5.csv")).unwrap();
         let cfg = CarpoolConfig {
@@ -515,7 +456,7 @@ mod tests {
         assert_eq!(requested_posted, 63);
     }
 
-    fn reference_with(change: impl FnOnce(&mut CarpoolConfig)) -> Carpool {
+    pub(crate) fn reference_with(change: impl FnOnce(&mut CarpoolConfig)) -> Carpool {
         let mut carpool = reference();
         change(&mut carpool.cfg);
         carpool
@@ -591,28 +532,6 @@ mod tests {
                 .iter()
                 .all(|a| a.value == o.alternatives[0].value));
         }
-    }
-
-    #[test]
-    fn utility_weighs_each_type_by_its_pickup_to_garage_distance() {
-        let carpool = reference();
-        let Objective::TypeUtility { betas, .. } =
-            carpool.objective(CarpoolObjective::Utility).unwrap()
-        else {
-            panic!("not eq. 6.10");
-        };
-        assert_eq!(betas.len(), 10 * 20 * 5);
-        assert!(betas.windows(2).all(|w| w[0].last < w[1].first));
-        let t = pack(carpool.slot_start(3), 17, 2);
-        let beta = betas.iter().find(|r| r.first == t).unwrap().value;
-        let metres = carpool.pickups[17].haversine(carpool.garages[2]);
-        assert_eq!(beta, (metres / 100.0).round().max(1.0) as u64);
-        let mut big = reference_with(|c| c.slots = 96);
-        big.pickups = vec![big.pickups[0]; 30];
-        assert!(matches!(
-            big.objective(CarpoolObjective::Utility),
-            Err(CarpoolError::TooManyTypes(14_400))
-        ));
     }
 
     #[test]
