@@ -137,10 +137,14 @@ type Marshal<E> = MarshalActor<
     Sequential,
 >;
 
-/// A validator: consensus, marshal, the block buffer and the execution task, ready to be
-/// started on five channels.
-pub struct Engine<E, B, P, A, L>
-where
+/// What a validator needs of its runtime (a trait of its own so that the engine's type and
+/// its impl name one bound).
+pub trait Runtime:
+    BufferPooler + Clock + governor::clock::Clock + Rng + CryptoRng + Spawner + Storage + Metrics
+{
+}
+
+impl<E> Runtime for E where
     E: BufferPooler
         + Clock
         + governor::clock::Clock
@@ -148,7 +152,15 @@ where
         + CryptoRng
         + Spawner
         + Storage
-        + Metrics,
+        + Metrics
+{
+}
+
+/// A validator: consensus, marshal, the block buffer and the execution task, ready to be
+/// started on five channels.
+pub struct Engine<E, B, P, A, L>
+where
+    E: Runtime,
     B: Blocker<PublicKey = ValidatorKey>,
     P: Provider<PublicKey = ValidatorKey>,
     A: App<E>,
@@ -217,14 +229,7 @@ fn archive_config<C>(
 
 impl<E, B, P, A, L> Engine<E, B, P, A, L>
 where
-    E: BufferPooler
-        + Clock
-        + governor::clock::Clock
-        + Rng
-        + CryptoRng
-        + Spawner
-        + Storage
-        + Metrics,
+    E: Runtime,
     B: Blocker<PublicKey = ValidatorKey>,
     P: Provider<PublicKey = ValidatorKey>,
     A: App<E>,

@@ -4,8 +4,9 @@
 
 mod common;
 
-use agora_allocation::{AllocationCall, Alternative, Assignment, Objective, PairRule};
-use agora_compute::{ComputeCall as C, JobSpec, Prices, Resources, TrustKind};
+use agora_allocation::{AllocationCall, Alternative, Assignment};
+use agora_compute::examples::{self as g4, Party};
+use agora_compute::ComputeCall as C;
 use agora_node::limits::RpcLimits;
 use agora_stream::{StreamCall, StreamParams, Terms};
 use agora_types::{Call, Keypair, TxStatus};
@@ -44,16 +45,7 @@ fn fund(blocks: &mut Blocks<'_>, faucet: &Keypair, keys: &[&Keypair]) {
 fn allocation_market(blocks: &mut Blocks<'_>, admin: &Keypair, p: &Keypair, c: &Keypair) {
     let params = agora_allocation::MarketParams {
         receive_ms: 3_000,
-        solve_ms: 1_000,
-        max_quantity: 1_000,
-        max_types_per_offer: 16,
-        objective: Objective::Quantity,
-        default_bound: None,
-        price_bounds: vec![],
-        pairs: PairRule::Any,
-        settle: true,
-        max_offers_per_cycle: 100,
-        max_solutions_per_cycle: 100,
+        ..agora_allocation::examples::params(true)
     };
     ok(
         blocks,
@@ -100,121 +92,34 @@ fn allocation_market(blocks: &mut Blocks<'_>, admin: &Keypair, p: &Keypair, c: &
 fn compute_market(blocks: &mut Blocks<'_>, keys: &[Keypair; 5]) {
     let [jc, rp, med, dir, solver] = keys;
     let m = 0;
-    let params = agora_compute::MarketParams {
-        penalty_rate: 50,
-        verification_count: 2,
-        reaction_window_ms: 1_000,
-        mediation_window_ms: 1_000,
-        min_match_incentive: 10,
-    };
-    ok(blocks, solver, C::CreateMarket(params).into_call());
-    ok(blocks, jc, C::RegisterJobCreator { market: m }.into_call());
-    let rp_call = C::RegisterResourceProvider {
-        market: m,
-        instructions_per_sec: 1_000_000,
-    };
-    ok(blocks, rp, rp_call.into_call());
-    let med_call = C::RegisterMediator {
-        market: m,
-        prices: Prices {
-            instruction: 3,
-            bandwidth: 2,
-        },
-        availability_fee: 30,
-    };
-    ok(blocks, med, med_call.into_call());
-    let dir_call = C::RegisterDirectory {
-        market: m,
-        availability_fee: 20,
-        endpoint: "http://127.0.0.1:7000".into(),
-    };
-    ok(blocks, dir, dir_call.into_call());
-    let trust = |kind, target: &Keypair| C::SetTrust {
-        market: m,
-        kind,
-        target: target.address(),
-        trusted: true,
-    };
-    for k in [jc, rp] {
-        ok(blocks, k, trust(TrustKind::Mediator, med).into_call());
-    }
-    for k in [jc, rp, med] {
-        ok(blocks, k, trust(TrustKind::Directory, dir).into_call());
-    }
-    let runtime = [7; 32];
-    for k in [rp, med] {
-        let call = C::SetRuntime {
-            market: m,
-            runtime,
-            supported: true,
+    ok(blocks, solver, C::CreateMarket(g4::params()).into_call());
+    for (party, call) in g4::registrations(m, &med.address(), &dir.address()) {
+        let key = match party {
+            Party::JobCreator => jc,
+            Party::ResourceProvider => rp,
+            Party::Mediator => med,
+            Party::Directory => dir,
         };
-        ok(blocks, k, call.into_call());
+        ok(blocks, key, call.into_call());
     }
-    let job = C::PostJobOffer {
-        market: m,
-        job: JobSpec {
-            module: [1; 32],
-            input: [2; 32],
-            module_bytes: 120,
-            input_bytes: 80,
-            runtime,
-            directory: dir.address(),
-        },
-        limits: Resources {
-            instructions: 1_000,
-            memory: 65_536,
-            storage: 200,
-            bandwidth: 500,
-        },
-        max_prices: Prices {
-            instruction: 4,
-            bandwidth: 2,
-        },
-        completion_deadline_ms: 100_000,
-        match_incentive: 10,
-        deposit: 260_060,
-    };
-    ok(blocks, jc, job.into_call());
-    let resource = C::PostResourceOffer {
-        market: m,
-        caps: Resources {
-            instructions: 10_000,
-            memory: 1 << 20,
-            storage: 1_000,
-            bandwidth: 1_000,
-        },
-        prices: Prices {
-            instruction: 3,
-            bandwidth: 1,
-        },
-        match_incentive: 10,
-        deposit: 300_000,
-    };
-    ok(blocks, rp, resource.into_call());
-    let matched = C::PostMatch {
-        market: m,
-        job_offer: 0,
-        resource_offer: 1,
-        mediator: med.address(),
-    };
-    ok(blocks, solver, matched.into_call());
+    ok(
+        blocks,
+        jc,
+        g4::job_offer(m, &dir.address(), 100_000).into_call(),
+    );
+    ok(blocks, rp, g4::resource_offer(m).into_call());
+    ok(
+        blocks,
+        solver,
+        g4::post_match(m, &med.address()).into_call(),
+    );
 }
 
 /// Stream market 0 with one allocation whose suppliers are all added: it is signing.
 fn stream_market(blocks: &mut Blocks<'_>, allocator: &Keypair, customer: &Keypair) {
     let params = StreamParams {
-        penalty_rate: 1_000,
-        allocator_fee: 3_000,
-        mediator_fee: 33,
         sign_timeout_ms: 30_000_000,
-        reveal_timeout_ms: 30_000,
-        post_timeout_ms: 30_000,
-        mediation_timeout_ms: 60_000,
-        supplier_timeout_fine_bps: 10_000,
-        customer_timeout_fine_bps: 10_000,
-        max_replicas: 16,
-        max_checks: 1_024,
-        max_open_per_allocator: 1_000,
+        ..agora_stream::examples::params()
     };
     ok(
         blocks,
@@ -223,16 +128,10 @@ fn stream_market(blocks: &mut Blocks<'_>, allocator: &Keypair, customer: &Keypai
     );
     let start = blocks.height * 1000 + 1_000_000;
     let terms = Terms {
-        customer: customer.address(),
-        mediator: Keypair::from_seed(77).address(),
-        customer_offer: [1; 32],
-        service: [2; 32],
         start_ms: start,
         end_ms: start + 600_000,
-        rate_milli: 20_000,
-        instructions: 1,
-        price: 20,
         replicas: 1,
+        ..agora_stream::examples::terms(&customer.address(), &Keypair::from_seed(77).address())
     };
     let create = StreamCall::CreateAllocation { market: 0, terms };
     ok(blocks, allocator, create.into_call());

@@ -2,10 +2,9 @@
 //! runs one job or one allocation to its end, so mutations start from every state on the way.
 
 use super::modules::{step, Step, GENESIS_MS};
-use agora_compute::{
-    ComputeCall as C, ExecReport, JobSpec, MarketParams, Prices, Resources, ResultStatus, TrustKind,
-};
-use agora_stream::{hashing, hashing::Output, Slot, StreamCall as S, StreamParams, Terms};
+use agora_compute::examples::{self as g4, Party};
+use agora_compute::{ComputeCall as C, ExecReport, ResultStatus};
+use agora_stream::{hashing, hashing::Output, Slot, StreamCall as S, Terms};
 use agora_types::Keypair;
 
 /// One job, matched, executed and accepted (spec compute.md G4's numbers): actor 0 creates the
@@ -13,122 +12,21 @@ use agora_types::Keypair;
 /// 5 the solver.
 pub fn compute(actors: &[Keypair], modules: &[&str]) -> Vec<Step> {
     let call = |sender: u8, c: C| step(sender, c.into_call(), 1, modules);
-    let runtime = [7; 32];
-    let trust = |kind, target: usize| C::SetTrust {
-        market: 0,
-        kind,
-        target: actors[target].address(),
-        trusted: true,
-    };
-    let mut steps = vec![
-        call(
-            0,
-            C::CreateMarket(MarketParams {
-                penalty_rate: 50,
-                verification_count: 2,
-                reaction_window_ms: 1_000,
-                mediation_window_ms: 1_000,
-                min_match_incentive: 10,
-            }),
-        ),
-        call(1, C::RegisterJobCreator { market: 0 }),
-        call(
-            2,
-            C::RegisterResourceProvider {
-                market: 0,
-                instructions_per_sec: 1_000_000,
-            },
-        ),
-        call(
-            3,
-            C::RegisterMediator {
-                market: 0,
-                prices: Prices {
-                    instruction: 3,
-                    bandwidth: 2,
-                },
-                availability_fee: 30,
-            },
-        ),
-        call(
-            4,
-            C::RegisterDirectory {
-                market: 0,
-                availability_fee: 20,
-                endpoint: "http://127.0.0.1:7000".into(),
-            },
-        ),
-        call(1, trust(TrustKind::Mediator, 3)),
-        call(2, trust(TrustKind::Mediator, 3)),
-        call(1, trust(TrustKind::Directory, 4)),
-        call(2, trust(TrustKind::Directory, 4)),
-        call(3, trust(TrustKind::Directory, 4)),
-    ];
-    for supporter in [2, 3] {
-        steps.push(call(
-            supporter,
-            C::SetRuntime {
-                market: 0,
-                runtime,
-                supported: true,
-            },
-        ));
+    let (mediator, directory) = (actors[3].address(), actors[4].address());
+    let mut steps = vec![call(0, C::CreateMarket(g4::params()))];
+    for (party, c) in g4::registrations(0, &mediator, &directory) {
+        let sender = match party {
+            Party::JobCreator => 1,
+            Party::ResourceProvider => 2,
+            Party::Mediator => 3,
+            Party::Directory => 4,
+        };
+        steps.push(call(sender, c));
     }
     steps.extend([
-        call(
-            1,
-            C::PostJobOffer {
-                market: 0,
-                job: JobSpec {
-                    module: [1; 32],
-                    input: [2; 32],
-                    module_bytes: 120,
-                    input_bytes: 80,
-                    runtime,
-                    directory: actors[4].address(),
-                },
-                limits: Resources {
-                    instructions: 1_000,
-                    memory: 65_536,
-                    storage: 200,
-                    bandwidth: 500,
-                },
-                max_prices: Prices {
-                    instruction: 4,
-                    bandwidth: 2,
-                },
-                completion_deadline_ms: GENESIS_MS + 100_000,
-                match_incentive: 10,
-                deposit: 260_060,
-            },
-        ),
-        call(
-            2,
-            C::PostResourceOffer {
-                market: 0,
-                caps: Resources {
-                    instructions: 10_000,
-                    memory: 1 << 20,
-                    storage: 1_000,
-                    bandwidth: 1_000,
-                },
-                prices: Prices {
-                    instruction: 3,
-                    bandwidth: 1,
-                },
-                match_incentive: 10,
-                deposit: 300_000,
-            },
-        ),
-        call(
-            5,
-            C::PostMatch {
-                market: 0,
-                job_offer: 0,
-                resource_offer: 1,
-                mediator: actors[3].address(),
-            },
-        ),
+        call(1, g4::job_offer(0, &directory, GENESIS_MS + 100_000)),
+        call(2, g4::resource_offer(0)),
+        call(5, g4::post_match(0, &mediator)),
         call(
             2,
             C::PostResult {
@@ -162,16 +60,10 @@ pub fn stream(actors: &[Keypair], modules: &[&str]) -> Vec<Step> {
     // The allocation runs 10 s from 5 s after genesis: N = 12,000 inputs at 1,200 per second,
     // so n = N / ρ = 12 tests, as in G4.
     let terms = Terms {
-        customer: actors[1].address(),
-        mediator: actors[2].address(),
-        customer_offer: [1; 32],
-        service: [2; 32],
         start_ms: GENESIS_MS + 5_000,
         end_ms: GENESIS_MS + 15_000,
         rate_milli: 1_200_000,
-        instructions: 1,
-        price: 20,
-        replicas: 2,
+        ..agora_stream::examples::terms(&actors[1].address(), &actors[2].address())
     };
     let slots: Vec<Slot> = [3, 4]
         .into_iter()
@@ -192,23 +84,7 @@ pub fn stream(actors: &[Keypair], modules: &[&str]) -> Vec<Step> {
         .map(|(seq, output)| Output { seq: *seq, output })
         .collect();
     let mut steps = vec![
-        call(
-            5,
-            S::CreateMarket(StreamParams {
-                penalty_rate: 1_000,
-                allocator_fee: 3_000,
-                mediator_fee: 33,
-                sign_timeout_ms: 30_000,
-                reveal_timeout_ms: 30_000,
-                post_timeout_ms: 30_000,
-                mediation_timeout_ms: 60_000,
-                supplier_timeout_fine_bps: 10_000,
-                customer_timeout_fine_bps: 10_000,
-                max_replicas: 16,
-                max_checks: 1_024,
-                max_open_per_allocator: 1_000,
-            }),
-        ),
+        call(5, S::CreateMarket(agora_stream::examples::params())),
         call(0, S::CreateAllocation { market: 0, terms }),
     ];
     for (i, slot) in slots.iter().enumerate() {

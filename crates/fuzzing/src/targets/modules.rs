@@ -7,7 +7,7 @@
 //! tenths of a second after the last. Each input starts from a fresh genesis with the node's
 //! fees, so an input replays alone.
 
-use agora_allocation::{AllocationCall, Alternative, Objective, PairRule};
+use agora_allocation::{AllocationCall, Alternative};
 use agora_bank::{Bank, BankCall};
 use agora_energy::{DsoPrice, EnergyCall};
 use agora_ledger::{Executor, ModuleGenesis};
@@ -235,19 +235,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
     let allocation_market = vec![
         allocation(
             0,
-            AllocationCall::CreateMarket(agora_allocation::MarketParams {
-                receive_ms: 1_000,
-                solve_ms: 1_000,
-                max_quantity: 1_000,
-                max_types_per_offer: 16,
-                objective: Objective::Quantity,
-                default_bound: None,
-                price_bounds: vec![],
-                pairs: PairRule::Any,
-                settle: true,
-                max_offers_per_cycle: 100,
-                max_solutions_per_cycle: 100,
-            }),
+            AllocationCall::CreateMarket(agora_allocation::examples::params(true)),
         ),
         allocation(
             1,

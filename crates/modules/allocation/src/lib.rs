@@ -34,6 +34,7 @@
 //! Every refusal carries a reason code ([`AllocationError::reason`]); a refused call changes
 //! nothing. Offers and solutions belong to the cycle they were created in.
 
+pub mod examples;
 mod market;
 pub mod params;
 pub mod reference;

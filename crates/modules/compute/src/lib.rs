@@ -48,6 +48,7 @@
 //! Every refusal carries a reason code ([`ComputeError::reason`]) and changes nothing.
 //! Identities come from signatures, never from arguments.
 
+pub mod examples;
 pub mod feasibility;
 mod jobs;
 mod market;

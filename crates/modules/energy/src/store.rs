@@ -68,8 +68,20 @@ pub(crate) fn assets_key(
     side: Side,
     g: GroupId,
 ) -> Vec<u8> {
+    holding_key("assets", m, account, t, side, g)
+}
+/// The key under `tag` of an account's holding of (interval, side, group): the layout
+/// [`parse_assets_key`] reads back.
+fn holding_key(
+    tag: &str,
+    m: MarketId,
+    account: &Address,
+    t: Interval,
+    side: Side,
+    g: GroupId,
+) -> Vec<u8> {
     key(
-        "assets",
+        tag,
         m,
         &[
             &account.0,
@@ -103,16 +115,7 @@ pub(crate) fn lock_key(
     side: Side,
     g: GroupId,
 ) -> Vec<u8> {
-    key(
-        "locks",
-        m,
-        &[
-            &account.0,
-            &t.to_be_bytes(),
-            &[side_byte(side)],
-            &g.to_be_bytes(),
-        ],
-    )
+    holding_key("locks", m, account, t, side, g)
 }
 pub(crate) fn offer_key(m: MarketId, o: OfferId) -> Vec<u8> {
     key("offer", m, &[&o.to_be_bytes()])

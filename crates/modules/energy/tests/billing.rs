@@ -34,15 +34,7 @@ fn setup() -> Setup {
     let meters = [0, 1, 2].map(|i| Keypair::from_seed(100 + i));
     let mut chain = Chain::new(&[&dso, &a, &b]);
     create_market(&mut chain, &dso, PRICES.to_vec());
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1],
-            c_int: 1_000,
-            c_ext: 1_000,
-        },
-    );
+    chain.ok(&dso, group(vec![1], 1_000, 1_000));
     for (p, meter) in [&a, &b, &c].into_iter().zip(&meters) {
         chain.ok(
             &dso,
@@ -73,40 +65,9 @@ fn setup() -> Setup {
     }
 }
 
-fn withdraw(chain: &mut Chain, who: &Keypair, side: Side, energy: u64, first: u32, last: u32) {
-    chain.ok(
-        who,
-        EnergyCall::WithdrawAssets {
-            market: 0,
-            side,
-            group: 0,
-            energy,
-            first,
-            last,
-        },
-    );
-}
-
+/// Posts `who`'s offer in group 0 for interval T; returns its id.
 fn offer(chain: &mut Chain, who: &Keypair, side: Side, energy: u64, price: u64) -> u64 {
-    chain
-        .ok(
-            who,
-            EnergyCall::PostOffer {
-                market: 0,
-                side,
-                group: 0,
-                energy,
-                intervals: vec![T],
-                price,
-            },
-        )
-        .events
-        .iter()
-        .find(|e| e.name == "OfferPosted")
-        .unwrap()
-        .data["offer"]["id"]
-        .as_u64()
-        .unwrap()
+    common::offer(chain, who, side, 0, energy, vec![T], price)
 }
 
 fn transfer(chain: &mut Chain, from: &Keypair, to: &Keypair, side: Side, energy: u64) {
@@ -204,8 +165,8 @@ fn records_naming(chain: &Chain, who: &Address) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn deposits_never_name_the_meter() {
     let mut s = setup();
     let x = Keypair::from_seed(50);
-    withdraw(&mut s.chain, &s.a, Side::Sell, 100, T, T);
-    withdraw(&mut s.chain, &s.b, Side::Buy, 100, T, T);
+    withdraw_over(&mut s.chain, &s.a, Side::Sell, 0, 100, (T, T));
+    withdraw_over(&mut s.chain, &s.b, Side::Buy, 0, 100, (T, T));
     transfer(&mut s.chain, &s.a, &x, Side::Sell, 100);
     let (a, b) = (s.a.clone(), s.b.clone());
     trade_and_finalize(&mut s, &x, &b);
@@ -255,8 +216,8 @@ fn deposits_never_name_the_meter() {
 fn a_shortfall_is_caught_and_billed_as_undelivered() {
     let mut s = setup();
     let y = Keypair::from_seed(51);
-    withdraw(&mut s.chain, &s.a, Side::Sell, 100, T, T);
-    withdraw(&mut s.chain, &s.b, Side::Buy, 100, T, T);
+    withdraw_over(&mut s.chain, &s.a, Side::Sell, 0, 100, (T, T));
+    withdraw_over(&mut s.chain, &s.b, Side::Buy, 0, 100, (T, T));
     // b keeps 40 Wh of consumption assets in an account it will not deposit from.
     transfer(&mut s.chain, &s.b, &y, Side::Buy, 40);
     let (a, b) = (s.a.clone(), s.b.clone());
@@ -293,8 +254,8 @@ fn a_shortfall_is_caught_and_billed_as_undelivered() {
 fn a_bill_settles_the_schedule_in_tokens() {
     let mut s = setup();
     let (a, b) = (s.a.clone(), s.b.clone());
-    withdraw(&mut s.chain, &a, Side::Sell, 100, T, T);
-    withdraw(&mut s.chain, &b, Side::Buy, 100, T, T);
+    withdraw_over(&mut s.chain, &a, Side::Sell, 0, 100, (T, T));
+    withdraw_over(&mut s.chain, &b, Side::Buy, 0, 100, (T, T));
     trade_and_finalize(&mut s, &a, &b);
     let to = fresh_address(500);
     deposit(&mut s.chain, &a, to);
@@ -425,7 +386,7 @@ fn a_payer_short_of_funds_owes_a_debt() {
     assert_eq!(billing(&s)["debt"], 0);
     assert_eq!(s.chain.balance(&c), 1000 - 300);
     assert_eq!(s.chain.balance(&s.dso), dso0 - 700);
-    withdraw(&mut s.chain, &c, Side::Sell, 10, 20, 20);
+    withdraw_over(&mut s.chain, &c, Side::Sell, 0, 10, (20, 20));
 }
 
 proptest::proptest! {

@@ -17,31 +17,10 @@ const KWH: u64 = 1_000;
 
 /// Withdraws the assets for one offer and posts it; returns the offer's id.
 fn post(chain: &mut Chain, who: &Keypair, side: Side, energy: u64, intervals: Vec<u32>) -> u64 {
-    chain.ok(
-        who,
-        EnergyCall::WithdrawAssets {
-            market: 0,
-            side,
-            group: 0,
-            energy,
-            first: intervals[0],
-            last: intervals[intervals.len() - 1],
-        },
-    );
-    let r = chain.ok(
-        who,
-        EnergyCall::PostOffer {
-            market: 0,
-            side,
-            group: 0,
-            energy,
-            intervals,
-            price: if side == Side::Sell { 10 } else { 20 },
-        },
-    );
-    r.events[r.events.len() - 1].data["offer"]["id"]
-        .as_u64()
-        .unwrap()
+    let span = (intervals[0], intervals[intervals.len() - 1]);
+    withdraw_over(chain, who, side, 0, energy, span);
+    let price = if side == Side::Sell { 10 } else { 20 };
+    offer(chain, who, side, 0, energy, intervals, price)
 }
 
 fn open_problem(chain: &Chain) -> EnergyInstance {
@@ -63,15 +42,7 @@ fn example_1_trades_40_kwh_through_the_batterys_flexibility() {
     let mut chain = Chain::new(&[&dso, &p101, &p102, &p103]);
     create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
     // The feeder's limits do not bind: only the offers shape the optimum.
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1],
-            c_int: 1_000 * KWH,
-            c_ext: 1_000 * KWH,
-        },
-    );
+    chain.ok(&dso, group(vec![1], 1_000 * KWH, 1_000 * KWH));
     for (i, p) in [&p101, &p102, &p103].into_iter().enumerate() {
         let meter = Keypair::from_seed(200 + i as u64).address();
         chain.ok(

@@ -192,15 +192,7 @@ fn access_limits_and_assets() {
     } = setup((100, 100), (100, 100));
     let stranger = Keypair::from_seed(50);
     assert!(chain
-        .refused(
-            &a,
-            EnergyCall::DefineGroup {
-                market: 0,
-                feeders: vec![3],
-                c_int: 1,
-                c_ext: 1
-            }
-        )
+        .refused(&a, group(vec![3], 1, 1))
         .starts_with("not_dso"));
     let meter = Keypair::from_seed(120).address();
     assert!(chain
@@ -346,53 +338,13 @@ fn privacy_groups_must_be_safe() {
     // Feeder 1: limit 100, its prosumers a and b can produce 200 (eq. 2.17 applies);
     // feeder 2: limit 300, c can produce 100.
     let Setup { mut chain, dso, .. } = setup((100, 100), (300, 300));
-    let msg = chain.refused(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1, 2],
-            c_int: 150,
-            c_ext: 100,
-        },
-    );
+    let msg = chain.refused(&dso, group(vec![1, 2], 150, 100));
     assert!(msg.starts_with("unsafe_group"), "{msg}");
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1, 2],
-            c_int: 100,
-            c_ext: 100,
-        },
-    );
+    chain.ok(&dso, group(vec![1, 2], 100, 100));
     // Feeders 3 and 4 cannot be overloaded by their prosumers (eq. 2.19): limits add up.
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![3],
-            c_int: 100,
-            c_ext: 100,
-        },
-    );
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![4],
-            c_int: 100,
-            c_ext: 100,
-        },
-    );
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![3, 4],
-            c_int: 200,
-            c_ext: 200,
-        },
-    );
+    chain.ok(&dso, group(vec![3], 100, 100));
+    chain.ok(&dso, group(vec![4], 100, 100));
+    chain.ok(&dso, group(vec![3, 4], 200, 200));
     // A meter that would let feeder 3's prosumers overload it makes that group unsafe: refused.
     let big = Keypair::from_seed(130).address();
     let msg = chain.refused(

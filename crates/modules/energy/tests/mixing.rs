@@ -46,15 +46,7 @@ fn signed_mix(st: &MixStatement, signers: &[&Keypair]) -> EnergyCall {
 /// production assets in intervals 10 to 20.
 fn mixing_setup() -> Setup {
     let mut s = setup((1_000, 1_000), (1_000, 1_000));
-    s.chain.ok(
-        &s.dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1, 2],
-            c_int: 100,
-            c_ext: 100,
-        },
-    );
+    s.chain.ok(&s.dso, group(vec![1, 2], 100, 100));
     for p in [&s.a, &s.b, &s.c] {
         withdraw(&mut s.chain, p, Side::Sell, 2, 60);
     }

@@ -21,12 +21,7 @@ fn feeders_hold_whatever_the_groupings() {
         b,
         c,
     } = setup((60, 60), (200, 200));
-    let privacy = EnergyCall::DefineGroup {
-        market: 0,
-        feeders: vec![1, 2],
-        c_int: 60,
-        c_ext: 60,
-    };
+    let privacy = group(vec![1, 2], 60, 60);
     chain.ok(&dso, privacy);
     withdraw(&mut chain, &a, Side::Sell, 0, 60);
     withdraw(&mut chain, &b, Side::Sell, 2, 60);
@@ -55,15 +50,7 @@ fn feeders_hold_whatever_the_groupings() {
         c,
         ..
     } = setup((100, 20), (300, 300));
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1, 2],
-            c_int: 100,
-            c_ext: 20,
-        },
-    );
+    chain.ok(&dso, group(vec![1, 2], 100, 20));
     withdraw(&mut chain, &b, Side::Sell, 2, 100);
     withdraw(&mut chain, &c, Side::Buy, 2, 100);
     let sb = offer(&mut chain, &b, Side::Sell, 2, 100, vec![12], 10);
@@ -136,25 +123,9 @@ fn asset_amounts_never_wrap() {
     let mut chain = Chain::new(&[&dso, &a, &c, &x]);
     create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
     for f in [1, 2] {
-        chain.ok(
-            &dso,
-            EnergyCall::DefineGroup {
-                market: 0,
-                feeders: vec![f],
-                c_int: u64::MAX,
-                c_ext: u64::MAX,
-            },
-        );
+        chain.ok(&dso, group(vec![f], u64::MAX, u64::MAX));
     }
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1, 2],
-            c_int: u64::MAX,
-            c_ext: u64::MAX,
-        },
-    );
+    chain.ok(&dso, group(vec![1, 2], u64::MAX, u64::MAX));
     for (i, (p, feeder)) in [(&a, 1), (&c, 2)].into_iter().enumerate() {
         let meter = Keypair::from_seed(100 + i as u64).address();
         chain.ok(

@@ -88,6 +88,7 @@
 //! Identities come from the signer, never from arguments.
 
 mod close;
+pub mod examples;
 pub mod hashing;
 mod market;
 mod store;

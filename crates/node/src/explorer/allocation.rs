@@ -2,28 +2,16 @@
 //! current cycle, the candidate solution's assignments, and the finalized cycles.
 
 use super::{
-    html::{bar_chart, esc, table, Series},
-    markets::{self, account, cell, MAX_ROWS},
-    Format, Page, Problem,
+    html::{bar_chart, esc, Series},
+    markets::{self, account, cell, items_table, MAX_ROWS},
+    Page, Problem,
 };
 use crate::rpc::RpcState;
-use axum::{
-    extract::{Path, State},
-    response::Response,
-};
 use serde_json::{json, Value};
 
 const MODULE: &str = "allocation";
 /// Finalized cycles listed and plotted.
 const MAX_CYCLES: u64 = 48;
-
-pub(super) async fn market(
-    State(state): State<RpcState>,
-    format: Format,
-    Path(market): Path<String>,
-) -> Response {
-    super::answer(format, move || market_page(&state, &market)).await
-}
 
 /// An offer's alternatives as `type: quantity @ value`.
 fn alternatives(offer: &Value) -> String {
@@ -43,16 +31,7 @@ fn alternatives(offer: &Value) -> String {
     esc(&text)
 }
 
-fn assignment_rows(assignments: &[Value]) -> impl Iterator<Item = Vec<String>> + '_ {
-    assignments.iter().take(MAX_ROWS).map(|a| {
-        ["provider", "consumer", "rtype", "quantity", "price"]
-            .iter()
-            .map(|k| cell(&a[*k]))
-            .collect()
-    })
-}
-
-fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
+pub(super) fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
     let m = markets::market_id(market)?;
     let info = markets::market(state, MODULE, m)?;
     let cycle = info["cycle"].as_u64().unwrap_or(0);
@@ -101,18 +80,16 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
         cell(&info["params"]["settle"]),
     );
     body += &format!("<h2>Offers of cycle {cycle} ({})</h2>", offers.len());
-    body += &table(
-        &["offer", "side", "owner", "posted", "alternatives", "hold"],
-        offers.iter().take(MAX_ROWS).map(|o| {
-            vec![
-                cell(&o["id"]),
-                cell(&o["side"]),
-                account(&o["owner"]),
-                cell(&o["posted"]),
-                alternatives(o),
-                cell(&o["hold"]),
-            ]
-        }),
+    body += &items_table(
+        &[
+            ("offer", |o| cell(&o["id"])),
+            ("side", |o| cell(&o["side"])),
+            ("owner", |o| account(&o["owner"])),
+            ("posted", |o| cell(&o["posted"])),
+            ("alternatives", alternatives),
+            ("hold", |o| cell(&o["hold"])),
+        ],
+        offers.iter().take(MAX_ROWS),
     );
     body += &format!(
         "<h2>Candidate solution</h2><p>solution {} · score {} · by {} · round {}</p>",
@@ -121,15 +98,15 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
         account(&candidate["solver"]),
         cell(&candidate["round"]),
     );
-    body += &table(
+    body += &items_table(
         &[
-            "provider offer",
-            "consumer offer",
-            "type",
-            "quantity",
-            "price",
+            ("provider offer", |a| cell(&a["provider"])),
+            ("consumer offer", |a| cell(&a["consumer"])),
+            ("type", |a| cell(&a["rtype"])),
+            ("quantity", |a| cell(&a["quantity"])),
+            ("price", |a| cell(&a["price"])),
         ],
-        assignment_rows(&assignments),
+        assignments.iter().take(MAX_ROWS),
     );
     body += "<h2>Finalized cycles</h2>";
     let labels: Vec<String> = finalized.iter().map(|f| f["cycle"].to_string()).collect();
@@ -146,21 +123,18 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
         }],
         None,
     );
-    body += &table(
-        &["cycle", "solution", "score", "assignments", "block"],
-        finalized.iter().rev().map(|f| {
-            let r = &f["record"];
-            vec![
-                cell(&f["cycle"]),
-                cell(&r["solution"]),
-                cell(&r["score"]),
-                cell(&r["assignments"]),
-                match r["height"].as_u64() {
-                    Some(h) => super::html::link(&format!("/explorer/block/{h}"), &h.to_string()),
-                    None => String::new(),
-                },
-            ]
-        }),
+    body += &items_table(
+        &[
+            ("cycle", |f| cell(&f["cycle"])),
+            ("solution", |f| cell(&f["record"]["solution"])),
+            ("score", |f| cell(&f["record"]["score"])),
+            ("assignments", |f| cell(&f["record"]["assignments"])),
+            ("block", |f| match f["record"]["height"].as_u64() {
+                Some(h) => super::html::link(&format!("/explorer/block/{h}"), &h.to_string()),
+                None => String::new(),
+            }),
+        ],
+        finalized.iter().rev(),
     );
     Ok(Page {
         title: format!("Allocation market {m}"),

@@ -2,27 +2,15 @@
 //! matches, each with its state, and how many are in each state.
 
 use super::{
-    html::{bar_chart, table, Series},
-    markets::{self, account, cell, last_ids},
-    Format, Page, Problem,
+    html::map_chart,
+    markets::{self, account, cell, items_table, last_ids, tally},
+    Page, Problem,
 };
 use crate::rpc::RpcState;
-use axum::{
-    extract::{Path, State},
-    response::Response,
-};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const MODULE: &str = "compute";
-
-pub(super) async fn market(
-    State(state): State<RpcState>,
-    format: Format,
-    Path(market): Path<String>,
-) -> Response {
-    super::answer(format, move || market_page(&state, &market)).await
-}
 
 /// The name of a state (`Open`, `Matched`, `Closed`...), without what it carries.
 fn state_name(state: &Value) -> String {
@@ -35,25 +23,11 @@ fn state_name(state: &Value) -> String {
 
 /// How many of `items` are in each state, as a bar chart.
 fn states_chart(title: &str, items: &[Value]) -> (String, BTreeMap<String, u64>) {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for item in items {
-        *counts.entry(state_name(&item["state"])).or_default() += 1;
-    }
-    let labels: Vec<String> = counts.keys().cloned().collect();
-    let chart = bar_chart(
-        title,
-        &labels,
-        &[Series {
-            name: "count",
-            color: "#27a",
-            values: counts.values().copied().collect(),
-        }],
-        None,
-    );
-    (chart, counts)
+    let counts = tally(items.iter().map(|item| state_name(&item["state"])));
+    (map_chart(title, "count", "#27a", &counts), counts)
 }
 
-fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
+pub(super) fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
     let m = markets::market_id(market)?;
     let info = markets::market(state, MODULE, m)?;
     let next_offer = info["next_offer"].as_u64().unwrap_or(0);
@@ -93,79 +67,46 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
     body += &offers_chart;
     body += &matches_chart;
     body += &format!("<h2>Matches ({})</h2>", matches.len());
-    body += &table(
+    body += &items_table(
         &[
-            "match",
-            "job offer",
-            "resource offer",
-            "job creator",
-            "resource provider",
-            "mediator",
-            "state",
-            "result",
-            "verdict",
+            ("match", |x| cell(&x["id"])),
+            ("job offer", |x| cell(&x["job_offer"])),
+            ("resource offer", |x| cell(&x["resource_offer"])),
+            ("job creator", |x| account(&x["jc"])),
+            ("resource provider", |x| account(&x["rp"])),
+            ("mediator", |x| account(&x["mediator"])),
+            ("state", |x| cell(&x["state"])),
+            ("result", |x| cell(&x["result"]["status"])),
+            ("verdict", |x| cell(&x["verdict"])),
         ],
-        matches.iter().map(|x| {
-            vec![
-                cell(&x["id"]),
-                cell(&x["job_offer"]),
-                cell(&x["resource_offer"]),
-                account(&x["jc"]),
-                account(&x["rp"]),
-                account(&x["mediator"]),
-                cell(&x["state"]),
-                cell(&x["result"]["status"]),
-                cell(&x["verdict"]),
-            ]
-        }),
+        &matches,
     );
     body += &format!("<h2>Job offers ({})</h2>", jobs.len());
-    body += &table(
+    body += &items_table(
         &[
-            "offer",
-            "owner",
-            "instructions",
-            "bandwidth",
-            "max prices",
-            "deadline ms",
-            "deposit",
-            "state",
+            ("offer", |j| cell(&j["id"])),
+            ("owner", |j| account(&j["owner"])),
+            ("instructions", |j| cell(&j["limits"]["instructions"])),
+            ("bandwidth", |j| cell(&j["limits"]["bandwidth"])),
+            ("max prices", |j| cell(&j["max_prices"])),
+            ("deadline ms", |j| cell(&j["completion_deadline_ms"])),
+            ("deposit", |j| cell(&j["deposit"])),
+            ("state", |j| cell(&j["state"])),
         ],
-        jobs.iter().map(|j| {
-            vec![
-                cell(&j["id"]),
-                account(&j["owner"]),
-                cell(&j["limits"]["instructions"]),
-                cell(&j["limits"]["bandwidth"]),
-                cell(&j["max_prices"]),
-                cell(&j["completion_deadline_ms"]),
-                cell(&j["deposit"]),
-                cell(&j["state"]),
-            ]
-        }),
+        &jobs,
     );
     body += &format!("<h2>Resource offers ({})</h2>", resources.len());
-    body += &table(
+    body += &items_table(
         &[
-            "offer",
-            "owner",
-            "instructions",
-            "bandwidth",
-            "prices",
-            "deposit",
-            "state",
+            ("offer", |r| cell(&r["id"])),
+            ("owner", |r| account(&r["owner"])),
+            ("instructions", |r| cell(&r["caps"]["instructions"])),
+            ("bandwidth", |r| cell(&r["caps"]["bandwidth"])),
+            ("prices", |r| cell(&r["prices"])),
+            ("deposit", |r| cell(&r["deposit"])),
+            ("state", |r| cell(&r["state"])),
         ],
-        resources.iter().map(|r| {
-            vec![
-                cell(&r["id"]),
-                account(&r["owner"]),
-                cell(&r["caps"]["instructions"]),
-                cell(&r["caps"]["bandwidth"]),
-                cell(&r["prices"]),
-                cell(&r["deposit"]),
-                cell(&r["state"]),
-            ]
-        }),
+        &resources,
     );
     Ok(Page {
         title: format!("Compute market {m}"),

@@ -1,14 +1,11 @@
 //! The energy market's page: its intervals, open offers, candidate and finalized solutions,
 //! and each group's load against its limits (eq. 2.6 and 2.7) as SVG plots.
 
-use super::{html, Format, Page, Problem};
+use super::markets::account_link;
+use super::{html, Page, Problem};
 use crate::rpc::RpcState;
 use agora_energy::{Group, GroupId, Interval, Market, MarketId, Offer, Side, Trade};
-use axum::{
-    extract::{Path, State},
-    response::Response,
-};
-use html::{bar_chart, esc, short, table, Series};
+use html::{bar_chart, esc, map_chart, table, Series};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -26,14 +23,6 @@ fn query<T: DeserializeOwned>(
     params: serde_json::Value,
 ) -> Option<T> {
     super::markets::query(state, "energy", path, params)
-}
-
-pub(super) async fn market(
-    State(state): State<RpcState>,
-    format: Format,
-    Path(market): Path<String>,
-) -> Response {
-    super::answer(format, move || market_page(&state, &market)).await
 }
 
 /// Sold and bought energy of each group in each interval of `trades`.
@@ -71,7 +60,7 @@ fn per_interval(trades: &[Trade]) -> BTreeMap<Interval, u64> {
     sums
 }
 
-fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
+pub(super) fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
     let m: MarketId = super::markets::market_id(market)?;
     let info: Market = query(state, "market", json!({"market": m}))
         .ok_or_else(|| Problem::missing(format!("no energy market {m}")))?;
@@ -102,10 +91,7 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
     let mut body = format!(
         "<p>DSO {} · interval {} ms from {} · T_clear {} · next interval to finalize {} · \
          candidate: {} Wh, gains {}</p>",
-        html::link(
-            &format!("/explorer/account/{}", info.dso),
-            &short(&info.dso.to_string(), 16)
-        ),
+        account_link(&info.dso.to_string()),
         info.params.interval_ms,
         info.params.start_ms,
         info.params.t_clear,
@@ -206,17 +192,12 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
         body += "<p>No candidate solution yet.</p>";
     }
 
-    let final_labels: Vec<String> = finalized.keys().map(u32::to_string).collect();
     body += "<h2>Finalized intervals</h2>";
-    body += &bar_chart(
+    body += &map_chart(
         "Energy traded per finalized interval, Wh",
-        &final_labels,
-        &[Series {
-            name: "finalized",
-            color: "#2a7",
-            values: finalized.values().copied().collect(),
-        }],
-        None,
+        "finalized",
+        "#2a7",
+        &finalized,
     );
 
     body += &format!("<h2>Open offers ({})</h2>", offers.len());
@@ -242,10 +223,7 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
                     _ => String::new(),
                 }),
                 o.price.to_string(),
-                html::link(
-                    &format!("/explorer/account/{}", o.account),
-                    &short(&o.account.to_string(), 16),
-                ),
+                account_link(&o.account.to_string()),
             ]
         }),
     );

@@ -1,7 +1,7 @@
 //! HTML building blocks of the explorer: escaping, the page layout, tables and SVG bar charts.
 //! Every string that comes from the chain or the request goes through [`esc`].
 
-use std::fmt::Write;
+use std::{collections::BTreeMap, fmt::Write};
 
 /// `text` safe inside HTML text and attribute values.
 pub fn esc(text: &str) -> String {
@@ -82,6 +82,22 @@ pub struct Series<'a> {
     pub name: &'a str,
     pub color: &'a str,
     pub values: Vec<u64>,
+}
+
+/// A bar chart of one series, `name`: a bar per entry of `values`, labelled by its key.
+pub fn map_chart<K: ToString>(
+    title: &str,
+    name: &str,
+    color: &str,
+    values: &BTreeMap<K, u64>,
+) -> String {
+    let labels: Vec<String> = values.keys().map(K::to_string).collect();
+    let series = Series {
+        name,
+        color,
+        values: values.values().copied().collect(),
+    };
+    bar_chart(title, &labels, &[series], None)
 }
 
 /// A bar chart of `series` over `labels` (grouped bars), with an optional limit drawn as a

@@ -5,6 +5,7 @@ use super::{html, Problem};
 use crate::{metrics::OpenOffers, rpc::RpcState};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The market modules, in the order the front page lists them; each has a page at
 /// `/explorer/{module}/{market}`.
@@ -51,10 +52,15 @@ pub(super) fn market(state: &RpcState, module: &str, m: u64) -> Result<Value, Pr
 
 /// A link to an account's page showing the start of its address.
 pub(super) fn account(address: &Value) -> String {
-    match address.as_str() {
-        Some(a) => html::link(&format!("/explorer/account/{a}"), &html::short(a, 16)),
-        None => String::new(),
-    }
+    address.as_str().map(account_link).unwrap_or_default()
+}
+
+/// A link to the page of account `address` (hex) showing its start.
+pub(super) fn account_link(address: &str) -> String {
+    html::link(
+        &format!("/explorer/account/{address}"),
+        &html::short(address, 16),
+    )
 }
 
 /// A value as a short cell: strings bare, enums by their variant name, the rest as compact
@@ -72,6 +78,32 @@ pub(super) fn cell(value: &Value) -> String {
 /// The numbers from `from` to `to` (exclusive), at most the last [`MAX_ROWS`] of them.
 pub(super) fn last_ids(from: u64, to: u64) -> std::ops::Range<u64> {
     from.max(to.saturating_sub(MAX_ROWS as u64))..to
+}
+
+/// A column of a table of JSON items: its heading, and how a cell shows an item.
+pub(super) type Column = (&'static str, fn(&Value) -> String);
+
+/// A table of `items`, a row each, in `columns`.
+pub(super) fn items_table<'a>(
+    columns: &[Column],
+    items: impl IntoIterator<Item = &'a Value>,
+) -> String {
+    let head: Vec<&str> = columns.iter().map(|(heading, _)| *heading).collect();
+    html::table(
+        &head,
+        items
+            .into_iter()
+            .map(|item| columns.iter().map(|(_, show)| show(item)).collect()),
+    )
+}
+
+/// How many of `kinds` are of each kind.
+pub(super) fn tally(kinds: impl IntoIterator<Item = String>) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for kind in kinds {
+        *counts.entry(kind).or_default() += 1;
+    }
+    counts
 }
 
 /// An object's fields as a two-row table (names, values).

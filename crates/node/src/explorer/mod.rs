@@ -26,7 +26,7 @@ use axum::{
     http::{header, request::Parts, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, MethodRouter},
     Json, Router,
 };
 use html::{esc, link, short, table};
@@ -141,6 +141,15 @@ async fn answer(
     render(format, page)
 }
 
+/// The route of a market's page, which `build` makes from the market number in the path.
+fn market_page(build: fn(&RpcState, &str) -> Result<Page, Problem>) -> MethodRouter<RpcState> {
+    get(
+        move |State(state): State<RpcState>, format: Format, Path(market): Path<String>| {
+            answer(format, move || build(&state, &market))
+        },
+    )
+}
+
 /// The explorer's routes, refusing query strings over [`MAX_QUERY_BYTES`].
 pub fn router() -> Router<RpcState> {
     Router::new()
@@ -149,10 +158,22 @@ pub fn router() -> Router<RpcState> {
         .route("/explorer/block/{height}", get(block))
         .route("/explorer/tx/{hash}", get(tx))
         .route("/explorer/account/{address}", get(account::account))
-        .route("/explorer/energy/{market}", get(energy::market))
-        .route("/explorer/allocation/{market}", get(allocation::market))
-        .route("/explorer/compute/{market}", get(compute::market))
-        .route("/explorer/stream/{market}", get(stream::market))
+        .route(
+            "/explorer/energy/{market}",
+            market_page(energy::market_page),
+        )
+        .route(
+            "/explorer/allocation/{market}",
+            market_page(allocation::market_page),
+        )
+        .route(
+            "/explorer/compute/{market}",
+            market_page(compute::market_page),
+        )
+        .route(
+            "/explorer/stream/{market}",
+            market_page(stream::market_page),
+        )
         .route("/explorer/search", get(search::search))
         .layer(middleware::from_fn(limit_query))
 }

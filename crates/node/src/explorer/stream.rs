@@ -2,27 +2,14 @@
 //! signing, serving, posting, mediating, mediated, closed), terms, suppliers and outcome.
 
 use super::{
-    html::{bar_chart, table, Series},
-    markets::{self, account, cell, fields_table, last_ids},
-    Format, Page, Problem,
+    html::map_chart,
+    markets::{self, account, cell, fields_table, items_table, last_ids, tally},
+    Page, Problem,
 };
 use crate::rpc::RpcState;
-use axum::{
-    extract::{Path, State},
-    response::Response,
-};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 const MODULE: &str = "stream";
-
-pub(super) async fn market(
-    State(state): State<RpcState>,
-    format: Format,
-    Path(market): Path<String>,
-) -> Response {
-    super::answer(format, move || market_page(&state, &market)).await
-}
 
 /// How many of a slot list's suppliers signed (hold a deposit) and posted their output.
 fn slots_cell(slots: &Value) -> String {
@@ -32,7 +19,7 @@ fn slots_cell(slots: &Value) -> String {
     format!("{} · signed {signed} · posted {posted}", slots.len())
 }
 
-fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
+pub(super) fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
     let m = markets::market_id(market)?;
     let info = markets::market(state, MODULE, m)?;
     let next = info["next_allocation"].as_u64().unwrap_or(0);
@@ -47,57 +34,36 @@ fn market_page(state: &RpcState, market: &str) -> Result<Page, Problem> {
             )
         })
         .collect();
-    let mut phases: BTreeMap<String, u64> = BTreeMap::new();
-    for v in &views {
-        *phases
-            .entry(v["phase"].as_str().unwrap_or("?").to_string())
-            .or_default() += 1;
-    }
+    let phases = tally(
+        views
+            .iter()
+            .map(|v| v["phase"].as_str().unwrap_or("?").to_string()),
+    );
 
     let mut body = format!(
         "<p>{next} allocations so far</p>{}",
         fields_table(&info["params"]),
     );
-    body += &bar_chart(
-        "Allocations by phase",
-        &phases.keys().cloned().collect::<Vec<_>>(),
-        &[Series {
-            name: "allocations",
-            color: "#27a",
-            values: phases.values().copied().collect(),
-        }],
-        None,
-    );
+    body += &map_chart("Allocations by phase", "allocations", "#27a", &phases);
     body += &format!("<h2>Allocations ({})</h2>", views.len());
-    body += &table(
+    body += &items_table(
         &[
-            "allocation",
-            "phase",
-            "allocator",
-            "customer",
-            "mediator",
-            "start ms",
-            "end ms",
-            "replicas",
-            "suppliers",
-            "outcome",
+            ("allocation", |v| cell(&v["allocation"]["id"])),
+            ("phase", |v| cell(&v["phase"])),
+            ("allocator", |v| account(&v["allocation"]["allocator"])),
+            ("customer", |v| {
+                account(&v["allocation"]["terms"]["customer"])
+            }),
+            ("mediator", |v| {
+                account(&v["allocation"]["terms"]["mediator"])
+            }),
+            ("start ms", |v| cell(&v["allocation"]["terms"]["start_ms"])),
+            ("end ms", |v| cell(&v["allocation"]["terms"]["end_ms"])),
+            ("replicas", |v| cell(&v["allocation"]["terms"]["replicas"])),
+            ("suppliers", |v| slots_cell(&v["allocation"]["slots"])),
+            ("outcome", |v| cell(&v["allocation"]["outcome"])),
         ],
-        views.iter().map(|v| {
-            let a = &v["allocation"];
-            let t = &a["terms"];
-            vec![
-                cell(&a["id"]),
-                cell(&v["phase"]),
-                account(&a["allocator"]),
-                account(&t["customer"]),
-                account(&t["mediator"]),
-                cell(&t["start_ms"]),
-                cell(&t["end_ms"]),
-                cell(&t["replicas"]),
-                slots_cell(&a["slots"]),
-                cell(&a["outcome"]),
-            ]
-        }),
+        &views,
     );
     Ok(Page {
         title: format!("Stream market {m}"),

@@ -29,22 +29,7 @@ impl Chain {
     }
 }
 
-/// Spec G3's market: phases of 1,000 ms, objective 6.5, no bounds, no pairs.
-pub fn params(settle: bool) -> MarketParams {
-    MarketParams {
-        receive_ms: 1_000,
-        solve_ms: 1_000,
-        max_quantity: 1_000,
-        max_types_per_offer: 16,
-        objective: Objective::Quantity,
-        default_bound: None,
-        price_bounds: vec![],
-        pairs: PairRule::Any,
-        settle,
-        max_offers_per_cycle: 100,
-        max_solutions_per_cycle: 100,
-    }
-}
+pub use agora_allocation::examples::params;
 
 pub fn alt(rtype: TypeId, quantity: u64, value: u64) -> Alternative {
     Alternative {

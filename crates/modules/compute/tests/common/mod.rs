@@ -5,6 +5,8 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
+pub use agora_compute::examples::params;
+use agora_compute::examples::{self as g4, Party, RUNTIME};
 use agora_compute::{ComputeCall as C, *};
 use agora_ledger::Executor;
 use agora_testkit::TestChain;
@@ -14,7 +16,6 @@ use serde_json::json;
 pub const CHAIN: &str = "compute-test";
 pub const FUNDS: u64 = 1_000_000;
 pub const M: MarketId = 0;
-pub const RUNTIME: RuntimeId = [7; 32];
 
 /// The actors of spec §9 G4: job creator, resource provider, mediator, directory, solver and
 /// an outsider holding no role.
@@ -151,110 +152,32 @@ impl View<'_> {
     }
 }
 
-/// Spec G4's market: θ = 50, n = 2, windows of 1,000 ms, incentive floor 10.
-pub fn params() -> MarketParams {
-    MarketParams {
-        penalty_rate: 50,
-        verification_count: 2,
-        reaction_window_ms: 1_000,
-        mediation_window_ms: 1_000,
-        min_match_incentive: 10,
-    }
-}
-
-pub const JOB_BYTES: u64 = 200;
+pub const JOB_BYTES: u64 = g4::JOB_BYTES;
 pub const DEADLINE: u64 = 100_000;
 
 /// G4's job offer: L_I = 1,000, L_B = 500, P_I = 4, P_B = 2, i_J = 10, deposit = dmin_J.
 pub fn job_offer(dir: &Keypair) -> ComputeCall {
-    C::PostJobOffer {
-        market: M,
-        job: JobSpec {
-            module: [1; 32],
-            input: [2; 32],
-            module_bytes: 120,
-            input_bytes: JOB_BYTES - 120,
-            runtime: RUNTIME,
-            directory: dir.address(),
-        },
-        limits: Resources {
-            instructions: 1_000,
-            memory: 65_536,
-            storage: 200,
-            bandwidth: 500,
-        },
-        max_prices: Prices {
-            instruction: 4,
-            bandwidth: 2,
-        },
-        completion_deadline_ms: DEADLINE,
-        match_incentive: 10,
-        deposit: 260_060,
-    }
+    g4::job_offer(M, &dir.address(), DEADLINE)
 }
-
 /// G4's resource offer: p_I = 3, p_B = 1, caps above the limits, i_R = 10, deposit 300,000.
 pub fn resource_offer() -> ComputeCall {
-    C::PostResourceOffer {
-        market: M,
-        caps: Resources {
-            instructions: 10_000,
-            memory: 1 << 20,
-            storage: 1_000,
-            bandwidth: 1_000,
-        },
-        prices: Prices {
-            instruction: 3,
-            bandwidth: 1,
-        },
-        match_incentive: 10,
-        deposit: 300_000,
-    }
+    g4::resource_offer(M)
 }
-
 /// The market with every role registered, trusting each other, and the runtime supported.
 pub fn registered(a: &Actors) -> Chain {
     let mut chain = Chain::new(&a.all());
     chain.ok(&a.other, C::CreateMarket(params()));
-    chain.ok(&a.jc, C::RegisterJobCreator { market: M });
-    chain.ok(
-        &a.rp,
-        C::RegisterResourceProvider {
-            market: M,
-            instructions_per_sec: 1_000_000,
-        },
-    );
-    chain.ok(
-        &a.med,
-        C::RegisterMediator {
-            market: M,
-            prices: Prices {
-                instruction: 3,
-                bandwidth: 2,
-            },
-            availability_fee: 30,
-        },
-    );
-    chain.ok(
-        &a.dir,
-        C::RegisterDirectory {
-            market: M,
-            availability_fee: 20,
-            endpoint: "http://127.0.0.1:7000".into(),
-        },
-    );
-    for k in [&a.jc, &a.rp] {
-        chain.ok(k, trust(TrustKind::Mediator, &a.med, true));
-    }
-    for k in [&a.jc, &a.rp, &a.med] {
-        chain.ok(k, trust(TrustKind::Directory, &a.dir, true));
-    }
-    for k in [&a.rp, &a.med] {
-        chain.ok(k, runtime(true));
+    for (party, call) in g4::registrations(M, &a.med.address(), &a.dir.address()) {
+        let key = match party {
+            Party::JobCreator => &a.jc,
+            Party::ResourceProvider => &a.rp,
+            Party::Mediator => &a.med,
+            Party::Directory => &a.dir,
+        };
+        chain.ok(key, call);
     }
     chain
 }
-
 pub fn trust(kind: TrustKind, target: &Keypair, trusted: bool) -> ComputeCall {
     C::SetTrust {
         market: M,
@@ -286,14 +209,8 @@ pub fn post_match(a: &Actors) -> ComputeCall {
 
 /// G4's match (job offer 0, resource offer 1) through `mediator`.
 pub fn match_via(mediator: &Keypair) -> ComputeCall {
-    C::PostMatch {
-        market: M,
-        job_offer: 0,
-        resource_offer: 1,
-        mediator: mediator.address(),
-    }
+    g4::post_match(M, &mediator.address())
 }
-
 /// Match 0 of job offer 0 and resource offer 1, by the solver, awaiting its result.
 pub fn matched(a: &Actors) -> Chain {
     let mut chain = offered(a);

@@ -69,24 +69,8 @@ pub fn setup(f1: (u64, u64), f2: (u64, u64)) -> Setup {
     );
     let mut chain = Chain::new(&[&dso, &a, &b, &c]);
     create_market(&mut chain, &dso, vec![DsoPrice { buy: 30, sell: 5 }]);
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![1],
-            c_int: f1.0,
-            c_ext: f1.1,
-        },
-    );
-    chain.ok(
-        &dso,
-        EnergyCall::DefineGroup {
-            market: 0,
-            feeders: vec![2],
-            c_int: f2.0,
-            c_ext: f2.1,
-        },
-    );
+    chain.ok(&dso, group(vec![1], f1.0, f1.1));
+    chain.ok(&dso, group(vec![2], f2.0, f2.1));
     for (i, (p, feeder)) in [(&a, 1), (&b, 1), (&c, 2)].into_iter().enumerate() {
         let meter = Keypair::from_seed(100 + i as u64).address();
         chain.ok(
@@ -111,7 +95,20 @@ pub fn setup(f1: (u64, u64), f2: (u64, u64)) -> Setup {
     }
 }
 
+/// Withdraws `energy` Wh of `who`'s assets on `side` in `group` for intervals 10 to 20.
 pub fn withdraw(chain: &mut Chain, who: &Keypair, side: Side, group: u32, energy: u64) {
+    withdraw_over(chain, who, side, group, energy, (10, 20));
+}
+
+/// Withdraws `energy` Wh of `who`'s assets on `side` in `group` for intervals `first..=last`.
+pub fn withdraw_over(
+    chain: &mut Chain,
+    who: &Keypair,
+    side: Side,
+    group: u32,
+    energy: u64,
+    (first, last): (u32, u32),
+) {
     chain.ok(
         who,
         EnergyCall::WithdrawAssets {
@@ -119,10 +116,20 @@ pub fn withdraw(chain: &mut Chain, who: &Keypair, side: Side, group: u32, energy
             side,
             group,
             energy,
-            first: 10,
-            last: 20,
+            first,
+            last,
         },
     );
+}
+
+/// The DSO's call defining a group of `feeders` of market 0 with limits `c_int`, `c_ext`.
+pub fn group(feeders: Vec<u32>, c_int: u64, c_ext: u64) -> EnergyCall {
+    EnergyCall::DefineGroup {
+        market: 0,
+        feeders,
+        c_int,
+        c_ext,
+    }
 }
 
 pub fn offer(

@@ -45,43 +45,15 @@ impl Chain {
     }
 }
 
-/// Spec 3.2's test market (G4's ρ, π_A, π_m).
-pub fn params() -> StreamParams {
-    StreamParams {
-        penalty_rate: 1_000,
-        allocator_fee: 3_000,
-        mediator_fee: 33,
-        sign_timeout_ms: 30_000,
-        reveal_timeout_ms: 30_000,
-        post_timeout_ms: 30_000,
-        mediation_timeout_ms: 60_000,
-        supplier_timeout_fine_bps: 10_000,
-        customer_timeout_fine_bps: 10_000,
-        max_replicas: 16,
-        max_checks: 1_024,
-        max_open_per_allocator: 1_000,
-    }
-}
-
-pub const START: u64 = 1_000;
-pub const END: u64 = 601_000;
+pub use agora_stream::examples::params;
+pub const START: u64 = agora_stream::examples::START_MS;
+pub const END: u64 = agora_stream::examples::END_MS;
 pub const D_REVEAL: u64 = END + 30_000;
 pub const D_POST: u64 = D_REVEAL + 30_000;
 
 /// G4's terms: λ = 20/s for 10 min, I_c = 1, π_x = 20, r = 2.
 pub fn terms(customer: &Keypair, mediator: &Keypair) -> Terms {
-    Terms {
-        customer: customer.address(),
-        mediator: mediator.address(),
-        customer_offer: [1; 32],
-        service: [2; 32],
-        start_ms: START,
-        end_ms: END,
-        rate_milli: 20_000,
-        instructions: 1,
-        price: 20,
-        replicas: 2,
-    }
+    agora_stream::examples::terms(&customer.address(), &mediator.address())
 }
 
 /// The n = 12 test outputs; `wrong` changes each so that it differs from the true output.
