@@ -315,3 +315,55 @@ async fn earlier_provider(
         .find(|o| o.side == Side::Provide)
         .map(|o| o.id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignments(n: usize) -> Vec<Assignment> {
+        (0..n as u64)
+            .map(|i| Assignment {
+                provider: i,
+                consumer: i + 1,
+                rtype: 0,
+                quantity: 1,
+                price: 1,
+            })
+            .collect()
+    }
+
+    /// The parts a plan sends after `CreateSolution` (named solution 9), as sizes.
+    fn part_sizes(plan: Plan) -> Vec<usize> {
+        let Plan::Create { parts, .. } = plan else {
+            panic!("not staged");
+        };
+        parts(9)
+            .into_iter()
+            .map(
+                |call| match borsh::from_slice::<AllocationCall>(&call.payload).unwrap() {
+                    AllocationCall::AddAssignments {
+                        market: 7,
+                        solution: 9,
+                        assignments,
+                    } => assignments.len(),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect()
+    }
+
+    #[test]
+    fn a_solution_goes_whole_when_it_fits_and_in_parts_otherwise() {
+        let Plan::Calls(calls) = plan(7, assignments(3), 3).unwrap() else {
+            panic!("staged");
+        };
+        assert_eq!(calls.len(), 1);
+        assert_eq!(part_sizes(plan(7, assignments(5), 2).unwrap()), [2, 2, 1]);
+        // 64 parts at most: larger parts than asked rather than a refused 65th.
+        let sizes = part_sizes(plan(7, assignments(130), 2).unwrap());
+        assert_eq!((sizes.len(), sizes[0]), (44, 3));
+        let most = MAX_PARTS as usize * PART_ITEMS;
+        assert_eq!(part_sizes(plan(7, assignments(most), 1).unwrap()).len(), 64);
+        assert!(plan(7, assignments(most + 1), PART_ITEMS).is_err());
+    }
+}

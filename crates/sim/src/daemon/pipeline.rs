@@ -60,7 +60,8 @@ impl Plan {
 pub struct Refusal {
     /// Its position among the solution's calls (0: the first).
     pub index: usize,
-    /// The ledger's reason code, or why the call never executed (`unsendable`, `no_receipt`).
+    /// The ledger's reason code, or why the call never executed or could not be followed
+    /// (`unsendable`, `no_receipt`, `no_solution_id`).
     pub reason: String,
 }
 
@@ -193,7 +194,9 @@ impl Signer<'_> {
 
 /// Sends `plan` from `key`, at most `window` calls awaiting execution at once (at least 1),
 /// and returns once every call is sent or one was refused; [`InFlight::verdict`] waits for the
-/// rest. The account must have nothing else in flight (its nonces are taken from the node).
+/// rest; an error only if the node does not answer for the chain id or the nonce. Nothing else
+/// may be sent from the account meanwhile: the nonces follow the node's next one (which counts
+/// what waits in its pool).
 pub async fn send(
     client: &Client,
     key: &Keypair,
@@ -224,9 +227,12 @@ pub async fn send(
             match flight.receipts.last().and_then(id) {
                 Some(id) => parts(id),
                 None => {
-                    return Err(SimError::Unexpected(
-                        "the staged solution's creation names no solution".into(),
-                    ))
+                    warn!("the staged solution's creation names no solution");
+                    flight.refused = Some(Refusal {
+                        index: 0,
+                        reason: "no_solution_id".into(),
+                    });
+                    return Ok(flight);
                 }
             }
         }
