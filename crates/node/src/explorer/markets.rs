@@ -83,32 +83,42 @@ pub(super) fn fields_table(object: &Value) -> String {
     html::table(&names, [fields.values().map(cell).collect()])
 }
 
+/// How many entries a paged list query lists (its pages' `field`), page by page.
+fn count(state: &RpcState, module: &str, path: &str, mut params: Value, field: &str) -> u64 {
+    let mut total = 0;
+    while let Some(page) = query::<Value>(state, module, path, params.clone()) {
+        total += page[field].as_array().map_or(0, |a| a.len() as u64);
+        match page["next"].as_u64() {
+            Some(next) => params["after"] = next.into(),
+            None => break,
+        }
+    }
+    total
+}
+
 /// How many offers each market has open: energy's open offers, allocation's offers posted in
 /// the current cycle, compute's open job and resource offers, and stream's open allocations
 /// (its offers stay off the ledger). Read at every scrape of `/metrics`.
 pub(crate) fn open_offers(state: &RpcState) -> Vec<OpenOffers> {
-    let len = |v: Option<Value>, key: Option<&str>| -> u64 {
-        let v = v.unwrap_or_default();
-        let list = match key {
-            Some(k) => &v[k],
-            None => &v,
-        };
-        list.as_array().map_or(0, |a| a.len() as u64)
+    let len = |v: Option<Value>, key: &str| -> u64 {
+        v.unwrap_or_default()[key]
+            .as_array()
+            .map_or(0, |a| a.len() as u64)
     };
     let mut out = Vec::new();
     for module in MODULES {
         for m in market_ids(state, module) {
             let at = json!({"market": m});
             let count = match module {
-                "energy" => len(query(state, module, "open_offers", at), None),
+                "energy" => count(state, module, "open_offers", at, "offers"),
                 "allocation" => query::<Value>(state, module, "market", at)
                     .and_then(|v| v["posted_this_cycle"].as_u64())
                     .unwrap_or(0),
                 "compute" => {
                     let problem: Option<Value> = query(state, module, "open_problem", at);
-                    len(problem.clone(), Some("job_offers")) + len(problem, Some("resource_offers"))
+                    len(problem.clone(), "job_offers") + len(problem, "resource_offers")
                 }
-                _ => len(query(state, module, "open", at), None),
+                _ => count(state, module, "open", at, "allocations"),
             };
             out.push(OpenOffers {
                 module,
