@@ -83,17 +83,30 @@ pub(super) fn fields_table(object: &Value) -> String {
     html::table(&names, [fields.values().map(cell).collect()])
 }
 
-/// How many entries a paged list query lists (its pages' `field`), page by page.
-fn count(state: &RpcState, module: &str, path: &str, mut params: Value, field: &str) -> u64 {
-    let mut total = 0;
-    while let Some(page) = query::<Value>(state, module, path, params.clone()) {
-        total += page[field].as_array().map_or(0, |a| a.len() as u64);
+/// Every entry of a paged list query (its pages' `field`), page by page; entries that do not
+/// read as a `T` are left out.
+pub(super) fn all<T: DeserializeOwned>(
+    state: &RpcState,
+    module: &str,
+    path: &str,
+    mut params: Value,
+    field: &str,
+) -> Vec<T> {
+    let mut entries = Vec::new();
+    while let Some(mut page) = query::<Value>(state, module, path, params.clone()) {
+        if let Value::Array(items) = page[field].take() {
+            entries.extend(
+                items
+                    .into_iter()
+                    .filter_map(|i| serde_json::from_value(i).ok()),
+            );
+        }
         match page["next"].as_u64() {
             Some(next) => params["after"] = next.into(),
             None => break,
         }
     }
-    total
+    entries
 }
 
 /// How many offers each market has open: energy's open offers, allocation's offers posted in
@@ -110,7 +123,7 @@ pub(crate) fn open_offers(state: &RpcState) -> Vec<OpenOffers> {
         for m in market_ids(state, module) {
             let at = json!({"market": m});
             let count = match module {
-                "energy" => count(state, module, "open_offers", at, "offers"),
+                "energy" => all::<Value>(state, module, "open_offers", at, "offers").len() as u64,
                 "allocation" => query::<Value>(state, module, "market", at)
                     .and_then(|v| v["posted_this_cycle"].as_u64())
                     .unwrap_or(0),
@@ -118,7 +131,7 @@ pub(crate) fn open_offers(state: &RpcState) -> Vec<OpenOffers> {
                     let problem: Option<Value> = query(state, module, "open_problem", at);
                     len(problem.clone(), "job_offers") + len(problem, "resource_offers")
                 }
-                _ => count(state, module, "open", at, "allocations"),
+                _ => all::<Value>(state, module, "open", at, "allocations").len() as u64,
             };
             out.push(OpenOffers {
                 module,
