@@ -240,6 +240,33 @@ impl Client {
             .map_err(self.rpc())
     }
 
+    /// Every entry of a paged list query (its answers' `field`), following `next` page by
+    /// page: each request bounded, the whole list read. `params` must be an object.
+    pub async fn query_all(
+        &self,
+        module: &str,
+        path: &str,
+        mut params: serde_json::Value,
+        field: &str,
+    ) -> Result<Vec<serde_json::Value>, ClientError> {
+        let mut all = Vec::new();
+        loop {
+            let mut page = self.query(module, path, params.clone()).await?;
+            match page[field].take() {
+                serde_json::Value::Array(items) => all.extend(items),
+                other => {
+                    return Err(ClientError::Unexpected(format!(
+                        "{module} {path}: {field} is {other}"
+                    )))
+                }
+            }
+            match page["next"].take() {
+                serde_json::Value::Null => return Ok(all),
+                next => params["after"] = next,
+            }
+        }
+    }
+
     /// An operator query (the bank's `conservation` recount): only on the node's own host.
     pub async fn operator_query(
         &self,

@@ -87,6 +87,18 @@ impl Page {
     }
 }
 
+impl<T: serde::Serialize> Paged<T> {
+    /// The answer of a list query: `{field: [entries], "next": id or null}`.
+    pub fn answer(&self, field: &str) -> Result<serde_json::Value, QueryError> {
+        let items = serde_json::to_value(&self.items)
+            .map_err(|e| QueryError::State(StateError(format!("cannot encode {field}: {e}"))))?;
+        let mut answer = serde_json::Map::new();
+        answer.insert(field.to_string(), items);
+        answer.insert("next".into(), self.next.into());
+        Ok(answer.into())
+    }
+}
+
 impl<T> Paged<T> {
     /// The same page with each entry replaced by `f` of it (an id by its record).
     pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Paged<U>, E> {
@@ -94,5 +106,93 @@ impl<T> Paged<T> {
             items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
             next: self.next,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Entries, ReadCounter};
+    use std::collections::BTreeMap;
+    use std::ops::Bound;
+
+    /// An index of `n` ids under `idx:` beside unrelated entries on both sides.
+    struct Index(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl Index {
+        fn new(n: u64) -> Self {
+            let mut map = BTreeMap::new();
+            for id in 0..n {
+                map.insert([&b"idx:"[..], &(id * 3).to_be_bytes()].concat(), Vec::new());
+            }
+            map.insert(b"idw".to_vec(), Vec::new());
+            map.insert(b"idx".to_vec(), Vec::new());
+            Self(map)
+        }
+    }
+
+    impl StateRead for Index {
+        fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+            Ok(self.0.get(key).cloned())
+        }
+
+        fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError> {
+            self.scan_page(prefix, None, usize::MAX)
+        }
+
+        fn scan_page(
+            &self,
+            prefix: &[u8],
+            after: Option<&[u8]>,
+            limit: usize,
+        ) -> Result<Entries, StateError> {
+            let start = after.map_or(Bound::Included(prefix), Bound::Excluded);
+            Ok(self
+                .0
+                .range::<[u8], _>((start, Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn pages_list_every_id_once_and_read_at_most_one_more_than_their_limit() {
+        let index = Index::new(1_000);
+        let counter = ReadCounter::new(&index);
+        let mut page = Page::from_params(&serde_json::json!({"limit": 200})).unwrap();
+        let mut ids = Vec::new();
+        loop {
+            let before = counter.entries_read();
+            let listed = page.ids(&counter, b"idx:").unwrap();
+            assert!(counter.entries_read() - before <= 201);
+            ids.extend(listed.items);
+            match listed.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(ids, (0..1_000).map(|id| id * 3).collect::<Vec<_>>());
+        let exact = Page::default().ids(&Index::new(256), b"idx:").unwrap();
+        assert_eq!((exact.items.len(), exact.next), (256, None));
+    }
+
+    #[test]
+    fn a_limit_above_the_cap_is_refused_and_absent_parameters_take_defaults() {
+        assert_eq!(
+            Page::from_params(&serde_json::Value::Null).unwrap(),
+            Page::default()
+        );
+        let refused = Page::from_params(&serde_json::json!({"limit": MAX_PAGE + 1})).unwrap_err();
+        assert!(matches!(
+            refused,
+            QueryError::LimitExceeded {
+                requested,
+                max: MAX_PAGE
+            } if requested == u64::from(MAX_PAGE) + 1
+        ));
+        assert!(Page::from_params(&serde_json::json!({"limit": -1})).is_err());
+        assert!(Page::from_params(&serde_json::json!({"after": "x"})).is_err());
     }
 }

@@ -48,7 +48,9 @@ pub use verify::{verify, Context, Usage, Violation};
 
 use agora_bank::BankError;
 use agora_hybrid::{StageError, StoreError};
-use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
+use agora_ledger::{
+    query_param, Module, Page, QueryError, ReasonCode, StateError, StateRead, TxContext,
+};
 use agora_types::Address;
 use serde_json::json;
 use store::*;
@@ -299,10 +301,14 @@ impl Module for Allocation {
             }
             "offers" => {
                 let cycle: u64 = query_param(params, "cycle")?;
-                answer(
-                    Some(posted_offers(state, m, cycle).map_err(corrupt)?),
-                    "offers",
-                )
+                Page::from_params(params)?
+                    .ids(state, &posted_prefix(m, cycle))?
+                    .try_map(|o| {
+                        read::<Offer>(state, &offer_key(m, o))
+                            .map_err(corrupt)?
+                            .ok_or_else(|| corrupt(StoreError::Corrupt))
+                    })?
+                    .answer("offers")
             }
             "zone" => {
                 let account: Address = query_param(params, "account")?;

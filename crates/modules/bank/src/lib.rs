@@ -550,8 +550,10 @@ impl Module for Bank {
             }
             "holds" => {
                 let address: Address = query_param(params, "address")?;
-                let page = holds::of(state, &address, Page::from_params(params)?)?;
-                Ok(serde_json::json!({"address": address, "holds": page.items, "next": page.next}))
+                let mut answer =
+                    holds::of(state, &address, Page::from_params(params)?)?.answer("holds")?;
+                answer["address"] = serde_json::json!(address);
+                Ok(answer)
             }
             _ => Err(QueryError::UnknownPath {
                 module: NAME.into(),

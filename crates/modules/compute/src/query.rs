@@ -4,7 +4,7 @@
 use crate::payout;
 use crate::{store::*, types::*, NAME};
 use agora_hybrid::StoreError;
-use agora_ledger::{query_param, QueryError, StateRead};
+use agora_ledger::{query_param, Page, QueryError, StateRead};
 use agora_types::Address;
 use serde_json::{json, Value};
 
@@ -179,9 +179,13 @@ pub(crate) fn answer(
         }
         "mediations" => {
             let who: Address = query_param(params, "mediator")?;
-            let matches: Vec<Match> =
-                by_ids(state, &mediating_prefix(m, &who), |i| match_key(m, i))?;
-            found(Some(matches), "mediations")
+            Page::from_params(params)?
+                .ids(state, &mediating_prefix(m, &who))?
+                .try_map(|i| {
+                    get::<Match>(state, &match_key(m, i))?
+                        .ok_or_else(|| corrupt(StoreError::Corrupt))
+                })?
+                .answer("matches")
         }
         _ => Err(QueryError::UnknownPath {
             module: NAME.into(),

@@ -84,7 +84,9 @@ pub use verify::{verify, SolutionContext, Violation};
 
 use agora_bank::BankError;
 use agora_hybrid::StageError;
-use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
+use agora_ledger::{
+    query_param, Module, Page, QueryError, ReasonCode, StateError, StateRead, TxContext,
+};
 use agora_types::Address;
 use serde_json::json;
 use store::*;
@@ -448,7 +450,14 @@ impl Module for Energy {
                     "offer",
                 )
             }
-            "open_offers" => answer(Some(open_offers(state, m).map_err(corrupt)?), "offers"),
+            "open_offers" => Page::from_params(params)?
+                .ids(state, &open_offers_prefix(m))?
+                .try_map(|o| {
+                    read::<Offer>(state, &offer_key(m, o))
+                        .map_err(corrupt)?
+                        .ok_or_else(|| corrupt(EnergyError::Corrupt))
+                })?
+                .answer("offers"),
             "open_problem" => open_problem(state, m).map_err(corrupt),
             "candidate" => {
                 let intervals: Vec<Interval> = read(state, &candidate_index_key(m))

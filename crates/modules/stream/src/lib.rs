@@ -102,7 +102,9 @@ pub use types::*;
 
 use agora_bank::BankError;
 use agora_hybrid::StoreError;
-use agora_ledger::{query_param, Module, QueryError, ReasonCode, StateError, StateRead, TxContext};
+use agora_ledger::{
+    query_param, Module, Page, QueryError, ReasonCode, StateError, StateRead, TxContext,
+};
 use agora_types::Address;
 use serde_json::json;
 use store::*;
@@ -268,15 +270,6 @@ fn allocation_view(
     }))
 }
 
-/// The allocation ids of index entries under `prefix`.
-fn ids_under(state: &dyn StateRead, prefix: &[u8]) -> Result<Vec<AllocId>, QueryError> {
-    state
-        .scan_prefix(prefix)?
-        .iter()
-        .map(|(k, _)| parse_u64_suffix(k).map_err(corrupt))
-        .collect()
-}
-
 impl Module for Stream {
     type Call = StreamCall;
     type Error = StreamError;
@@ -374,15 +367,14 @@ impl Module for Stream {
             }
             "allocations_of" => {
                 let account: Address = query_param(params, "account")?;
-                Ok(json!(ids_under(state, &party_prefix(m, &account))?))
+                Page::from_params(params)?
+                    .ids(state, &party_prefix(m, &account))?
+                    .answer("allocations")
             }
-            "open" => {
-                let views = ids_under(state, &open_prefix(m))?
-                    .into_iter()
-                    .map(|a| allocation_view(state, m, a))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(json!(views))
-            }
+            "open" => Page::from_params(params)?
+                .ids(state, &open_prefix(m))?
+                .try_map(|a| allocation_view(state, m, a))?
+                .answer("allocations"),
             "treasury" => Ok(json!({"market": m, "address": treasury(m)})),
             _ => Err(QueryError::UnknownPath {
                 module: NAME.into(),

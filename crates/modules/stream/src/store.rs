@@ -3,7 +3,7 @@
 
 use crate::{types::*, NAME};
 use agora_hybrid::store::key;
-pub(crate) use agora_hybrid::store::{parse_u64_suffix, read, Store};
+pub(crate) use agora_hybrid::store::{read, Store};
 use agora_ledger::TxContext;
 use agora_types::Address;
 

@@ -628,10 +628,13 @@ fn consecutive_allocations_each_close() {
         );
     }
     let open = f.chain.query("open", serde_json::json!({"market": 0}));
-    assert_eq!(open, serde_json::json!([]));
+    assert_eq!(open, serde_json::json!({"allocations": [], "next": null}));
     let mine = f.chain.query(
         "allocations_of",
         serde_json::json!({"market": 0, "account": f.suppliers[1].address()}),
     );
-    assert_eq!(mine, serde_json::json!([0, 1, 2, 3]));
+    assert_eq!(
+        mine,
+        serde_json::json!({"allocations": [0, 1, 2, 3], "next": null})
+    );
 }

@@ -35,13 +35,13 @@ pub(super) fn market_page(state: &RpcState, market: &str) -> Result<Page, Proble
     let m = markets::market_id(market)?;
     let info = markets::market(state, MODULE, m)?;
     let cycle = info["cycle"].as_u64().unwrap_or(0);
-    let offers: Vec<Value> = markets::query(
+    let offers: Vec<Value> = markets::all(
         state,
         MODULE,
         "offers",
         json!({"market": m, "cycle": cycle}),
-    )
-    .unwrap_or_default();
+        "offers",
+    );
     let candidate = &info["candidate"];
     let assignments: Vec<Value> = candidate["solution"]
         .as_u64()

@@ -64,7 +64,13 @@ pub(super) fn market_page(state: &RpcState, market: &str) -> Result<Page, Proble
     let m: MarketId = super::markets::market_id(market)?;
     let info: Market = query(state, "market", json!({"market": m}))
         .ok_or_else(|| Problem::missing(format!("no energy market {m}")))?;
-    let offers: Vec<Offer> = query(state, "open_offers", json!({"market": m})).unwrap_or_default();
+    let offers: Vec<Offer> = super::markets::all(
+        state,
+        "energy",
+        "open_offers",
+        json!({"market": m}),
+        "offers",
+    );
     let candidate: Vec<Trade> = query(state, "candidate", json!({"market": m})).unwrap_or_default();
     let first_final = info.next_final.saturating_sub(MAX_INTERVALS as u32);
     let mut finalized = BTreeMap::new();

@@ -115,32 +115,55 @@ pub(super) fn fields_table(object: &Value) -> String {
     html::table(&names, [fields.values().map(cell).collect()])
 }
 
+/// Every entry of a paged list query (its pages' `field`), page by page; entries that do not
+/// read as a `T` are left out.
+pub(super) fn all<T: DeserializeOwned>(
+    state: &RpcState,
+    module: &str,
+    path: &str,
+    mut params: Value,
+    field: &str,
+) -> Vec<T> {
+    let mut entries = Vec::new();
+    while let Some(mut page) = query::<Value>(state, module, path, params.clone()) {
+        if let Value::Array(items) = page[field].take() {
+            entries.extend(
+                items
+                    .into_iter()
+                    .filter_map(|i| serde_json::from_value(i).ok()),
+            );
+        }
+        match page["next"].as_u64() {
+            Some(next) => params["after"] = next.into(),
+            None => break,
+        }
+    }
+    entries
+}
+
 /// How many offers each market has open: energy's open offers, allocation's offers posted in
 /// the current cycle, compute's open job and resource offers, and stream's open allocations
 /// (its offers stay off the ledger). Read at every scrape of `/metrics`.
 pub(crate) fn open_offers(state: &RpcState) -> Vec<OpenOffers> {
-    let len = |v: Option<Value>, key: Option<&str>| -> u64 {
-        let v = v.unwrap_or_default();
-        let list = match key {
-            Some(k) => &v[k],
-            None => &v,
-        };
-        list.as_array().map_or(0, |a| a.len() as u64)
+    let len = |v: Option<Value>, key: &str| -> u64 {
+        v.unwrap_or_default()[key]
+            .as_array()
+            .map_or(0, |a| a.len() as u64)
     };
     let mut out = Vec::new();
     for module in MODULES {
         for m in market_ids(state, module) {
             let at = json!({"market": m});
             let count = match module {
-                "energy" => len(query(state, module, "open_offers", at), None),
+                "energy" => all::<Value>(state, module, "open_offers", at, "offers").len() as u64,
                 "allocation" => query::<Value>(state, module, "market", at)
                     .and_then(|v| v["posted_this_cycle"].as_u64())
                     .unwrap_or(0),
                 "compute" => {
                     let problem: Option<Value> = query(state, module, "open_problem", at);
-                    len(problem.clone(), Some("job_offers")) + len(problem, Some("resource_offers"))
+                    len(problem.clone(), "job_offers") + len(problem, "resource_offers")
                 }
-                _ => len(query(state, module, "open", at), None),
+                _ => all::<Value>(state, module, "open", at, "allocations").len() as u64,
             };
             out.push(OpenOffers {
                 module,

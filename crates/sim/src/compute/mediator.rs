@@ -5,7 +5,7 @@ use super::workload::{fetch_job, Executor};
 use super::{chain_time, query, stopped, Account, Observed, Stop, POLL};
 use crate::energy::SimError;
 use agora_compute::{
-    ComputeCall, ExecReport, JobOffer, Match, RejectReason, ResultStatus, Verdict,
+    ComputeCall, ExecReport, JobOffer, Match, RejectReason, ResultStatus, Verdict, NAME,
 };
 use agora_directory::BlobHash;
 use serde_json::json;
@@ -53,12 +53,18 @@ impl MediatorAgent {
     pub async fn run(mut self, stop: Stop) -> Result<(), SimError> {
         let mut done = BTreeSet::new();
         while !stopped(&stop) {
-            let queue: Vec<Match> = query(
-                &self.account.client,
-                "mediations",
-                json!({"market": self.market, "mediator": self.account.address()}),
-            )
-            .await?;
+            let queue = self
+                .account
+                .client
+                .query_all(
+                    NAME,
+                    "mediations",
+                    json!({"market": self.market, "mediator": self.account.address()}),
+                    "matches",
+                )
+                .await?;
+            let queue: Vec<Match> = serde_json::from_value(queue.into())
+                .map_err(|e| SimError::Unexpected(format!("mediations: {e}")))?;
             let fresh: Vec<Match> = queue
                 .into_iter()
                 .filter(|m| !done.contains(&m.id))

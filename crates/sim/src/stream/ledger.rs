@@ -281,10 +281,15 @@ impl Watcher {
         tokio::spawn(async move {
             while !tx.is_closed() {
                 match reader
-                    .query(NAME, "open", serde_json::json!({"market": m}))
+                    .query_all(
+                        NAME,
+                        "open",
+                        serde_json::json!({"market": m}),
+                        "allocations",
+                    )
                     .await
                     .map_err(SimError::from)
-                    .and_then(decode::<Vec<View>>)
+                    .and_then(|views| decode::<Vec<View>>(views.into()))
                 {
                     Ok(views) => {
                         let open = views.into_iter().map(|v| (v.allocation.id, v)).collect();
