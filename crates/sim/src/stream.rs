@@ -19,6 +19,7 @@ pub mod bus;
 mod customer;
 pub mod harness;
 mod keeper;
+pub mod latency;
 mod ledger;
 mod mediator;
 pub mod metrics;

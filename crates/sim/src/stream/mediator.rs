@@ -105,9 +105,7 @@ impl Mediator {
             }
             Ok::<_, SimError>(None)
         };
-        tokio::time::timeout(wait, answer)
-            .await
-            .unwrap_or(Ok(None))
+        tokio::time::timeout(wait, answer).await.unwrap_or(Ok(None))
     }
 
     /// The test inputs at the seqs the customer named, each from the input message it named,
