@@ -77,7 +77,19 @@ async fn can_write(bus: &dyn Bus, subject: &Subject) -> bool {
 
 #[tokio::test]
 async fn rights_follow_the_ledger_from_signing_to_close() {
-    let network = Network::embedded();
+    rights_follow_the_ledger(Network::embedded()).await;
+}
+
+/// The same against a real nats-server, which enforces the rights itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_follow_the_ledger_on_nats() {
+    let network = Network::nats(None)
+        .await
+        .unwrap_or_else(|e| panic!("this test needs Debian's nats-server: {e}"));
+    rights_follow_the_ledger(network).await;
+}
+
+async fn rights_follow_the_ledger(network: Network) {
     let keys = [1, 2, 3, 4, 5].map(key);
     let [customer, mediator, s0, s1, outsider] =
         futures::future::try_join_all(keys.iter().map(|k| network.connect(k)))
