@@ -3,10 +3,12 @@
 //! experiments on a fresh chain.
 
 use crate::output::Output;
+use agora_sim::stream::bus::Network;
+use agora_sim::stream::latency::{run_latency, LatencySetup};
 use agora_sim::stream::{service::Service, strategies::run_strategies};
 use agora_sim::stream_analysis::{analyze, Game, Params, Report};
 use anyhow::{ensure, Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use std::{fmt::Write, path::PathBuf, sync::Arc};
 
 #[derive(Args)]
@@ -206,6 +208,38 @@ pub enum StreamSimCommand {
     /// six groups of five by honesty, then nine markets with every supplier at one P(s) from
     /// 60 % to 100 %; prints each group's final utility and the verifying customer's break-even.
     Strategies(StrategiesArgs),
+    /// The end-to-end latency experiment (Fig. 4.7) on a fresh chain, its agents' channels on
+    /// the chosen bus: input → output, offer → allocation on the ledger, and the mediator's
+    /// read → write, each as {p50, p99} in ms, and the count of bus messages.
+    Latency(LatencyArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BusKind {
+    /// The in-process broker.
+    Embedded,
+    /// A nats-server (JetStream, one account per stakeholder) started for the run.
+    Nats,
+}
+
+#[derive(Args)]
+pub struct LatencyArgs {
+    /// Where the agents' channels live.
+    #[arg(long, value_enum, default_value_t = BusKind::Embedded)]
+    bus: BusKind,
+    /// Allocations to play (three per round).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
+    allocations: u64,
+    /// Inputs per allocation, one message each, over one second of ledger time.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    frames: u64,
+    /// Seeds the agents' keys and which allocations the lazy suppliers skip.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The nats-server binary for `--bus nats` (default: `nats-server` on the PATH). The run
+    /// starts its own server: the rights authority rewrites and reloads its configuration.
+    #[arg(long)]
+    nats_server: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -222,7 +256,37 @@ pub struct StrategiesArgs {
 }
 
 pub fn run_sim(cmd: StreamSimCommand, out: &Output) -> Result<()> {
-    let StreamSimCommand::Strategies(args) = cmd;
+    match cmd {
+        StreamSimCommand::Strategies(args) => strategies(args, out),
+        StreamSimCommand::Latency(args) => latency(args, out),
+    }
+}
+
+fn latency(args: LatencyArgs, out: &Output) -> Result<()> {
+    let service = Arc::new(Service::crc32().context("cannot compile the stream service")?);
+    let setup = LatencySetup {
+        allocations: args.allocations,
+        frames: args.frames,
+        seed: args.seed,
+    };
+    let report = crate::sim::on_devnet(
+        args.allocations,
+        "allocation",
+        async |client, faucet, bar| {
+            let network = match args.bus {
+                BusKind::Embedded => Network::embedded(),
+                BusKind::Nats => Network::nats(args.nats_server.as_deref())
+                    .await
+                    .context("--bus nats runs its own nats-server")?,
+            };
+            bar.set_message(format!("stream latency ({} bus)", network.name()));
+            Ok(run_latency(client, faucet, &network, &setup, service).await?)
+        },
+    )?;
+    out.print(&report, || report.text())
+}
+
+fn strategies(args: StrategiesArgs, out: &Output) -> Result<()> {
     let service = Arc::new(Service::crc32().context("cannot compile the stream service")?);
     let report = crate::sim::on_devnet(
         args.allocations,

@@ -8,6 +8,7 @@ use super::config::{Directory, Entry, ENVELOPE_OVERHEAD, LOG_PREFIX};
 use super::server::{free_ports, NatsServer, NATS_SERVER};
 use crate::{Access, BusError, ChannelAcl, ChannelSpec, Filter, Subject};
 use agora_types::Address;
+use async_nats::client::RequestErrorKind;
 use async_nats::Client;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,17 +28,51 @@ pub struct NatsAuthority {
     url: String,
 }
 
+/// JetStream's error code for an account whose JetStream is not (yet) set up: nats-server
+/// 2.9 answers it (or nobody answers) for a moment while a configuration reload re-applies the
+/// accounts. Stream calls therefore run under the reload lock, and one refused that way just
+/// after a reload is tried again (nothing was done).
+const JETSTREAM_NOT_ENABLED: u64 = 10039;
+/// Tries of a call refused that way, [`RELOAD_WAIT`] apart: a reload takes tens of ms.
+const RELOAD_TRIES: usize = 40;
+const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Whether a JetStream API error is the passing state of a reload.
+fn during_reload(error: &Value) -> bool {
+    error.get("err_code").and_then(Value::as_u64) == Some(JETSTREAM_NOT_ENABLED)
+}
+
 /// A JetStream API call (`$JS.API.<what>`) in the account of `client`.
 pub(crate) async fn js_api(client: &Client, what: &str, body: Value) -> Result<Value, BusError> {
-    let reply = client
-        .request(format!("$JS.API.{what}"), body.to_string().into())
-        .await
-        .map_err(|e| backend(what, e))?;
-    let value: Value = serde_json::from_slice(&reply.payload).map_err(|e| backend(what, e))?;
-    if let Some(error) = value.get("error") {
-        return Err(BusError::Backend(format!("{what}: {error}")));
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let reply = match client
+            .request(format!("$JS.API.{what}"), body.to_string().into())
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) if e.kind() == RequestErrorKind::NoResponders && tries < RELOAD_TRIES => {
+                tracing::debug!(what, tries, "no JetStream API yet: a reload is running");
+                tokio::time::sleep(RELOAD_WAIT).await;
+                continue;
+            }
+            Err(e) => return Err(backend(what, e)),
+        };
+        let value: Value = serde_json::from_slice(&reply.payload).map_err(|e| backend(what, e))?;
+        match value.get("error") {
+            None => return Ok(value),
+            Some(error) if during_reload(error) && tries < RELOAD_TRIES => {
+                tracing::debug!(
+                    what,
+                    tries,
+                    "JetStream not enabled yet: a reload is running"
+                );
+                tokio::time::sleep(RELOAD_WAIT).await;
+            }
+            Some(error) => return Err(BusError::Backend(format!("{what}: {error}"))),
+        }
     }
-    Ok(value)
 }
 
 impl NatsAuthority {
@@ -143,6 +178,15 @@ impl NatsAuthority {
         change: impl FnOnce(&mut Directory) -> Result<T, BusError>,
     ) -> Result<T, BusError> {
         let mut server = self.server.lock().await;
+        self.update_locked(&mut server, change).await
+    }
+
+    /// [`Self::update`] with the reload lock already held (by a stream call before it).
+    async fn update_locked<T>(
+        &self,
+        server: &mut NatsServer,
+        change: impl FnOnce(&mut Directory) -> Result<T, BusError>,
+    ) -> Result<T, BusError> {
         let (before, after, value) = {
             let mut directory = self.directory();
             let before = directory.clone();
@@ -214,13 +258,15 @@ impl NatsAuthority {
             "allow_direct": true,
             "republish": { "src": subject.as_str(), "dest": format!("{LOG_PREFIX}.{subject}") },
         });
-        js_api(client, &format!("STREAM.CREATE.{stream}"), config).await?;
         let mut acl = ChannelAcl::new(owner, spec.public);
         for (who, access) in grants {
             acl.set(subject, &owner, *who, *access, true)?;
         }
         let entry = Entry { acl, spec };
-        self.update(|d| {
+        // No reload runs while the stream is made (JetStream's API comes and goes in one).
+        let mut server = self.server.lock().await;
+        js_api(client, &format!("STREAM.CREATE.{stream}"), config).await?;
+        self.update_locked(&mut server, |d| {
             d.channels.insert(subject.clone(), entry);
             Ok(())
         })
@@ -264,13 +310,14 @@ impl NatsAuthority {
         } else {
             owner_client
         };
+        let mut server = self.server.lock().await;
         js_api(
             client,
             &format!("STREAM.DELETE.{}", subject.stream_name()),
             json!({}),
         )
         .await?;
-        self.update(|d| {
+        self.update_locked(&mut server, |d| {
             d.channels.remove(subject);
             let readers: Vec<Address> = d
                 .principals
@@ -304,6 +351,15 @@ pub(crate) fn login_seed(keypair: &agora_types::Keypair) -> Result<String, BusEr
 mod tests {
     use super::super::config::user_nkey;
     use super::*;
+
+    #[test]
+    fn only_the_reloads_passing_error_is_tried_again() {
+        let error = |code: u64| json!({"code": 503, "err_code": code, "description": "x"});
+        assert!(during_reload(&error(JETSTREAM_NOT_ENABLED)));
+        // Stream not found, wrong last sequence: real answers, not retried.
+        assert!(!during_reload(&error(10059)) && !during_reload(&error(10071)));
+        assert!(!during_reload(&json!({"code": 503})));
+    }
 
     #[test]
     fn the_login_key_is_the_agora_key() {
