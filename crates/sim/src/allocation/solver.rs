@@ -301,15 +301,16 @@ async fn earlier_provider(
     let Some(previous) = cycle.checked_sub(1) else {
         return Ok(None);
     };
-    let value = client
-        .query(
+    let listed = client
+        .query_all(
             agora_allocation::NAME,
             "offers",
             serde_json::json!({"market": market, "cycle": previous}),
+            "offers",
         )
         .await?;
-    let offers: Vec<Offer> =
-        serde_json::from_value(value).map_err(|e| SimError::Unexpected(format!("offers: {e}")))?;
+    let offers: Vec<Offer> = serde_json::from_value(serde_json::Value::Array(listed))
+        .map_err(|e| SimError::Unexpected(format!("offers: {e}")))?;
     Ok(offers
         .into_iter()
         .find(|o| o.side == Side::Provide)
