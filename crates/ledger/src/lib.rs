@@ -39,4 +39,4 @@ pub use agora_types::{BlockRecord, Event, Receipt, TxStatus};
 pub use executor::{AppliedBlock, Executor, ExecutorError, ModuleGenesis};
 pub use module::{query_param, Module, QueryError, ReasonCode, TxContext};
 pub use page::{Page, Paged, MAX_PAGE};
-pub use state::{Entries, ReadCounter, StateError, StateRead};
+pub use state::{Entries, MemState, ReadCounter, StateError, StateRead};

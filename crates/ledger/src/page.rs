@@ -112,55 +112,24 @@ impl<T> Paged<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Entries, ReadCounter};
+    use crate::{MemState, ReadCounter};
     use std::collections::BTreeMap;
-    use std::ops::Bound;
 
     /// An index of `n` ids under `idx:` beside unrelated entries on both sides.
-    struct Index(BTreeMap<Vec<u8>, Vec<u8>>);
-
-    impl Index {
-        fn new(n: u64) -> Self {
-            let mut map = BTreeMap::new();
-            for id in 0..n {
-                map.insert([&b"idx:"[..], &(id * 3).to_be_bytes()].concat(), Vec::new());
-            }
-            map.insert(b"idw".to_vec(), Vec::new());
-            map.insert(b"idx".to_vec(), Vec::new());
-            Self(map)
+    fn index(n: u64) -> MemState {
+        let mut map = BTreeMap::new();
+        for id in 0..n {
+            map.insert([&b"idx:"[..], &(id * 3).to_be_bytes()].concat(), Vec::new());
         }
-    }
-
-    impl StateRead for Index {
-        fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-            Ok(self.0.get(key).cloned())
-        }
-
-        fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError> {
-            self.scan_page(prefix, None, usize::MAX)
-        }
-
-        fn scan_page(
-            &self,
-            prefix: &[u8],
-            after: Option<&[u8]>,
-            limit: usize,
-        ) -> Result<Entries, StateError> {
-            let start = after.map_or(Bound::Included(prefix), Bound::Excluded);
-            Ok(self
-                .0
-                .range::<[u8], _>((start, Bound::Unbounded))
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .take(limit)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect())
-        }
+        map.insert(b"idw".to_vec(), Vec::new());
+        map.insert(b"idx".to_vec(), Vec::new());
+        MemState(map)
     }
 
     #[test]
     fn pages_list_every_id_once_and_read_at_most_one_more_than_their_limit() {
-        let index = Index::new(1_000);
-        let counter = ReadCounter::new(&index);
+        let state = index(1_000);
+        let counter = ReadCounter::new(&state);
         let mut page = Page::from_params(&serde_json::json!({"limit": 200})).unwrap();
         let mut ids = Vec::new();
         loop {
@@ -174,7 +143,7 @@ mod tests {
             }
         }
         assert_eq!(ids, (0..1_000).map(|id| id * 3).collect::<Vec<_>>());
-        let exact = Page::default().ids(&Index::new(256), b"idx:").unwrap();
+        let exact = Page::default().ids(&index(256), b"idx:").unwrap();
         assert_eq!((exact.items.len(), exact.next), (256, None));
     }
 

@@ -172,3 +172,33 @@ impl StateRead for ReadCounter<'_> {
         Ok(self.count(entries.len(), entries))
     }
 }
+
+/// State held in memory: for tests that build a state entry by entry, or query a copy of one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemState(pub std::collections::BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl StateRead for MemState {
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.0.get(key).cloned())
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError> {
+        self.scan_page(prefix, None, usize::MAX)
+    }
+
+    fn scan_page(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Entries, StateError> {
+        let start = after.map_or(Bound::Included(prefix), Bound::Excluded);
+        Ok(self
+            .0
+            .range::<[u8], _>((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}

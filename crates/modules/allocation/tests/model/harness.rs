@@ -10,12 +10,12 @@ use agora_allocation::*;
 use agora_bank::{module_account, Bank, Hold};
 use agora_hybrid::store::{decode, encode, key};
 use agora_ledger::{
-    Executor, Module, ModuleGenesis, QueryError, ReasonCode, StateError, StateRead, TxContext,
+    Executor, MemState, Module, ModuleGenesis, QueryError, ReasonCode, StateError, StateRead,
+    TxContext,
 };
 use agora_types::{Address, Block, Keypair, Receipt, Transaction, TxStatus};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 const CHAIN: &str = "allocation-model";
@@ -349,43 +349,9 @@ pub struct View {
     pub conservation: Result<(), String>,
 }
 
-/// A state as the modules' queries read it.
-struct Mem(BTreeMap<Vec<u8>, Vec<u8>>);
-
-impl StateRead for Mem {
-    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self.0.get(key).cloned())
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
-        Ok(self
-            .0
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-
-    fn scan_page(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<agora_ledger::Entries, StateError> {
-        let start = after.map_or(Bound::Included(prefix), Bound::Excluded);
-        Ok(self
-            .0
-            .range::<[u8], _>((start, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-}
-
 fn query<M: Module, T: serde::de::DeserializeOwned>(
     module: M,
-    state: &Mem,
+    state: &MemState,
     path: &str,
     params: serde_json::Value,
 ) -> T {
@@ -397,7 +363,7 @@ fn query<M: Module, T: serde::de::DeserializeOwned>(
 
 impl View {
     pub fn of(state: &State) -> Self {
-        let mem = Mem(state.entries.iter().cloned().collect());
+        let mem = MemState(state.entries.iter().cloned().collect());
         let market: Option<Market> = Allocation
             .query(&mem, "market", &json!({"market": 0}))
             .ok()
