@@ -1,7 +1,7 @@
 //! `agora devnet --markets` as a user runs it: the chain, the explorer, the energy market
-//! trading on the shipped homes, the carpool matching the shipped commuters and the compute
-//! market running jobs; stopped with Ctrl-C and started again, it resumes the same markets
-//! with the same agents.
+//! trading on the shipped homes, the carpool matching the shipped commuters, the compute
+//! market running jobs and the stream market serving allocations; stopped with Ctrl-C and
+//! started again, it resumes the same markets with the same agents.
 
 mod common;
 
@@ -182,6 +182,37 @@ async fn wait_accepted(client: &Client, from: u64) -> u64 {
     }
 }
 
+async fn stream_query(client: &Client, path: &str, params: Value) -> Option<Value> {
+    client.query("stream", path, params).await.ok()
+}
+
+/// The first stream allocation from `from` on that closed (served, or mediated).
+async fn first_closed(client: &Client, from: u64) -> Option<u64> {
+    let market = stream_query(client, "market", json!({"market": 0})).await?;
+    for id in from..market["next_allocation"].as_u64()? {
+        let a = stream_query(client, "allocation", json!({"market": 0, "allocation": id})).await?;
+        let outcome = &a["allocation"]["outcome"];
+        if outcome == "completed" || outcome == "mediated" {
+            return Some(id);
+        }
+    }
+    None
+}
+
+async fn wait_closed(client: &Client, from: u64) -> u64 {
+    let start = Instant::now();
+    loop {
+        if let Some(id) = first_closed(client, from).await {
+            return id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no stream allocation from {from} on was served"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,6 +225,7 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     let traded = wait_traded(&client, 0).await;
     let matched = wait_matched(&client, 0).await;
     let accepted = wait_accepted(&client, 0).await;
+    let served = wait_closed(&client, 0).await;
     assert_eq!(get(&format!("{base}/health")).await, (200, "ok".into()));
     wait_until("/ready", Duration::from_secs(60), || async {
         get(&format!("{base}/ready")).await.0 == 200
@@ -213,6 +245,7 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
             "/explorer/energy/0",
             "/explorer/allocation/0",
             "/explorer/compute/0",
+            "/explorer/stream/0",
         ] {
             assert!(html.contains(market), "{html}");
         }
@@ -250,6 +283,16 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     assert!(shown["state"]["closed"]
         .as_str()
         .is_some_and(|o| o.starts_with("accepted")));
+    let (code, page) = get(&format!("{base}/explorer/stream/0?format=json")).await;
+    assert_eq!(code, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let shown = page["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["allocation"]["id"] == served)
+        .unwrap_or_else(|| panic!("allocation {served} not on the page: {page}"));
+    assert!(!shown["allocation"]["outcome"].is_null());
     let compute_state = home.join("markets/compute.json");
     let compute: Value =
         serde_json::from_str(&std::fs::read_to_string(&compute_state).unwrap()).unwrap();
@@ -265,6 +308,11 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     let next_match = compute_query(&client, "market", json!({"market": 0}))
         .await
         .unwrap()["next_match"]
+        .as_u64()
+        .unwrap();
+    let next_allocation = stream_query(&client, "market", json!({"market": 0}))
+        .await
+        .unwrap()["next_allocation"]
         .as_u64()
         .unwrap();
     devnet.signal(libc::SIGINT);
@@ -284,9 +332,13 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     wait_matched(&client, cycle).await;
     // The directory serves again where the chain says it is, so new jobs run.
     wait_accepted(&client, next_match).await;
+    wait_closed(&client, next_allocation).await;
     assert!(energy_market(&client, 1).await.is_none());
     assert!(allocation_market(&client, 1).await.is_none());
     assert!(compute_query(&client, "market", json!({"market": 1}))
+        .await
+        .is_none());
+    assert!(stream_query(&client, "market", json!({"market": 1}))
         .await
         .is_none());
     let restored: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();

@@ -18,6 +18,7 @@ mod customer;
 pub mod harness;
 mod keeper;
 mod ledger;
+pub mod live;
 mod mediator;
 pub mod service;
 pub mod strategies;
