@@ -14,6 +14,12 @@ pub fn market_filter(m: u64) -> Filter {
     Filter::new(format!("agora.stream.{m}.>")).unwrap_or_else(|_| unreachable!("a valid filter"))
 }
 
+/// Every offers channel of market `m`, for an allocator's pool.
+pub fn offers_filter(m: u64) -> Filter {
+    Filter::new(format!("agora.stream.{m}.offers.>"))
+        .unwrap_or_else(|_| unreachable!("a valid filter"))
+}
+
 /// Who posts an offer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Role {
@@ -247,5 +253,8 @@ mod tests {
         let all = market_filter(1);
         assert!(all.matches(&accept(1, &acct)) && all.matches(&channels.input));
         assert!(!all.matches(&accept(2, &acct)));
+        let offers = offers_filter(1);
+        assert!(offers.matches(&self::offers(1, Role::Customer, &acct)));
+        assert!(!offers.matches(&accept(1, &acct)) && !offers.matches(&channels.input));
     }
 }

@@ -32,6 +32,22 @@ struct State {
 }
 
 impl State {
+    /// The channels whose names begin as `filter`'s matches must: a range of the sorted map, so
+    /// a reader of one allocation's channel does not scan every channel on the broker.
+    fn candidates<'a>(
+        &'a self,
+        filter: &'a Filter,
+    ) -> impl Iterator<Item = (&'a Subject, &'a Channel)> {
+        let prefix = filter.literal_prefix();
+        self.channels
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(move |(subject, _)| subject.as_str().starts_with(prefix))
+            .filter(|(subject, _)| filter.matches(subject))
+    }
+
     fn channel(&self, subject: &Subject) -> Result<&Channel, BusError> {
         self.channels
             .get(subject)
@@ -299,12 +315,10 @@ impl Reader {
                 .acl
                 .check(subject, &self.who, Access::Subscribe)?;
         }
-        for (subject, channel) in &state.channels {
-            if self.filter.matches(subject) {
-                let next = self.start.first(channel.log.len() as u64);
-                self.cursors
-                    .insert(subject.clone(), (channel.incarnation, next));
-            }
+        for (subject, channel) in state.candidates(&self.filter) {
+            let next = self.start.first(channel.log.len() as u64);
+            self.cursors
+                .insert(subject.clone(), (channel.incarnation, next));
         }
         Ok(())
     }
@@ -316,8 +330,8 @@ impl Reader {
             let channel = state.channel(subject)?;
             channel.acl.check(subject, &self.who, Access::Subscribe)?;
         }
-        for (subject, channel) in &state.channels {
-            if !self.filter.matches(subject) || !channel.acl.allows(&self.who, Access::Subscribe) {
+        for (subject, channel) in state.candidates(&self.filter) {
+            if !channel.acl.allows(&self.who, Access::Subscribe) {
                 continue;
             }
             let first = self.start.first_in_new_channel();

@@ -2,6 +2,7 @@
 //! select them (`agora.stream.1.offers.>`), with the NATS token rules.
 
 use crate::BusError;
+use std::borrow::Borrow;
 use std::fmt;
 
 /// Longest subject accepted: NATS stream names derive from subjects and must stay short.
@@ -96,6 +97,20 @@ impl Filter {
             .then(|| Subject(self.0.clone()))
     }
 
+    /// The literal start every subject it matches begins with: the tokens before the first
+    /// wildcard, with their dot (`a.b.` for `a.b.*`), or the whole subject if it has none. A
+    /// broker keeping subjects sorted scans only the range that starts with it.
+    pub fn literal_prefix(&self) -> &str {
+        let mut end = 0;
+        for token in self.0.split('.') {
+            if token == "*" || token == ">" {
+                return &self.0[..end];
+            }
+            end = (end + token.len() + 1).min(self.0.len());
+        }
+        &self.0
+    }
+
     pub fn matches(&self, subject: &Subject) -> bool {
         let mut names = subject.0.split('.');
         for pattern in self.0.split('.') {
@@ -113,6 +128,13 @@ impl Filter {
 impl From<&Subject> for Filter {
     fn from(subject: &Subject) -> Self {
         Self(subject.0.clone())
+    }
+}
+
+/// Subjects order as their names, so a sorted map of subjects can be ranged by a name prefix.
+impl Borrow<str> for Subject {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -173,6 +195,24 @@ mod tests {
         assert!(Filter::new("a.>.c").is_err());
         assert_eq!(Filter::new("a.b").unwrap().exact(), Some(s("a.b")));
         assert_eq!(Filter::new("a.*").unwrap().exact(), None);
+    }
+
+    #[test]
+    fn literal_prefix_bounds_every_match() {
+        for (pattern, prefix) in [
+            ("a.b.c", "a.b.c"),
+            ("a.b.*", "a.b."),
+            ("a.*.c", "a."),
+            ("agora.stream.1.offers.>", "agora.stream.1.offers."),
+            ("*", ""),
+            (">", ""),
+        ] {
+            assert_eq!(Filter::new(pattern).unwrap().literal_prefix(), prefix);
+        }
+        let f = Filter::new("a.b.>").unwrap();
+        for name in ["a.b.c", "a.b.c.d"] {
+            assert!(f.matches(&s(name)) && s(name).as_str().starts_with(f.literal_prefix()));
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::{devnet::RunningDevnet, output::Output};
 use agora_bank::BankCall;
 use agora_client::Client;
 use agora_node::devnet::Devnet;
+use agora_sim::stream::metrics::percentile;
 use agora_types::{Keypair, SignedTransaction, Transaction, TxHash};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -198,14 +199,6 @@ pub(crate) fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 async fn submit_all(

@@ -111,6 +111,8 @@ pub enum SimError {
     Failed { what: String, reason: String },
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    #[error("channel: {0}")]
+    Bus(#[from] agora_channels::BusError),
 }
 
 pub(crate) fn now_ms() -> u64 {

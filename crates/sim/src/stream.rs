@@ -5,21 +5,24 @@
 //! - `customer.rs`, `supplier.rs`, `mediator.rs`: the parties of an allocation, each from
 //!   signing to close; `keeper.rs` closes what is due;
 //! - `service.rs`: the WebAssembly service every replica and the mediator run per input;
-//! - `board.rs`: the inputs, outputs and mediation answers between the agents;
+//! - [`bus`]: the channels the agents exchange offers, inputs, outputs and test seqs on (spec
+//!   §5), embedded or NATS, opened and closed as the ledger's record of each allocation says;
 //! - `ledger.rs`: sending calls and watching allocations;
 //! - [`harness`]: one market's population played for a number of allocations;
 //! - [`strategies`]: the strategy experiments of Fig. 4.5 and 4.6 (`agora sim stream
-//!   strategies`).
+//!   strategies`); [`latency`]: the end-to-end latency experiment of Fig. 4.7 (`agora sim
+//!   stream latency`), with the spans `metrics.rs` records.
 
 pub mod allocator;
 mod allocator_agent;
-mod board;
+pub mod bus;
 mod customer;
 pub mod harness;
 mod keeper;
 mod ledger;
 pub mod live;
 mod mediator;
+pub mod metrics;
 pub mod service;
 pub mod strategies;
 mod supplier;
@@ -93,6 +96,9 @@ pub struct Market {
     pub mediator: Address,
     pub economy: Economy,
     pub service: Arc<service::Service>,
+    /// Messages the customer cuts an allocation's inputs into, paced over its window (one
+    /// input each when there are as many as inputs).
+    pub batches: u64,
+    pub metrics: metrics::Metrics,
     watcher: ledger::Watcher,
-    board: board::Board,
 }

@@ -1,17 +1,41 @@
-//! The allocator agent (spec 3.1 steps 2-4, 9.5): keeps the offer pool, runs the matching of
-//! [`super::allocator`] and writes each draft on the ledger (`CreateAllocation`, then
-//! `AddSupplier` per slot, `done` on the last). It earns π_A once everyone signed.
+//! The allocator agent (spec 3.1 steps 2-4, 9.5): reads the market's offers channels into its
+//! pool, runs the matching of [`super::allocator`] and writes each draft on the ledger
+//! (`CreateAllocation`, then `AddSupplier` per slot, `done` on the last). It earns π_A once
+//! everyone signed.
 
-use super::allocator::{allocate, CustomerOffer, Draft, Plan, Pool, SupplierOffer, Timing};
+use super::allocator::{allocate, CustomerOffer, Draft, Plan, Pool, Timing};
+use super::bus::{open, Offer};
 use super::ledger::Party;
+use super::Market;
 use crate::energy::SimError;
+use agora_channels::{catalogue, Bus, BusError, Start, Subscription};
 use agora_stream::{AllocId, MarketId, StreamCall, StreamParams};
 use agora_types::Receipt;
+use std::time::Duration;
 use tokio::sync::Mutex;
+
+/// How long a round waits for the offers it was told of.
+const OFFER_WAIT: Duration = Duration::from_secs(60);
 
 pub struct Allocator {
     pub party: Party,
     pool: Mutex<Pool>,
+    /// Every offers channel of the market (`agora.stream.<m>.offers.>`).
+    offers: Mutex<Subscription>,
+}
+
+/// An offer read from the bus, if its envelope's signer is the account it speaks for.
+fn offer(item: Result<agora_channels::Envelope, BusError>) -> Result<Offer, BusError> {
+    let envelope = item?;
+    let offer: Offer = open(&envelope, &envelope.publisher)?;
+    if offer.account() != envelope.publisher {
+        return Err(BusError::Malformed(format!(
+            "{} carries an offer of {}",
+            envelope.subject,
+            offer.account()
+        )));
+    }
+    Ok(offer)
 }
 
 /// The id in a receipt's `AllocationCreated` event.
@@ -25,29 +49,45 @@ fn created_id(receipt: &Receipt) -> Result<AllocId, SimError> {
 }
 
 impl Allocator {
-    pub fn new(party: Party) -> Self {
-        Self {
+    /// The allocator of market `m`, reading its offers channels through `bus`.
+    pub async fn new(party: Party, bus: &dyn Bus, m: MarketId) -> Result<Self, SimError> {
+        let offers = bus
+            .subscribe(&catalogue::offers_filter(m), Start::Beginning)
+            .await?;
+        Ok(Self {
             party,
             pool: Mutex::new(Pool::default()),
-        }
+            offers: Mutex::new(offers),
+        })
     }
 
-    /// Adds the offers read since the last round and matches the pool at `now` with its
-    /// current estimate of δ_alloc and δ_setup: the drafts, and the customer offers that got
-    /// none (the seed's void allocations).
+    /// Reads the next `expected` offer messages into the pool (the round's driver knows how
+    /// many were published; a deployment would match every T_alloc instead), then matches the
+    /// pool at `now` with its current estimate of δ_alloc and δ_setup: the drafts, and the
+    /// customer offers that got none (the seed's void allocations).
     pub async fn plan(
         &self,
         params: &StreamParams,
-        (customers, suppliers): (Vec<CustomerOffer>, Vec<SupplierOffer>),
+        expected: usize,
         now: u64,
         timing: Timing,
-    ) -> (Vec<Draft>, Vec<CustomerOffer>) {
+    ) -> Result<(Vec<Draft>, Vec<CustomerOffer>), SimError> {
         let mut pool = self.pool.lock().await;
-        for c in customers {
-            pool.add_customer(c);
-        }
-        for s in suppliers {
-            pool.add_supplier(s);
+        let mut offers = self.offers.lock().await;
+        for _ in 0..expected {
+            let item = tokio::time::timeout(OFFER_WAIT, offers.next())
+                .await
+                .map_err(|_| SimError::Unexpected("the round's offers did not arrive".into()))?
+                .ok_or_else(|| SimError::Unexpected("the offers subscription ended".into()))?;
+            match offer(item) {
+                Ok(Offer::Customer(c)) => {
+                    pool.add_customer(c);
+                }
+                Ok(Offer::Supplier(s)) => {
+                    pool.add_supplier(s);
+                }
+                Err(e) => tracing::warn!(error = %e, "offer refused"),
+            }
         }
         let plan: Plan = allocate(&pool, now, params, timing);
         let void = plan
@@ -60,14 +100,17 @@ impl Allocator {
             .filter_map(|h| pool.customers.get(h).cloned())
             .collect();
         pool.apply(&plan);
-        (plan.drafts, void)
+        Ok((plan.drafts, void))
     }
 
     /// Writes a draft on the ledger (L1, then L2 per slot): its allocation id, or `None` if
     /// the ledger refused it as too late (the window's end passed, or signing timed out and a
     /// keeper cancelled it), which frees its suppliers' windows again.
-    pub async fn write(&self, m: MarketId, draft: &Draft) -> Result<Option<AllocId>, SimError> {
-        if let Some(id) = self.try_write(m, draft).await? {
+    pub async fn write(&self, market: &Market, draft: &Draft) -> Result<Option<AllocId>, SimError> {
+        if let Some(id) = self.try_write(market.id, draft).await? {
+            for (_, offer) in &draft.suppliers {
+                market.metrics.allocated(offer);
+            }
             return Ok(Some(id));
         }
         let mut pool = self.pool.lock().await;

@@ -1,26 +1,56 @@
-//! The customer (spec 9.5): offers a service window, commits to n pre-recorded test inputs per
-//! replica when signing, publishes its inputs at rate λ with the tests at secret positions,
-//! reveals the tests' α after a_end and answers the mediator with their seqs.
+//! The customer (spec 9.5): offers a service window on its offers channel, opens the
+//! allocation's channels to the parties the ledger names, commits to n pre-recorded test
+//! inputs per replica when signing, publishes its inputs at rate λ with the tests at secret
+//! positions, reads the replicas' outputs, reveals the tests' α after a_end, answers the
+//! mediator with their seqs on its mediation channel, and deletes the channels when the ledger
+//! closes the allocation.
 //!
 //! Strategy knob P(c) (spec 7.2): in an honest allocation it commits and reveals its true test
 //! outputs; otherwise it skips computing them and commits and reveals random hashes.
 
+use super::bus::{open, send, AllocationBus, Frames, Offer, TestSeqs};
+use super::metrics::ms_since;
 use super::service::as_outputs;
 use super::{allocator::CustomerOffer, allocator::Draft, ledger::Party, Honesty, Market};
 use crate::energy::SimError;
-use agora_stream::{hashing, AllocId, Hash, State, StreamCall};
+use agora_channels::catalogue::{self, AllocationChannels, Role};
+use agora_channels::{Bus, Filter, Start};
+use agora_stream::{hashing, AllocId, Allocation, Hash, State, StreamCall};
+use futures::StreamExt;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
-
-/// Batches the customer cuts its inputs into over the window.
-const BATCHES: u64 = 10;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub struct Customer {
     pub party: Party,
     pub honesty: Honesty,
+    pub bus: Arc<dyn Bus>,
     /// Derives the inputs and the secret test positions.
     secret: Hash,
+}
+
+/// When each input was published, and which inputs got an output: shared by the publishing and
+/// the reading half of one allocation.
+#[derive(Default)]
+struct Stream {
+    sent: HashMap<u64, Instant>,
+    received: BTreeSet<u64>,
+}
+
+/// One allocation as the customer plays it from Running on.
+struct Play<'a> {
+    market: &'a Market,
+    a: AllocId,
+    draft: &'a Draft,
+    channels: &'a AllocationChannels,
+    stream: Mutex<Stream>,
+}
+
+fn lock(stream: &Mutex<Stream>) -> std::sync::MutexGuard<'_, Stream> {
+    // Each update is one insert: a panic elsewhere leaves it whole.
+    stream.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What one allocation gave the customer off the ledger.
@@ -33,11 +63,12 @@ pub struct Served {
 }
 
 impl Customer {
-    pub fn new(party: Party, honesty: Honesty) -> Self {
+    pub fn new(party: Party, honesty: Honesty, bus: Arc<dyn Bus>) -> Self {
         let secret = Sha256::digest(party.key.address().0).into();
         Self {
             party,
             honesty,
+            bus,
             secret,
         }
     }
@@ -50,10 +81,15 @@ impl Customer {
         StdRng::from_seed(h.finalize().into())
     }
 
-    /// An offer for `window` at the market's terms.
-    pub fn offer(&self, market: &Market, window: (u64, u64), nonce: u64) -> CustomerOffer {
+    /// Publishes an offer for `window` at the market's terms on its offers channel.
+    pub async fn offer(
+        &self,
+        market: &Market,
+        window: (u64, u64),
+        nonce: u64,
+    ) -> Result<(), SimError> {
         let e = &market.economy;
-        CustomerOffer {
+        let offer = CustomerOffer {
             account: self.party.address(),
             service: market.service.id,
             instructions: e.instructions,
@@ -66,7 +102,10 @@ impl Customer {
             mediators: vec![market.mediator],
             min_service_ms: window.1 - window.0,
             nonce,
-        }
+        };
+        let subject = catalogue::offers(market.id, Role::Customer, &self.party.address());
+        send(&*self.bus, &subject, &Offer::Customer(offer)).await?;
+        Ok(())
     }
 
     /// Plays allocation `a` (drafted as `draft`) to its close; `round` is its index among
@@ -108,6 +147,13 @@ impl Customer {
                 |rng: &mut StdRng, k: usize| (0..k).map(|_| rng.gen()).collect::<Vec<Hash>>();
             (random(&mut rng, draft.suppliers.len()), random(&mut rng, n))
         };
+        // The ledger fixed the terms and the parties: open the channels to exactly them.
+        let view = market
+            .watcher
+            .until(a, |v| v.allocation.state != State::Allocated)
+            .await?;
+        let mut channels = AllocationBus::new(&view.allocation);
+        channels.follow(&*self.bus, &view.allocation).await?;
         let terms_hash = draft.terms_hash(m, a, &market.allocator);
         if !self
             .party
@@ -122,6 +168,8 @@ impl Customer {
             )
             .await?
         {
+            let closed = market.watcher.closed(a).await?;
+            channels.follow(&*self.bus, &closed.allocation).await?;
             return Ok(Served::default());
         }
         let view = market
@@ -129,16 +177,54 @@ impl Customer {
             .until(a, |v| v.allocation.state == State::Running)
             .await?;
         if view.allocation.state != State::Running {
+            channels.follow(&*self.bus, &view.allocation).await?;
             return Ok(Served::default());
         }
-        self.publish(market, a, draft, &positions).await;
+        let (closed, outputs) = {
+            let play = Play {
+                market,
+                a,
+                draft,
+                channels: &channels.channels,
+                stream: Mutex::default(),
+            };
+            let reading = self.read_outputs(&play, &view.allocation);
+            let rest = self.stream_and_verify(&play, &positions, checklist);
+            tokio::pin!(reading, rest);
+            let closed = tokio::select! {
+                closed = &mut rest => closed?,
+                read = &mut reading => {
+                    read?;
+                    rest.await?
+                }
+            };
+            let outputs = lock(&play.stream).received.len() as u64;
+            (closed, outputs)
+        };
+        channels.follow(&*self.bus, &closed).await?;
+        Ok(Served {
+            outputs,
+            tests: if honest { n as u64 } else { 0 },
+        })
+    }
+
+    /// Publishes the inputs, reveals the checklist after a_end and answers the mediator with
+    /// the tests' seqs; returns the allocation as closed on the ledger.
+    async fn stream_and_verify(
+        &self,
+        play: &Play<'_>,
+        positions: &[u64],
+        checklist: Vec<Hash>,
+    ) -> Result<Allocation, SimError> {
+        let (market, a, draft) = (play.market, play.a, play.draft);
+        let tests = self.publish(play, positions).await?;
         let revealed = self
             .party
             .call_when_due(
                 "reveal checklist",
                 draft.terms.end_ms,
                 StreamCall::RevealChecklist {
-                    market: m,
+                    market: market.id,
                     allocation: a,
                     hashes: checklist,
                 },
@@ -147,12 +233,44 @@ impl Customer {
         if !revealed {
             tracing::warn!(allocation = a, "the checklist was too late");
         }
-        market.board.answer_tests(a, positions);
-        market.watcher.closed(a).await?;
-        Ok(Served {
-            outputs: market.board.outputs_received(a),
-            tests: if honest { n as u64 } else { 0 },
-        })
+        send(&*self.bus, &play.channels.mediation_customer, &tests).await?;
+        Ok(market.watcher.closed(a).await?.allocation)
+    }
+
+    /// Takes in every replica's outputs, each checked to come from the supplier the ledger
+    /// names for its slot, and times each input's first output; ends when the channels are
+    /// deleted.
+    async fn read_outputs(&self, play: &Play<'_>, allocation: &Allocation) -> Result<(), SimError> {
+        let mut readers = Vec::new();
+        for (subject, slot) in play.channels.outputs.iter().zip(&allocation.slots) {
+            let supplier = slot.supplier;
+            let reader = self
+                .bus
+                .subscribe(&Filter::from(subject), Start::Beginning)
+                .await?;
+            readers.push(reader.map(move |item| (supplier, item)));
+        }
+        let mut outputs = futures::stream::select_all(readers);
+        while let Some((supplier, item)) = outputs.next().await {
+            let frames: Frames = match item.and_then(|e| open(&e, &supplier)) {
+                Ok(frames) => frames,
+                Err(e) => {
+                    tracing::debug!(allocation = allocation.id, error = %e, "output refused");
+                    continue;
+                }
+            };
+            let mut stream = lock(&play.stream);
+            for (seq, _) in frames {
+                if stream.received.insert(seq) {
+                    if let Some(sent) = stream.sent.get(&seq) {
+                        play.market
+                            .metrics
+                            .record(|s| &mut s.input_to_output, ms_since(*sent));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The pre-recorded test inputs come from their own secret.
@@ -160,17 +278,25 @@ impl Customer {
         Sha256::digest(self.secret).into()
     }
 
-    /// Publishes the N inputs in batches paced over [a_start, a_end], tests at their positions.
-    async fn publish(&self, market: &Market, a: AllocId, draft: &Draft, positions: &[u64]) {
+    /// Publishes the N inputs in `market.batches` messages paced over [a_start, a_end], tests at
+    /// their positions; returns each test's seq and the seq of the message that carried it.
+    async fn publish(&self, play: &Play<'_>, positions: &[u64]) -> Result<TestSeqs, SimError> {
+        let (market, a, draft) = (play.market, play.a, play.draft);
         let (m, t) = (market.id, &draft.terms);
         let inputs = draft.derived.inputs;
-        let per_batch = inputs.div_ceil(BATCHES);
+        let batches = market.batches.clamp(1, inputs.max(1));
+        let per_batch = inputs.div_ceil(batches);
         let test_secret = self.test_secret();
-        for b in 0..BATCHES {
-            let due = t.start_ms + (t.end_ms - t.start_ms) * b / BATCHES;
+        let mut tests = Vec::with_capacity(positions.len());
+        for b in 0..batches {
+            let due = t.start_ms + (t.end_ms - t.start_ms) * b / batches;
             sleep_until(due).await;
             let seqs = (b * per_batch)..((b + 1) * per_batch).min(inputs);
-            let batch = seqs
+            if seqs.is_empty() {
+                continue;
+            }
+            let batch: Frames = seqs
+                .clone()
                 .map(|seq| {
                     let secret = if positions.binary_search(&seq).is_ok() {
                         &test_secret
@@ -180,9 +306,18 @@ impl Customer {
                     (seq, super::service::frame(secret, m, a, seq))
                 })
                 .collect();
-            market.board.publish_inputs(a, batch, b + 1 == BATCHES);
+            let now = Instant::now();
+            lock(&play.stream)
+                .sent
+                .extend(seqs.clone().map(|seq| (seq, now)));
+            let published = send(&*self.bus, &play.channels.input, &batch).await?;
+            tests.extend(
+                seqs.filter(|seq| positions.binary_search(seq).is_ok())
+                    .map(|seq| (seq, published.seq)),
+            );
         }
         sleep_until(t.end_ms).await;
+        Ok(tests)
     }
 }
 

@@ -1,15 +1,22 @@
 //! One market's population played on the chain (spec 7.2): customers and suppliers in groups
-//! by honesty, one allocator, one mediator both sides trust, one keeper. Play goes in rounds:
-//! every active customer and every supplier offers the same window, the allocator matches and
-//! writes the allocations, and each party plays its allocation to the close. Utilities are
-//! ledger balance deltas (fees included) plus the off-ledger terms.
+//! by honesty, one allocator, one mediator both sides trust, one keeper, each with its own
+//! handle on the run's [`Network`]. Play goes in rounds: every active customer and every
+//! supplier publishes an offer for the same window, the allocator reads them, matches and
+//! writes the allocations, and each party plays its allocation to the close over the
+//! allocation's channels. Utilities are ledger balance deltas (fees included) plus the
+//! off-ledger terms.
+//!
+//! Entry point: [`run_market`] (the strategy and latency experiments, and any demo, drive a
+//! market through it).
 
 use super::{
-    allocator::Timing, allocator_agent::Allocator, board::Board, customer::Customer,
-    keeper::run_keeper, ledger::Party, ledger::Watcher, mediator::Mediator, now_ms,
-    service::Service, supplier::Supplier, Economy, Honesty, Market,
+    allocator::Timing, allocator_agent::Allocator, bus::open_offers, bus::Network,
+    customer::Customer, keeper::run_keeper, ledger::Party, ledger::Watcher, mediator::Mediator,
+    metrics::Metrics, metrics::Samples, now_ms, service::Service, supplier::Supplier, Economy,
+    Honesty, Market,
 };
 use crate::energy::SimError;
+use agora_channels::catalogue::Role;
 use agora_client::Client;
 use agora_stream::{Outcome, StreamCall, StreamParams};
 use agora_types::Keypair;
@@ -41,6 +48,8 @@ pub struct MarketSetup {
     pub timing: Timing,
     /// Suppliers start on accept instead of waiting for Running (spec 3.8).
     pub speculative: bool,
+    /// Messages each allocation's inputs are cut into ([`Market::batches`]).
+    pub batches: u64,
 }
 
 /// One customer's or supplier's result.
@@ -87,6 +96,9 @@ pub struct MarketResult {
     pub customers: Vec<PartyResult>,
     pub series: Vec<Sample>,
     pub conservation: Conservation,
+    /// The spans the agents timed (the latency experiment's).
+    #[serde(skip)]
+    pub samples: Samples,
 }
 
 /// Deterministic keys per market label, role and index.
@@ -103,11 +115,26 @@ struct Tally {
     off_ledger: f64,
 }
 
-/// Plays `setup` on the chain behind `client`, with `faucet` funding every agent (markets
-/// played side by side share it).
+/// Every account of a market: its customers, its suppliers and `others`.
+fn parties<'a>(
+    customers: &'a [(usize, Customer)],
+    suppliers: &'a [(usize, Supplier)],
+    others: [&'a Party; 3],
+) -> Vec<&'a Party> {
+    customers
+        .iter()
+        .map(|c| &c.1.party)
+        .chain(suppliers.iter().map(|s| &s.1.party))
+        .chain(others)
+        .collect()
+}
+
+/// Plays `setup` on the chain behind `client` with the agents' channels on `network`, and
+/// `faucet` funding every agent (markets played side by side share both).
 pub async fn run_market(
     client: &Client,
     faucet: &Party,
+    network: &Network,
     setup: &MarketSetup,
     service: Arc<Service>,
 ) -> Result<MarketResult, SimError> {
@@ -126,44 +153,43 @@ pub async fn run_market(
             .flat_map(|(g, p)| (0..size).map(move |i| (g, i, *p)))
             .collect()
     };
-    let customers: Vec<(usize, Customer)> = groups(&setup.customer_groups)
-        .into_iter()
-        .enumerate()
-        .map(|(k, (g, i, p))| {
-            let h = Honesty::new(p, seed ^ (g as u64) << 8, i as u64, size as u64);
-            (g, Customer::new(party("customer", k), h))
-        })
-        .collect();
-    let suppliers: Vec<(usize, Supplier)> = groups(&setup.supplier_groups)
-        .into_iter()
-        .enumerate()
-        .map(|(k, (g, i, p))| {
-            let honesty = Honesty::new(p, seed ^ (g as u64) << 16, i as u64, size as u64);
-            let supplier = Supplier {
-                party: party("supplier", k),
-                honesty,
-                speculative: setup.speculative,
-            };
-            (g, supplier)
-        })
-        .collect();
-    let allocator = Allocator::new(party("allocator", 0));
+    let mut customers: Vec<(usize, Customer)> = Vec::new();
+    for (k, (g, i, p)) in groups(&setup.customer_groups).into_iter().enumerate() {
+        let h = Honesty::new(p, seed ^ (g as u64) << 8, i as u64, size as u64);
+        let party = party("customer", k);
+        let bus = network.connect(&party.key).await?;
+        customers.push((g, Customer::new(party, h, bus)));
+    }
+    let mut suppliers: Vec<(usize, Supplier)> = Vec::new();
+    for (k, (g, i, p)) in groups(&setup.supplier_groups).into_iter().enumerate() {
+        let honesty = Honesty::new(p, seed ^ (g as u64) << 16, i as u64, size as u64);
+        let party = party("supplier", k);
+        let supplier = Supplier {
+            bus: network.connect(&party.key).await?,
+            party,
+            honesty,
+            speculative: setup.speculative,
+        };
+        suppliers.push((g, supplier));
+    }
+    let allocator_party = party("allocator", 0);
+    let allocator_bus = network.connect(&allocator_party.key).await?;
+    let mediator_party = party("mediator", 0);
     let mediator = Mediator {
-        party: party("mediator", 0),
+        bus: network.connect(&mediator_party.key).await?,
+        party: mediator_party,
     };
     let keeper = Arc::new(party("keeper", 0));
-    let everyone: Vec<&Party> = customers
-        .iter()
-        .map(|c| &c.1.party)
-        .chain(suppliers.iter().map(|s| &s.1.party))
-        .chain([&allocator.party, &mediator.party, &*keeper])
-        .collect();
+    let everyone = parties(
+        &customers,
+        &suppliers,
+        [&allocator_party, &mediator.party, &keeper],
+    );
     let funding = everyone
         .iter()
         .map(|p| faucet.transfer(p.address(), FUNDING));
     futures::future::try_join_all(funding).await?;
-    let receipt = allocator
-        .party
+    let receipt = allocator_party
         .call(
             "create market",
             StreamCall::CreateMarket(setup.params.clone()),
@@ -175,6 +201,13 @@ pub async fn run_market(
         .find(|e| e.name == "MarketCreated")
         .and_then(|e| e.data["market"].as_u64())
         .ok_or_else(|| SimError::Unexpected("no MarketCreated event".into()))?;
+    for (_, c) in &customers {
+        open_offers(&*c.bus, m, Role::Customer).await?;
+    }
+    for (_, s) in &suppliers {
+        open_offers(&*s.bus, m, Role::Supplier).await?;
+    }
+    let allocator = Allocator::new(allocator_party, &*allocator_bus, m).await?;
     let market = Market {
         id: m,
         params: setup.params.clone(),
@@ -182,8 +215,9 @@ pub async fn run_market(
         mediator: mediator.party.address(),
         economy: setup.economy.clone(),
         service,
+        batches: setup.batches,
+        metrics: Metrics::default(),
         watcher: Watcher::start(client.clone(), m),
-        board: Board::default(),
     };
     let keeper_task = AbortOnDrop(tokio::spawn(run_keeper(
         keeper.clone(),
@@ -197,6 +231,11 @@ pub async fn run_market(
     .await?;
     drop(keeper_task);
 
+    let everyone = parties(
+        &customers,
+        &suppliers,
+        [&allocator.party, &mediator.party, &keeper],
+    );
     let mut balances = 0u64;
     for p in &everyone {
         balances += client.balance(&p.address()).await?;
@@ -238,6 +277,7 @@ pub async fn run_market(
             fees,
             conserved: funded == balances + treasury + fees,
         },
+        samples: market.metrics.samples(),
     })
 }
 
@@ -289,15 +329,18 @@ async fn play(
         let chosen: Vec<usize> = (0..active).map(|i| (first + i) % customers.len()).collect();
         let c_offers = chosen
             .iter()
-            .map(|&i| customers[i].1.offer(market, window, round))
-            .collect();
+            .map(|&i| customers[i].1.offer(market, window, round));
         let s_offers = suppliers
             .iter()
-            .map(|(_, s)| s.offer(market, window, round))
-            .collect();
+            .map(|(_, s)| s.offer(market, window, round));
+        futures::try_join!(
+            futures::future::try_join_all(c_offers),
+            futures::future::try_join_all(s_offers)
+        )?;
+        let expected = chosen.len() + suppliers.len();
         let (drafts, void_offers) = allocator
-            .plan(&market.params, (c_offers, s_offers), now, timing)
-            .await;
+            .plan(&market.params, expected, now, timing)
+            .await?;
         void += void_offers.len() as u64;
         let by_account =
             |who: &agora_types::Address| customers.iter().position(|c| c.1.party.address() == *who);
@@ -319,7 +362,7 @@ async fn play(
                 .collect();
             // Each allocation is played as soon as it is written, so signing starts early.
             plays.push(async move {
-                let Some(a) = allocator.write(market.id, &draft).await? else {
+                let Some(a) = allocator.write(market, &draft).await? else {
                     return Ok(None);
                 };
                 let customer = customers[ci].1.serve(market, a, &draft, c_round);
@@ -337,7 +380,6 @@ async fn play(
                     mediator.serve(market, a, draft)
                 )?;
                 let closed = market.watcher.closed(a).await?;
-                market.board.drop_allocation(a);
                 Ok::<_, SimError>(Some((ci, slots, served, worked, closed.allocation.outcome)))
             });
         }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch, Mutex};
 
 /// How long an agent waits for its transaction's receipt.
@@ -109,20 +109,22 @@ impl Party {
 
     /// Sends `call` and waits for its receipt; a refusal is `Err(reason)`, not an error.
     pub async fn try_call(&self, call: StreamCall) -> Result<Result<Receipt, String>, SimError> {
-        self.execute(call.into_call()).await
+        Ok(self.execute(call.into_call()).await?.1)
     }
 
     /// Transfers `amount` to `to` (the faucet funding agents).
     pub async fn transfer(&self, to: Address, amount: u64) -> Result<Receipt, SimError> {
         self.execute(BankCall::Transfer { to, amount }.into_call())
             .await?
+            .1
             .map_err(|reason| SimError::Failed {
                 what: "transfer".into(),
                 reason,
             })
     }
 
-    async fn execute(&self, call: Call) -> Result<Result<Receipt, String>, SimError> {
+    /// Submits `call` and waits for its receipt; also says when the node accepted it.
+    async fn execute(&self, call: Call) -> Result<(Instant, Result<Receipt, String>), SimError> {
         let tx = {
             let mut next = self.sending.lock().await;
             let (chain_id, nonce) = match next.take() {
@@ -143,9 +145,9 @@ impl Party {
             // On a refused submission the nonce is read again next time.
             self.client.submit(&tx).await?;
             *next = Some((chain_id, nonce + 1));
-            (tx, included)
+            (tx, included, Instant::now())
         };
-        let (tx, included) = tx;
+        let (tx, included, submitted) = tx;
         // A block the subscription missed leaves the wait to polling.
         let _ = tokio::time::timeout(RECEIPT_WAIT, included).await;
         let receipt = self
@@ -153,20 +155,31 @@ impl Party {
             .wait_for_receipt(&tx.hash(), RECEIPT_WAIT)
             .await?;
         self.fees.fetch_add(receipt.fee, Ordering::Relaxed);
-        Ok(match receipt.status {
+        let outcome = match receipt.status {
             TxStatus::Success => Ok(receipt),
             _ => Err(receipt.reason.clone().unwrap_or_default()),
-        })
+        };
+        Ok((submitted, outcome))
     }
 
     /// Sends `call`; a refusal is an error naming `what`.
     pub async fn call(&self, what: &str, call: StreamCall) -> Result<Receipt, SimError> {
-        self.try_call(call)
-            .await?
-            .map_err(|reason| SimError::Failed {
-                what: what.into(),
-                reason,
-            })
+        Ok(self.call_timed(what, call).await?.1)
+    }
+
+    /// [`Self::call`], also saying when the node accepted the transaction (the moment the
+    /// caller wrote it, as a latency measurement counts it).
+    pub async fn call_timed(
+        &self,
+        what: &str,
+        call: StreamCall,
+    ) -> Result<(Instant, Receipt), SimError> {
+        let (submitted, outcome) = self.execute(call.into_call()).await?;
+        let receipt = outcome.map_err(|reason| SimError::Failed {
+            what: what.into(),
+            reason,
+        })?;
+        Ok((submitted, receipt))
     }
 
     /// Signs an allocation: `false` if it can no longer be signed (signing timed out and it

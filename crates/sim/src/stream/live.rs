@@ -2,7 +2,8 @@
 //! window of the WebAssembly CRC-32 service every round, four suppliers (honest nine times in
 //! ten, so some allocations go to mediation) offer their capacity for it, the allocator
 //! matches and writes the allocations, the mediator both sides trust signs and mediates, and
-//! the keeper closes what falls due. The market's terms are those of `agora sim stream
+//! the keeper closes what falls due. Offers, inputs, outputs and test seqs go over the
+//! embedded bus, in the devnet's process. The market's terms are those of `agora sim stream
 //! strategies` (`strategies::params` and `strategies::economy`).
 //!
 //! The market and every agent's key go to `stream.json` in the devnet's market directory; a
@@ -12,11 +13,12 @@
 use super::{
     allocator::{Draft, Timing},
     allocator_agent::Allocator,
-    board::Board,
+    bus::{open_offers, Network},
     customer::Customer,
     keeper::run_keeper,
     ledger::{Inclusions, Party, Watcher},
     mediator::Mediator,
+    metrics::Metrics,
     now_ms,
     service::Service,
     strategies::{economy, params},
@@ -31,6 +33,7 @@ use crate::{
     energy::{SimError, FUNDING},
 };
 use agora_bank::BankCall;
+use agora_channels::catalogue::Role;
 use agora_client::Client;
 use agora_stream::{Outcome, StreamCall, StreamMarket};
 use agora_types::{Address, Keypair};
@@ -61,6 +64,8 @@ const TIMING: Timing = Timing {
 };
 /// How long before its offers expire a round's matching may start.
 const ROUND_SLACK_MS: u64 = 300;
+/// Messages each allocation's inputs are cut into.
+const BATCHES: u64 = 10;
 
 /// The stream market of `agora devnet --markets`.
 pub struct StreamDemo;
@@ -92,6 +97,8 @@ struct State {
 
 /// Everyone of the market, shared by its tasks.
 struct Population {
+    /// The broker every agent's bus handle talks to.
+    _network: Network,
     market: Market,
     allocator: Allocator,
     mediator: Mediator,
@@ -130,26 +137,46 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
             key_from_json(&path, key)?,
         ))
     };
-    let allocator = Allocator::new(party(&state.allocator)?);
+    let network = Network::embedded();
+    let allocator_party = party(&state.allocator)?;
+    let allocator_bus = network
+        .connect(&allocator_party.key)
+        .await
+        .map_err(SimError::from)?;
+    let allocator = Allocator::new(allocator_party, &*allocator_bus, m).await?;
+    let mediator_party = party(&state.mediator)?;
     let mediator = Mediator {
-        party: party(&state.mediator)?,
+        bus: network
+            .connect(&mediator_party.key)
+            .await
+            .map_err(SimError::from)?,
+        party: mediator_party,
     };
     let keeper = Arc::new(party(&state.keeper)?);
-    let customers = (0..state.customers.len())
-        .map(|i| {
-            let honesty = Honesty::new(1.0, m, i as u64, CUSTOMERS as u64);
-            Ok(Customer::new(party(&state.customers[i])?, honesty))
-        })
-        .collect::<Result<Vec<_>, DemoError>>()?;
-    let suppliers = (0..state.suppliers.len())
-        .map(|i| {
-            Ok(Supplier {
-                party: party(&state.suppliers[i])?,
-                honesty: Honesty::new(SUPPLIER_HONESTY, m, i as u64, SUPPLIERS as u64),
-                speculative: false,
-            })
-        })
-        .collect::<Result<Vec<_>, DemoError>>()?;
+    let mut customers = Vec::new();
+    for (i, key) in state.customers.iter().enumerate() {
+        let party = party(key)?;
+        let bus = network.connect(&party.key).await.map_err(SimError::from)?;
+        open_offers(&*bus, m, Role::Customer)
+            .await
+            .map_err(SimError::from)?;
+        let honesty = Honesty::new(1.0, m, i as u64, CUSTOMERS as u64);
+        customers.push(Customer::new(party, honesty, bus));
+    }
+    let mut suppliers = Vec::new();
+    for (i, key) in state.suppliers.iter().enumerate() {
+        let party = party(key)?;
+        let bus = network.connect(&party.key).await.map_err(SimError::from)?;
+        open_offers(&*bus, m, Role::Supplier)
+            .await
+            .map_err(SimError::from)?;
+        suppliers.push(Supplier {
+            party,
+            honesty: Honesty::new(SUPPLIER_HONESTY, m, i as u64, SUPPLIERS as u64),
+            speculative: false,
+            bus,
+        });
+    }
     let accounts: Vec<Address> = [&allocator.party, &mediator.party, &*keeper]
         .into_iter()
         .chain(customers.iter().map(|c| &c.party))
@@ -157,6 +184,7 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
         .map(Party::address)
         .collect();
     let population = Arc::new(Population {
+        _network: network,
         market: Market {
             id: m,
             params: params(),
@@ -164,8 +192,9 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
             mediator: mediator.party.address(),
             economy: economy(),
             service,
+            batches: BATCHES,
+            metrics: Metrics::default(),
             watcher: Watcher::start(ctx.client.clone(), m),
-            board: Board::default(),
         },
         allocator,
         mediator,
@@ -268,16 +297,19 @@ async fn run_rounds(p: &Population, next_round: &AtomicU64) -> Result<(), SimErr
         let start = now + timing.alloc_ms + timing.setup_ms + ROUND_SLACK_MS;
         let window = (start, start + market.economy.window_ms);
         let offers = (
-            p.customers
-                .iter()
-                .map(|c| c.offer(market, window, round))
-                .collect(),
-            p.suppliers
-                .iter()
-                .map(|s| s.offer(market, window, round))
-                .collect(),
+            futures::future::try_join_all(
+                p.customers.iter().map(|c| c.offer(market, window, round)),
+            ),
+            futures::future::try_join_all(
+                p.suppliers.iter().map(|s| s.offer(market, window, round)),
+            ),
         );
-        let (drafts, void) = p.allocator.plan(&market.params, offers, now, timing).await;
+        futures::try_join!(offers.0, offers.1)?;
+        let expected = p.customers.len() + p.suppliers.len();
+        let (drafts, void) = p
+            .allocator
+            .plan(&market.params, expected, now, timing)
+            .await?;
         let plays = drafts.into_iter().map(|d| play(p, d, round));
         let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
         for outcome in futures::future::try_join_all(plays)
@@ -307,7 +339,7 @@ async fn play(
     round: u64,
 ) -> Result<Option<Option<Outcome>>, SimError> {
     let market = &p.market;
-    let Some(a) = p.allocator.write(market.id, &draft).await? else {
+    let Some(a) = p.allocator.write(market, &draft).await? else {
         return Ok(None);
     };
     let customer = p
@@ -332,6 +364,5 @@ async fn play(
         p.mediator.serve(market, a, &draft)
     )?;
     let closed = market.watcher.closed(a).await?;
-    market.board.drop_allocation(a);
     Ok(Some(closed.allocation.outcome))
 }

@@ -1,16 +1,21 @@
 //! The mediator (spec 3.5, 9.5): signs the allocations that name it; on `MediationRequested`
-//! asks the customer for its test seqs, fetches those inputs from the retained input log,
-//! re-runs the service on them and posts Γ^m_i for every slot and whether the on-ledger
-//! checklist is the α of those tests.
+//! reads the customer's test seqs on its mediation channel, fetches those inputs by seq from
+//! the retained input channel, re-runs the service on them and posts Γ^m_i for every slot and
+//! whether the on-ledger checklist is the α of those tests.
 
+use super::bus::{open, subscribe_when_open, Frames, TestSeqs};
 use super::service::as_outputs;
 use super::{allocator::Draft, ledger::checklist, ledger::Party, Market};
 use crate::energy::SimError;
+use agora_channels::catalogue::AllocationChannels;
+use agora_channels::Bus;
 use agora_stream::{hashing, AllocId, Hash, State, StreamCall};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub struct Mediator {
     pub party: Party,
+    pub bus: Arc<dyn Bus>,
 }
 
 /// What the mediator reports for one allocation.
@@ -50,13 +55,16 @@ impl Mediator {
         if view.allocation.state == State::Closed {
             return Ok(false);
         }
-        // The customer must answer within half the mediation time-out (spec 3.5 step 1).
-        let wait = Duration::from_millis(market.params.mediation_timeout_ms / 2);
-        let seqs = market.board.ask_tests(a, wait).await;
+        let read = Instant::now();
+        let channels = AllocationChannels::new(m, a, draft.suppliers.len());
+        let seqs = self.test_seqs(market, &channels, draft).await?;
         let checklist = checklist(self.party.client(), m, a).await?;
-        let report = self.judge(market, a, draft, seqs.as_deref(), &checklist)?;
-        self.party
-            .call(
+        let report = self
+            .judge(market, a, &channels, draft, seqs.as_deref(), &checklist)
+            .await?;
+        let (written, _) = self
+            .party
+            .call_timed(
                 "post mediation",
                 StreamCall::PostMediation {
                     market: m,
@@ -66,17 +74,66 @@ impl Mediator {
                 },
             )
             .await?;
+        market
+            .metrics
+            .record(|s| &mut s.mediation, (written - read).as_secs_f64() * 1e3);
         market.watcher.closed(a).await?;
         Ok(true)
     }
 
+    /// The customer's answer on its mediation channel, waiting at most half the mediation
+    /// time-out for it (spec 3.5 step 1); `None` if it did not answer (or not as itself).
+    async fn test_seqs(
+        &self,
+        market: &Market,
+        channels: &AllocationChannels,
+        draft: &Draft,
+    ) -> Result<Option<TestSeqs>, SimError> {
+        let wait = Duration::from_millis(market.params.mediation_timeout_ms / 2);
+        let deadline = super::now_ms() + wait.as_millis() as u64;
+        let answer = async {
+            let subject = &channels.mediation_customer;
+            let Some(mut answers) = subscribe_when_open(&*self.bus, subject, deadline).await?
+            else {
+                return Ok(None);
+            };
+            while let Some(item) = answers.next().await {
+                match item.and_then(|e| open::<TestSeqs>(&e, &draft.terms.customer)) {
+                    Ok(seqs) => return Ok(Some(seqs)),
+                    Err(e) => tracing::warn!(channel = %subject, error = %e, "answer refused"),
+                }
+            }
+            Ok::<_, SimError>(None)
+        };
+        tokio::time::timeout(wait, answer).await.unwrap_or(Ok(None))
+    }
+
+    /// The test inputs at the seqs the customer named, each from the input message it named,
+    /// signed by the customer; `None` if any is missing.
+    async fn fetch_inputs(
+        &self,
+        channels: &AllocationChannels,
+        draft: &Draft,
+        seqs: &[(u64, u64)],
+    ) -> Option<Frames> {
+        let mut inputs = Vec::with_capacity(seqs.len());
+        for &(seq, message) in seqs {
+            let envelope = self.bus.fetch(&channels.input, message).await.ok()?;
+            let frames: Frames = open(&envelope, &draft.terms.customer).ok()?;
+            let (_, input) = frames.into_iter().find(|(s, _)| *s == seq)?;
+            inputs.push((seq, input));
+        }
+        Some(inputs)
+    }
+
     /// Spec 3.5 steps 2-4: the mediator's own outputs for the customer's test seqs.
-    fn judge(
+    async fn judge(
         &self,
         market: &Market,
         a: AllocId,
+        channels: &AllocationChannels,
         draft: &Draft,
-        seqs: Option<&[u64]>,
+        seqs: Option<&[(u64, u64)]>,
         checklist: &[Hash],
     ) -> Result<Report, SimError> {
         let m = market.id;
@@ -88,9 +145,9 @@ impl Mediator {
         let Some(seqs) = seqs else { return Ok(silent) };
         let mut distinct = seqs.to_vec();
         distinct.sort_unstable();
-        distinct.dedup();
-        let valid = distinct.len() == n && distinct.iter().all(|&s| s < draft.derived.inputs);
-        let Some(inputs) = market.board.inputs_at(a, &distinct) else {
+        distinct.dedup_by_key(|(seq, _)| *seq);
+        let valid = distinct.len() == n && distinct.iter().all(|&(s, _)| s < draft.derived.inputs);
+        let Some(inputs) = self.fetch_inputs(channels, draft, &distinct).await else {
             return Ok(silent);
         };
         let outputs = market

@@ -14,6 +14,7 @@
 
 use super::{
     allocator::Timing,
+    bus::Network,
     harness::{run_market, MarketResult, MarketSetup, PartyResult},
     ledger::{Inclusions, Party},
     service::Service,
@@ -67,6 +68,9 @@ pub fn params() -> StreamParams {
         max_open_per_allocator: 1_000,
     }
 }
+
+/// Messages each allocation's 240 inputs are cut into (24 inputs each).
+const BATCHES: u64 = 10;
 
 /// δ_alloc and δ_setup in ledger ms: a round's window opens this long after its offers.
 const TIMING: Timing = Timing {
@@ -182,6 +186,7 @@ pub async fn run_strategies(
         params: params(),
         timing: TIMING,
         speculative: false,
+        batches: BATCHES,
     };
     let mut setups = vec![setup("fig4.5".into(), GROUPS.to_vec())];
     setups.extend(
@@ -191,9 +196,10 @@ pub async fn run_strategies(
     );
     let inclusions = Inclusions::start(client).await?;
     let faucet = Party::new(client.clone(), inclusions, faucet.clone());
+    let network = Network::embedded();
     let runs = setups
         .iter()
-        .map(|s| run_market(client, &faucet, s, service.clone()));
+        .map(|s| run_market(client, &faucet, &network, s, service.clone()));
     let markets = futures::future::try_join_all(runs).await?;
     Ok(report(allocations, seed, markets))
 }
