@@ -102,20 +102,6 @@ async fn first_traded(client: &Client, from: u32) -> Option<u32> {
     None
 }
 
-async fn wait_traded(client: &Client, from: u32) -> u32 {
-    let start = Instant::now();
-    loop {
-        if let Some(t) = first_traded(client, from).await {
-            return t;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no energy interval from {from} traded"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn allocation_market(client: &Client, m: u64) -> Option<Value> {
     client
         .query("allocation", "market", json!({"market": m}))
@@ -137,20 +123,6 @@ async fn first_matched(client: &Client, from: u64) -> Option<u64> {
     None
 }
 
-async fn wait_matched(client: &Client, from: u64) -> u64 {
-    let start = Instant::now();
-    loop {
-        if let Some(c) = first_matched(client, from).await {
-            return c;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no carpool cycle from {from} matched seats"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn compute_query(client: &Client, path: &str, params: Value) -> Option<Value> {
     client.query("compute", path, params).await.ok()
 }
@@ -166,20 +138,6 @@ async fn first_accepted(client: &Client, from: u64) -> Option<u64> {
         }
     }
     None
-}
-
-async fn wait_accepted(client: &Client, from: u64) -> u64 {
-    let start = Instant::now();
-    loop {
-        if let Some(id) = first_accepted(client, from).await {
-            return id;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no compute job from match {from} on was accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 async fn stream_query(client: &Client, path: &str, params: Value) -> Option<Value> {
@@ -199,16 +157,18 @@ async fn first_closed(client: &Client, from: u64) -> Option<u64> {
     None
 }
 
-async fn wait_closed(client: &Client, from: u64) -> u64 {
+/// Waits up to 300 s for `found` to give something: what `what` is waiting for.
+async fn wait_some<T, F, Fut>(what: &str, found: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
     let start = Instant::now();
     loop {
-        if let Some(id) = first_closed(client, from).await {
-            return id;
+        if let Some(t) = found().await {
+            return t;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no stream allocation from {from} on was served"
-        );
+        assert!(start.elapsed() < Duration::from_secs(300), "no {what}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -222,10 +182,10 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     let client = Client::new(&base).unwrap();
     let mut devnet = Devnet::spawn(&home, port);
 
-    let traded = wait_traded(&client, 0).await;
-    let matched = wait_matched(&client, 0).await;
-    let accepted = wait_accepted(&client, 0).await;
-    let served = wait_closed(&client, 0).await;
+    let traded = wait_some("energy trade", || first_traded(&client, 0)).await;
+    let matched = wait_some("carpool seats", || first_matched(&client, 0)).await;
+    let accepted = wait_some("accepted job", || first_accepted(&client, 0)).await;
+    let served = wait_some("served allocation", || first_closed(&client, 0)).await;
     assert_eq!(get(&format!("{base}/health")).await, (200, "ok".into()));
     wait_until("/ready", Duration::from_secs(60), || async {
         get(&format!("{base}/ready")).await.0 == 200
@@ -328,11 +288,23 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     let _devnet = Devnet::spawn(&home, port);
     wait_height(&client, height + 1, Duration::from_secs(120)).await;
     // The same markets keep trading with the same agents; no second market was created.
-    wait_traded(&client, next_final).await;
-    wait_matched(&client, cycle).await;
+    wait_some("energy trade after the restart", || {
+        first_traded(&client, next_final)
+    })
+    .await;
+    wait_some("carpool seats after the restart", || {
+        first_matched(&client, cycle)
+    })
+    .await;
     // The directory serves again where the chain says it is, so new jobs run.
-    wait_accepted(&client, next_match).await;
-    wait_closed(&client, next_allocation).await;
+    wait_some("accepted job after the restart", || {
+        first_accepted(&client, next_match)
+    })
+    .await;
+    wait_some("served allocation after the restart", || {
+        first_closed(&client, next_allocation)
+    })
+    .await;
     assert!(energy_market(&client, 1).await.is_none());
     assert!(allocation_market(&client, 1).await.is_none());
     assert!(compute_query(&client, "market", json!({"market": 1}))
