@@ -1,7 +1,7 @@
 //! `agora devnet --markets` as a user runs it: the chain, the explorer, the energy market
-//! trading on the shipped homes, the carpool matching the shipped commuters and the compute
-//! market running jobs; stopped with Ctrl-C and started again, it resumes the same markets
-//! with the same agents.
+//! trading on the shipped homes, the carpool matching the shipped commuters, the compute
+//! market running jobs and the stream market serving allocations; stopped with Ctrl-C and
+//! started again, it resumes the same markets with the same agents.
 
 mod common;
 
@@ -102,20 +102,6 @@ async fn first_traded(client: &Client, from: u32) -> Option<u32> {
     None
 }
 
-async fn wait_traded(client: &Client, from: u32) -> u32 {
-    let start = Instant::now();
-    loop {
-        if let Some(t) = first_traded(client, from).await {
-            return t;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no energy interval from {from} traded"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn allocation_market(client: &Client, m: u64) -> Option<Value> {
     client
         .query("allocation", "market", json!({"market": m}))
@@ -137,20 +123,6 @@ async fn first_matched(client: &Client, from: u64) -> Option<u64> {
     None
 }
 
-async fn wait_matched(client: &Client, from: u64) -> u64 {
-    let start = Instant::now();
-    loop {
-        if let Some(c) = first_matched(client, from).await {
-            return c;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no carpool cycle from {from} matched seats"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 async fn compute_query(client: &Client, path: &str, params: Value) -> Option<Value> {
     client.query("compute", path, params).await.ok()
 }
@@ -168,16 +140,35 @@ async fn first_accepted(client: &Client, from: u64) -> Option<u64> {
     None
 }
 
-async fn wait_accepted(client: &Client, from: u64) -> u64 {
+async fn stream_query(client: &Client, path: &str, params: Value) -> Option<Value> {
+    client.query("stream", path, params).await.ok()
+}
+
+/// The first stream allocation from `from` on that closed (served, or mediated).
+async fn first_closed(client: &Client, from: u64) -> Option<u64> {
+    let market = stream_query(client, "market", json!({"market": 0})).await?;
+    for id in from..market["next_allocation"].as_u64()? {
+        let a = stream_query(client, "allocation", json!({"market": 0, "allocation": id})).await?;
+        let outcome = &a["allocation"]["outcome"];
+        if outcome == "completed" || outcome == "mediated" {
+            return Some(id);
+        }
+    }
+    None
+}
+
+/// Waits up to 300 s for `found` to give something: what `what` is waiting for.
+async fn wait_some<T, F, Fut>(what: &str, found: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
     let start = Instant::now();
     loop {
-        if let Some(id) = first_accepted(client, from).await {
-            return id;
+        if let Some(t) = found().await {
+            return t;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no compute job from match {from} on was accepted"
-        );
+        assert!(start.elapsed() < Duration::from_secs(300), "no {what}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -191,9 +182,10 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     let client = Client::new(&base).unwrap();
     let mut devnet = Devnet::spawn(&home, port);
 
-    let traded = wait_traded(&client, 0).await;
-    let matched = wait_matched(&client, 0).await;
-    let accepted = wait_accepted(&client, 0).await;
+    let traded = wait_some("energy trade", || first_traded(&client, 0)).await;
+    let matched = wait_some("carpool seats", || first_matched(&client, 0)).await;
+    let accepted = wait_some("accepted job", || first_accepted(&client, 0)).await;
+    let served = wait_some("served allocation", || first_closed(&client, 0)).await;
     assert_eq!(get(&format!("{base}/health")).await, (200, "ok".into()));
     wait_until("/ready", Duration::from_secs(60), || async {
         get(&format!("{base}/ready")).await.0 == 200
@@ -213,6 +205,7 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
             "/explorer/energy/0",
             "/explorer/allocation/0",
             "/explorer/compute/0",
+            "/explorer/stream/0",
         ] {
             assert!(html.contains(market), "{html}");
         }
@@ -250,6 +243,16 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     assert!(shown["state"]["closed"]
         .as_str()
         .is_some_and(|o| o.starts_with("accepted")));
+    let (code, page) = get(&format!("{base}/explorer/stream/0?format=json")).await;
+    assert_eq!(code, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let shown = page["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["allocation"]["id"] == served)
+        .unwrap_or_else(|| panic!("allocation {served} not on the page: {page}"));
+    assert!(!shown["allocation"]["outcome"].is_null());
     let compute_state = home.join("markets/compute.json");
     let compute: Value =
         serde_json::from_str(&std::fs::read_to_string(&compute_state).unwrap()).unwrap();
@@ -267,6 +270,11 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
         .unwrap()["next_match"]
         .as_u64()
         .unwrap();
+    let next_allocation = stream_query(&client, "market", json!({"market": 0}))
+        .await
+        .unwrap()["next_allocation"]
+        .as_u64()
+        .unwrap();
     devnet.signal(libc::SIGINT);
     let status = devnet
         .wait(Duration::from_secs(60))
@@ -280,13 +288,29 @@ async fn devnet_markets_keeps_every_market_busy_serves_the_explorer_and_resumes(
     let _devnet = Devnet::spawn(&home, port);
     wait_height(&client, height + 1, Duration::from_secs(120)).await;
     // The same markets keep trading with the same agents; no second market was created.
-    wait_traded(&client, next_final).await;
-    wait_matched(&client, cycle).await;
+    wait_some("energy trade after the restart", || {
+        first_traded(&client, next_final)
+    })
+    .await;
+    wait_some("carpool seats after the restart", || {
+        first_matched(&client, cycle)
+    })
+    .await;
     // The directory serves again where the chain says it is, so new jobs run.
-    wait_accepted(&client, next_match).await;
+    wait_some("accepted job after the restart", || {
+        first_accepted(&client, next_match)
+    })
+    .await;
+    wait_some("served allocation after the restart", || {
+        first_closed(&client, next_allocation)
+    })
+    .await;
     assert!(energy_market(&client, 1).await.is_none());
     assert!(allocation_market(&client, 1).await.is_none());
     assert!(compute_query(&client, "market", json!({"market": 1}))
+        .await
+        .is_none());
+    assert!(stream_query(&client, "market", json!({"market": 1}))
         .await
         .is_none());
     let restored: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();

@@ -95,6 +95,7 @@ pub fn markets() -> Vec<Box<dyn DemoMarket>> {
         Box::new(crate::energy::live::EnergyDemo),
         Box::new(crate::allocation::live::CarpoolDemo),
         Box::new(crate::compute::live::ComputeDemo),
+        Box::new(crate::stream::live::StreamDemo),
     ]
 }
 

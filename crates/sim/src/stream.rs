@@ -21,6 +21,7 @@ pub mod harness;
 mod keeper;
 pub mod latency;
 mod ledger;
+pub mod live;
 mod mediator;
 pub mod metrics;
 pub mod service;

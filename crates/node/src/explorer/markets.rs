@@ -66,13 +66,20 @@ pub(super) fn account_link(address: &str) -> String {
 /// A value as a short cell: strings bare, enums by their variant name, the rest as compact
 /// JSON.
 pub(super) fn cell(value: &Value) -> String {
-    let text = match value {
+    html::esc(&html::short(&plain(value), 120))
+}
+
+/// A value as a reader wants it: strings without quotes, and an enum variant that carries a
+/// value (`{"closed": "accepted"}`) as `closed accepted`.
+fn plain(value: &Value) -> String {
+    match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
-        Value::Object(o) if o.len() == 1 => o.iter().map(|(k, v)| format!("{k} {v}")).collect(),
+        Value::Object(o) if o.len() == 1 => {
+            o.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect()
+        }
         other => other.to_string(),
-    };
-    html::esc(&html::short(&text, 120))
+    }
 }
 
 /// The numbers from `from` to `to` (exclusive), at most the last [`MAX_ROWS`] of them.
@@ -173,4 +180,19 @@ pub(crate) fn open_offers(state: &RpcState) -> Vec<OpenOffers> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cells_show_states_without_json_quotes() {
+        assert_eq!(cell(&json!({"closed": "accepted"})), "closed accepted");
+        assert_eq!(cell(&json!({"matched": 7})), "matched 7");
+        assert_eq!(cell(&json!("open")), "open");
+        assert_eq!(cell(&json!({"a": "<b>"})), "a &lt;b&gt;");
+        assert_eq!(cell(&Value::Null), "");
+    }
 }
