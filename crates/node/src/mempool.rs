@@ -323,11 +323,14 @@ impl Mempool {
 
     /// The nonce a sender's next new transaction should carry: after its pending ones.
     pub fn next_nonce(&self, sender: &Address) -> Result<u64, SubmitError> {
+        // The executed nonce is read under the pool's lock: a block commits its nonces before
+        // `on_block_applied` drops its transactions from the pool, so read the other way round a
+        // block landing in between made the answer fall back to nonces already used.
+        let pool = self.lock();
         let executed = self
             .executor
             .nonce(sender)
             .map_err(|e| SubmitError::Node(e.to_string()))?;
-        let pool = self.lock();
         let Some(queue) = pool.queues.get(sender) else {
             return Ok(executed);
         };
