@@ -21,6 +21,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::{
     future::Future,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 use tokio::{sync::Mutex, task::JoinSet};
@@ -124,10 +125,39 @@ pub async fn pay(
     execute_all(client, faucet, calls, what).await
 }
 
+/// Runs the market's top-up agent `name`: [`top_up`] of `accounts` from the faucet, logging
+/// `solver`'s tally (if the market has a solver daemon) at each pass.
+pub fn supervise_top_up(
+    agents: &mut JoinSet<()>,
+    ctx: &DemoContext,
+    name: &'static str,
+    accounts: Vec<Address>,
+    amount: u64,
+    solver: Option<(&'static str, Arc<SolverStats>)>,
+) {
+    let (client, faucet) = (ctx.client.clone(), ctx.faucet.clone());
+    supervise(agents, format!("{name} top-up"), move || {
+        let (client, faucet, accounts, solver) = (
+            client.clone(),
+            faucet.clone(),
+            accounts.clone(),
+            solver.clone(),
+        );
+        async move {
+            top_up(&client, &faucet, &accounts, amount, || {
+                if let Some((label, stats)) = &solver {
+                    log_solver(label, stats);
+                }
+            })
+            .await
+        }
+    });
+}
+
 /// Tops up, every half minute, each of `accounts` whose balance fell below a tenth of
 /// `amount` (buyers pay for what they buy, and everyone pays fees); `report` logs what the
 /// market did meanwhile.
-pub async fn top_up(
+async fn top_up(
     client: &Client,
     faucet: &Keypair,
     accounts: &[Address],

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     daemon::{self, DaemonConfig, SolverStats},
     demo::{
-        key_from_json, key_to_json, log_solver, pay, read_state, supervise, top_up, write_state,
+        key_from_json, key_to_json, pay, read_state, supervise, supervise_top_up, write_state,
         DemoContext, DemoError, DemoMarket, Started,
     },
     energy::{SimError, FUNDING, SOLVER_FUNDING},
@@ -185,21 +185,14 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
             }
         });
     }
-    let faucet = ctx.faucet.clone();
-    supervise(agents, "carpool top-up".into(), move || {
-        let (client, faucet, accounts, stats) = (
-            client.clone(),
-            faucet.clone(),
-            accounts.clone(),
-            stats.clone(),
-        );
-        async move {
-            top_up(&client, &faucet, &accounts, FUNDING, || {
-                log_solver("carpool solver", &stats)
-            })
-            .await
-        }
-    });
+    supervise_top_up(
+        agents,
+        ctx,
+        "carpool",
+        accounts,
+        FUNDING,
+        Some(("carpool solver", stats)),
+    );
     Ok(Started {
         name: "carpool",
         market: m,

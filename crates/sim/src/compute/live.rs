@@ -27,8 +27,8 @@ use super::{
 };
 use crate::{
     demo::{
-        key_from_json, key_to_json, pay, read_state, supervise, top_up, write_state, DemoContext,
-        DemoError, DemoMarket, Started,
+        key_from_json, key_to_json, pay, read_state, supervise, supervise_top_up, write_state,
+        DemoContext, DemoError, DemoMarket, Started,
     },
     energy::SimError,
 };
@@ -360,9 +360,5 @@ fn spawn_agents(
         }
     });
     let accounts: Vec<Address> = roles.all().iter().map(|(_, a)| a.address()).collect();
-    let faucet = ctx.faucet.clone();
-    supervise(agents, "compute top-up".into(), move || {
-        let (client, faucet, accounts) = (client.clone(), faucet.clone(), accounts.clone());
-        async move { top_up(&client, &faucet, &accounts, FUNDING, || {}).await }
-    });
+    supervise_top_up(agents, ctx, "compute", accounts, FUNDING, None);
 }

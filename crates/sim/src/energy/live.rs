@@ -17,7 +17,7 @@ use super::{
 use crate::{
     daemon::{self, DaemonConfig, SolverStats},
     demo::{
-        key_from_json, key_to_json, log_solver, pay, read_state, supervise, top_up, write_state,
+        key_from_json, key_to_json, pay, read_state, supervise, supervise_top_up, write_state,
         DemoContext, DemoError, DemoMarket, Started,
     },
     profiles::{read_profiles, Profile},
@@ -204,21 +204,14 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
             async move { run_homes(&client, m, &params, &mut homes.lock().await).await }
         });
     }
-    let faucet = ctx.faucet.clone();
-    supervise(agents, "energy top-up".into(), move || {
-        let (client, faucet, accounts, stats) = (
-            client.clone(),
-            faucet.clone(),
-            accounts.clone(),
-            stats.clone(),
-        );
-        async move {
-            top_up(&client, &faucet, &accounts, FUNDING, || {
-                log_solver("energy solver", &stats)
-            })
-            .await
-        }
-    });
+    supervise_top_up(
+        agents,
+        ctx,
+        "energy",
+        accounts,
+        FUNDING,
+        Some(("energy solver", stats)),
+    );
     Ok(Started {
         name: "energy",
         market: m,

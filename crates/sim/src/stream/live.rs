@@ -27,8 +27,8 @@ use super::{
 };
 use crate::{
     demo::{
-        key_from_json, key_to_json, pay, read_state, supervise, top_up, write_state, DemoContext,
-        DemoError, DemoMarket, Started,
+        key_from_json, key_to_json, pay, read_state, supervise, supervise_top_up, write_state,
+        DemoContext, DemoError, DemoMarket, Started,
     },
     energy::{SimError, FUNDING},
 };
@@ -217,11 +217,7 @@ async fn start(ctx: &DemoContext, agents: &mut JoinSet<()>) -> Result<Started, D
             async move { run_rounds(&population, &round).await }
         });
     }
-    let (client, faucet) = (ctx.client.clone(), ctx.faucet.clone());
-    supervise(agents, "stream top-up".into(), move || {
-        let (client, faucet, accounts) = (client.clone(), faucet.clone(), accounts.clone());
-        async move { top_up(&client, &faucet, &accounts, FUNDING, || {}).await }
-    });
+    supervise_top_up(agents, ctx, "stream", accounts, FUNDING, None);
     Ok(Started {
         name: "stream",
         market: m,
